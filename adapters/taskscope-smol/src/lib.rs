@@ -1,0 +1,156 @@
+//! The smol adapter for taskscope: implements [`taskscope_core::Runtime`] over an
+//! [`async_executor::Executor`] (or smol's global executor), with `async-io` timers and the
+//! `blocking` thread pool, and [`BlockOn`] for tests and examples. Thin by design: every
+//! semantic lives in `taskscope-core`.
+//!
+//! ```
+//! use taskscope_core::{BlockOn, BoxError, Builder};
+//! use taskscope_smol::SmolBackend;
+//!
+//! let backend = SmolBackend::multi_thread(2);
+//! let n = backend.block_on(Builder::new().runtime(backend.runtime()).run(async |s| {
+//!     let h = s.spawn(async { Ok::<_, BoxError>(7) });
+//!     Ok(h.await? * 6)
+//! }));
+//! assert_eq!(n.unwrap(), 42);
+//! ```
+#![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use async_executor::Executor;
+use event_listener::Event;
+use taskscope_core::{BlockOn, BlockingJob, BoxedSleep, BoxedTask, Runtime};
+
+/// [`Runtime`] for smol: spawns detached tasks on an executor (by default smol's global one,
+/// which works from any thread).
+#[derive(Clone, Debug)]
+pub struct SmolRuntime {
+    executor: Option<Arc<Executor<'static>>>,
+    name: &'static str,
+}
+
+impl SmolRuntime {
+    /// Spawns on smol's global executor (`smol::spawn`).
+    pub fn global() -> Self {
+        Self { executor: None, name: "smol" }
+    }
+
+    /// Spawns on `executor`; something must run it (see [`SmolBackend`]).
+    pub fn with_executor(executor: Arc<Executor<'static>>, name: &'static str) -> Self {
+        Self { executor: Some(executor), name }
+    }
+}
+
+impl Runtime for SmolRuntime {
+    fn spawn(&self, task: BoxedTask) {
+        // Detached: dropping an async-executor Task would cancel it; core needs it to run on.
+        match &self.executor {
+            Some(ex) => ex.spawn(task).detach(),
+            None => smol::spawn(task).detach(),
+        }
+    }
+
+    fn spawn_blocking(&self, job: BlockingJob) {
+        blocking::unblock(job).detach();
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxedSleep {
+        let timer = async_io::Timer::at(deadline);
+        Box::pin(async move {
+            timer.await;
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// An owned async-executor, run by `n` threads or by the `block_on` caller alone, with its
+/// adapter: for tests, examples and the conformance report.
+///
+/// Dropping the backend stops its threads and drops the executor, which drops every task
+/// still on it.
+#[derive(Debug)]
+pub struct SmolBackend {
+    executor: Arc<Executor<'static>>,
+    stop: Arc<Stop>,
+    threads: Vec<JoinHandle<()>>,
+    name: &'static str,
+}
+
+/// Tells the executor threads to return.
+#[derive(Debug, Default)]
+struct Stop {
+    flag: AtomicBool,
+    event: Event,
+}
+
+impl Stop {
+    async fn wait(&self) {
+        loop {
+            if self.flag.load(Ordering::Acquire) {
+                return;
+            }
+            let listener = self.event.listen();
+            if self.flag.load(Ordering::Acquire) {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+impl SmolBackend {
+    /// An executor driven by `threads` OS threads (children run in parallel); `block_on`
+    /// also drives it.
+    ///
+    /// # Panics
+    /// If the OS refuses to create the threads.
+    pub fn multi_thread(threads: usize) -> Self {
+        let executor = Arc::new(Executor::new());
+        let stop = Arc::new(Stop::default());
+        let threads = (0..threads.max(1))
+            .map(|i| {
+                let (ex, stop) = (executor.clone(), stop.clone());
+                std::thread::Builder::new()
+                    .name(format!("taskscope-smol-{i}"))
+                    .spawn(move || async_io::block_on(ex.run(stop.wait())))
+                    .expect("taskscope-smol: could not spawn an executor thread")
+            })
+            .collect();
+        Self { executor, stop, threads, name: "smol-mt" }
+    }
+
+    /// An executor driven only by the thread inside [`BlockOn::block_on`]: children run
+    /// concurrently with the owner, never in parallel.
+    pub fn single_thread() -> Self {
+        Self { executor: Arc::new(Executor::new()), stop: Arc::default(), threads: Vec::new(), name: "smol-st" }
+    }
+
+    /// The adapter for this executor, ready to give to a scope.
+    pub fn runtime(&self) -> Arc<dyn Runtime> {
+        Arc::new(SmolRuntime::with_executor(self.executor.clone(), self.name))
+    }
+}
+
+impl BlockOn for SmolBackend {
+    fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        async_io::block_on(self.executor.run(fut))
+    }
+}
+
+impl Drop for SmolBackend {
+    fn drop(&mut self) {
+        self.stop.flag.store(true, Ordering::Release);
+        self.stop.event.notify(usize::MAX);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}

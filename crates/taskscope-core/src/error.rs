@@ -1,0 +1,450 @@
+//! Error values: [`ErrorGroup`], [`ScopeError`], [`JoinError`].
+
+use std::any::Any;
+use std::error::Error;
+use std::fmt;
+
+use crate::token::{CancelReason, Name};
+
+/// A type-erased error: the usual error type for scopes whose children fail in different
+/// ways (like Python, where any exception can join a group).
+///
+/// Any `std::error::Error + Send + Sync + 'static` converts into it with `?`; get the concrete
+/// error back with [`downcast_ref`](BoxError::downcast_ref) / [`downcast`](BoxError::downcast),
+/// or split a whole group by type with [`ErrorGroup::split_type`].
+///
+/// It is a newtype rather than `Box<dyn Error>` for two reasons: `Box<dyn Error>` does not
+/// implement `Error` (so groups of it could not nest), and a type without a lifetime inside
+/// lets async closures that open nested scopes inside spawned children compile (rustc cannot
+/// prove `Send` for them when the error type holds `dyn Error + 'static`). Like
+/// `anyhow::Error`, it does not implement `Error` itself (that would conflict with the
+/// blanket `From`); it derefs to `dyn Error`.
+///
+/// ```
+/// use taskscope_core::BoxError;
+///
+/// fn parse(s: &str) -> Result<u32, BoxError> {
+///     Ok(s.parse::<u32>()?)
+/// }
+/// let e = parse("x").unwrap_err();
+/// assert!(e.is::<std::num::ParseIntError>());
+/// assert_eq!(BoxError::msg("plain text").to_string(), "plain text");
+/// ```
+pub struct BoxError(Box<dyn Error + Send + Sync + 'static>);
+
+impl BoxError {
+    /// Wraps an error.
+    pub fn new(error: impl Error + Send + Sync + 'static) -> Self {
+        Self(Box::new(error))
+    }
+
+    /// An error that is just a message.
+    pub fn msg(message: impl fmt::Display + fmt::Debug + Send + Sync + 'static) -> Self {
+        struct Msg<M>(M);
+        impl<M: fmt::Debug> fmt::Debug for Msg<M> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+        impl<M: fmt::Display> fmt::Display for Msg<M> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+        impl<M: fmt::Display + fmt::Debug> Error for Msg<M> {}
+        Self(Box::new(Msg(message)))
+    }
+
+    /// Whether the error is a `T`.
+    pub fn is<T: Error + 'static>(&self) -> bool {
+        self.0.is::<T>()
+    }
+
+    /// The error as a `T`, if it is one.
+    pub fn downcast_ref<T: Error + 'static>(&self) -> Option<&T> {
+        self.0.downcast_ref::<T>()
+    }
+
+    /// The error as a `T`, or itself back if it is not one.
+    pub fn downcast<T: Error + 'static>(self) -> Result<T, Self> {
+        self.0.downcast::<T>().map(|b| *b).map_err(Self)
+    }
+
+    /// The boxed error.
+    pub fn into_inner(self) -> Box<dyn Error + Send + Sync + 'static> {
+        self.0
+    }
+}
+
+impl<E: Error + Send + Sync + 'static> From<E> for BoxError {
+    fn from(error: E) -> Self {
+        Self(Box::new(error))
+    }
+}
+
+impl From<BoxError> for Box<dyn Error + Send + Sync + 'static> {
+    fn from(e: BoxError) -> Self {
+        e.0
+    }
+}
+
+impl std::ops::Deref for BoxError {
+    type Target = dyn Error + Send + Sync + 'static;
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl AsRef<dyn Error + Send + Sync + 'static> for BoxError {
+    fn as_ref(&self) -> &(dyn Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl fmt::Debug for BoxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for BoxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// One member of an [`ErrorGroup`]: an error and the name of the child that returned it.
+#[derive(Debug)]
+pub struct ChildError<E> {
+    name: Option<Name>,
+    error: E,
+}
+
+impl<E> ChildError<E> {
+    /// Pairs an error with the name of the child that returned it.
+    pub fn new(name: Option<Name>, error: E) -> Self {
+        Self { name, error }
+    }
+    /// The child's name, if it had one (`None` also for the scope's body).
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+    /// The error.
+    pub fn error(&self) -> &E {
+        &self.error
+    }
+    /// The error, by value.
+    pub fn into_error(self) -> E {
+        self.error
+    }
+    fn map<U>(self, f: impl FnOnce(E) -> U) -> ChildError<U> {
+        ChildError { name: self.name, error: f(self.error) }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for ChildError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(n) => write!(f, "[{n}] {}", self.error),
+            None => write!(f, "{}", self.error),
+        }
+    }
+}
+
+/// Every error a failed scope collected, in completion order: never empty, the first is the
+/// cause (F2). It works like Python's `except*` (F6): iterate it, or [`split`](ErrorGroup::split)
+/// it into the part you handle and the rest you propagate.
+///
+/// ```
+/// use taskscope_core::{ChildError, ErrorGroup};
+///
+/// let group = ErrorGroup::new(vec![
+///     ChildError::new(Some("a".into()), "timeout"),
+///     ChildError::new(Some("b".into()), "refused"),
+/// ])
+/// .unwrap();
+/// assert_eq!(*group.cause(), "timeout");
+/// let (timeouts, rest) = group.split(|e| *e == "timeout");
+/// assert_eq!(timeouts.unwrap().len(), 1);
+/// assert_eq!(rest.unwrap().iter().collect::<Vec<_>>(), [&"refused"]);
+/// ```
+#[derive(Debug)]
+pub struct ErrorGroup<E> {
+    members: Vec<ChildError<E>>,
+}
+
+impl<E> ErrorGroup<E> {
+    /// A group of the given members, or `None` if there are none (a group is never empty).
+    pub fn new(members: Vec<ChildError<E>>) -> Option<Self> {
+        if members.is_empty() { None } else { Some(Self { members }) }
+    }
+
+    /// The number of errors (at least one).
+    #[allow(clippy::len_without_is_empty)] // never empty
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// The first error: the one that caused the scope to cancel.
+    pub fn cause(&self) -> &E {
+        &self.members[0].error
+    }
+
+    /// The errors, in completion order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &E> + '_ {
+        self.members.iter().map(|m| &m.error)
+    }
+
+    /// The members (error and child name), in completion order.
+    pub fn members(&self) -> &[ChildError<E>] {
+        &self.members
+    }
+
+    /// The members, by value.
+    pub fn into_members(self) -> Vec<ChildError<E>> {
+        self.members
+    }
+
+    /// Splits into (matched, rest) by a predicate, keeping order and names; a part is `None`
+    /// when empty.
+    pub fn split(self, mut pred: impl FnMut(&E) -> bool) -> (Option<Self>, Option<Self>) {
+        let (yes, no): (Vec<_>, Vec<_>) = self.members.into_iter().partition(|m| pred(&m.error));
+        (Self::new(yes), Self::new(no))
+    }
+
+    /// Applies `f` to every error, keeping names and order.
+    pub fn map<U>(self, mut f: impl FnMut(E) -> U) -> ErrorGroup<U> {
+        ErrorGroup { members: self.members.into_iter().map(|m| m.map(&mut f)).collect() }
+    }
+}
+
+impl<E> IntoIterator for ErrorGroup<E> {
+    type Item = E;
+    type IntoIter = std::iter::Map<std::vec::IntoIter<ChildError<E>>, fn(ChildError<E>) -> E>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.members.into_iter().map(ChildError::into_error)
+    }
+}
+
+impl<'a, E> IntoIterator for &'a ErrorGroup<E> {
+    type Item = &'a E;
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, ChildError<E>>, fn(&'a ChildError<E>) -> &'a E>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.members.iter().map(ChildError::error)
+    }
+}
+
+impl ErrorGroup<BoxError> {
+    /// Splits boxed errors by type, like `except* T`: (the members that are a `T`, downcast;
+    /// the rest). Members that are themselves groups from nested scopes
+    /// ([`ErrorGroup<BoxError>`] or a failed [`ScopeError<BoxError>`]) are split recursively,
+    /// so their matching leaves are found and their other leaves stay nested in the rest.
+    ///
+    /// ```
+    /// use taskscope_core::{BoxError, ChildError, ErrorGroup};
+    ///
+    /// #[derive(Debug)]
+    /// struct Timeout;
+    /// impl std::fmt::Display for Timeout {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    ///         f.write_str("timeout")
+    ///     }
+    /// }
+    /// impl std::error::Error for Timeout {}
+    ///
+    /// let group = ErrorGroup::new(vec![
+    ///     ChildError::new(None, BoxError::new(Timeout)),
+    ///     ChildError::new(None, BoxError::msg("disk full")),
+    /// ])
+    /// .unwrap();
+    /// let (timeouts, rest) = group.split_type::<Timeout>();
+    /// assert_eq!(timeouts.unwrap().len(), 1);
+    /// assert_eq!(rest.unwrap().cause().to_string(), "disk full");
+    /// ```
+    pub fn split_type<T: Error + Send + Sync + 'static>(self) -> (Option<ErrorGroup<T>>, Option<ErrorGroup<BoxError>>) {
+        let mut yes = Vec::new();
+        let mut no = Vec::new();
+        for m in self.members {
+            split_member::<T>(m, &mut yes, &mut no);
+        }
+        (ErrorGroup::new(yes), ErrorGroup::new(no))
+    }
+}
+
+fn split_member<T: Error + Send + Sync + 'static>(
+    m: ChildError<BoxError>,
+    yes: &mut Vec<ChildError<T>>,
+    no: &mut Vec<ChildError<BoxError>>,
+) {
+    let ChildError { name, error } = m;
+    let error = match error.downcast::<T>() {
+        Ok(t) => return yes.push(ChildError { name, error: t }),
+        Err(e) => e,
+    };
+    let inner = match error.downcast::<ErrorGroup<BoxError>>() {
+        Ok(group) => group,
+        Err(error) => match error.downcast::<ScopeError<BoxError>>() {
+            Ok(scope_err) => match scope_err {
+                ScopeError::Failed(group) => group,
+                other => return no.push(ChildError { name, error: BoxError::new(other) }),
+            },
+            Err(error) => return no.push(ChildError { name, error }),
+        },
+    };
+    let (matched, rest) = inner.split_type::<T>();
+    if let Some(matched) = matched {
+        yes.extend(matched.members);
+    }
+    if let Some(rest) = rest {
+        no.push(ChildError { name, error: BoxError::new(rest) });
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for ErrorGroup<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.members.len();
+        write!(f, "{n} error{} in scope", if n == 1 { "" } else { "s" })?;
+        for (i, m) in self.members.iter().enumerate() {
+            let text = m.to_string().replace('\n', "\n     ");
+            write!(f, "\n  {}. {text}", i + 1)?;
+        }
+        Ok(())
+    }
+}
+
+/// A group is an error for any displayable member type, [`BoxError`] included (so that
+/// `ScopeError<BoxError>` converts into a `BoxError` with `?`, and groups nest). Its
+/// `Display` lists every member; it has no single `source`.
+impl<E: fmt::Debug + fmt::Display> Error for ErrorGroup<E> {}
+
+/// How a scope that did not succeed ended (C5). A panic is not an error value: it resumes in
+/// the owner (F5).
+#[derive(Debug)]
+pub enum ScopeError<E> {
+    /// A child or the body returned an error; every error collected, in completion order.
+    Failed(ErrorGroup<E>),
+    /// The scope was cancelled: by its own [`cancel`](crate::Scope::cancel), by its token, by an
+    /// outer scope or token, or by its deadline. `errors` holds any errors children returned
+    /// while being cancelled (during a grace period).
+    Cancelled {
+        /// Why (the first cause).
+        reason: CancelReason,
+        /// Errors returned after the cancellation began, if any.
+        errors: Option<ErrorGroup<E>>,
+    },
+}
+
+impl<E> ScopeError<E> {
+    /// `true` for [`ScopeError::Cancelled`].
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, ScopeError::Cancelled { .. })
+    }
+
+    /// The group of errors, if any were collected.
+    pub fn errors(&self) -> Option<&ErrorGroup<E>> {
+        match self {
+            ScopeError::Failed(g) => Some(g),
+            ScopeError::Cancelled { errors, .. } => errors.as_ref(),
+        }
+    }
+
+    /// The group of errors, by value, if any were collected.
+    pub fn into_errors(self) -> Option<ErrorGroup<E>> {
+        match self {
+            ScopeError::Failed(g) => Some(g),
+            ScopeError::Cancelled { errors, .. } => errors,
+        }
+    }
+
+    /// The cancellation reason, for [`ScopeError::Cancelled`].
+    pub fn reason(&self) -> Option<&CancelReason> {
+        match self {
+            ScopeError::Failed(_) => None,
+            ScopeError::Cancelled { reason, .. } => Some(reason),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for ScopeError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScopeError::Failed(g) => g.fmt(f),
+            ScopeError::Cancelled { reason, errors: None } => write!(f, "scope cancelled ({reason})"),
+            ScopeError::Cancelled { reason, errors: Some(g) } => write!(f, "scope cancelled ({reason}), and {g}"),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display + 'static> Error for ScopeError<E> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.errors().map(|g| g as &(dyn Error + 'static))
+    }
+}
+
+/// Why a [`JoinHandle`](crate::JoinHandle) has no value to give.
+///
+/// The child's error itself, if it failed, is not here: it belongs to the scope's
+/// [`ErrorGroup`] (F3: no error is reported twice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// The child returned an error (collected by the scope).
+    Failed {
+        /// The child's name, if any.
+        name: Option<Name>,
+    },
+    /// The child panicked (the payload resumes in the scope's owner).
+    Panicked {
+        /// The child's name, if any.
+        name: Option<Name>,
+    },
+    /// The child was cancelled before it completed, or completed after its scope began
+    /// cancelling (its value was dropped, F4).
+    Cancelled {
+        /// The child's name, if any.
+        name: Option<Name>,
+    },
+    /// The scope was cancelling or finished when the spawn was made: the future was dropped
+    /// without being polled (S4).
+    Closed {
+        /// The child's name, if any.
+        name: Option<Name>,
+    },
+    /// The child is still running ([`JoinHandle::result`](crate::JoinHandle::result) only).
+    Running {
+        /// The child's name, if any.
+        name: Option<Name>,
+    },
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (name, what) = match self {
+            JoinError::Failed { name } => (name, "failed (its error is in the scope's error group)"),
+            JoinError::Panicked { name } => (name, "panicked"),
+            JoinError::Cancelled { name } => (name, "was cancelled"),
+            JoinError::Closed { name } => (name, "was not started: the scope was already cancelling or finished"),
+            JoinError::Running { name } => (name, "is still running"),
+        };
+        match name {
+            Some(n) => write!(f, "child '{n}' {what}"),
+            None => write!(f, "child {what}"),
+        }
+    }
+}
+
+impl Error for JoinError {}
+
+/// A readable message from a panic payload (`&str` or `String` payloads; otherwise a placeholder).
+///
+/// ```
+/// let p = std::panic::catch_unwind(|| panic!("boom {}", 1)).unwrap_err();
+/// assert_eq!(taskscope_core::panic_message(&*p), "boom 1");
+/// ```
+pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("<non-string panic payload>")
+}

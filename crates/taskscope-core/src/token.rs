@@ -1,0 +1,388 @@
+//! [`CancelToken`]: the cooperative cancellation signal, with reasons and child tokens.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+
+use event_listener::{Event, EventListener};
+use pin_project_lite::pin_project;
+
+use crate::slab::Slab;
+use crate::util::lock;
+
+/// A child's name, as given to [`Spawner::spawn_named`](crate::Spawner::spawn_named).
+pub type Name = Cow<'static, str>;
+
+/// Why a token (and the scope it belongs to) was cancelled. The first cause wins (T3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CancelReason {
+    /// [`CancelToken::cancel`] or [`Scope::cancel`](crate::Scope::cancel) was called; carries
+    /// the caller's message.
+    Explicit(Name),
+    /// A deadline or timeout expired.
+    Deadline,
+    /// A child (or the scope's body, named `None`) returned an error.
+    SiblingFailed {
+        /// The failing child's name, if it had one.
+        name: Option<Name>,
+    },
+    /// A child (or the scope's body, named `None`) panicked.
+    SiblingPanicked {
+        /// The panicking child's name, if it had one.
+        name: Option<Name>,
+    },
+    /// The parent token was cancelled, for the given reason.
+    Parent(Arc<CancelReason>),
+    /// The owner dropped the scope future before it completed.
+    Dropped,
+}
+
+impl CancelReason {
+    /// The reason at the root of a chain of [`CancelReason::Parent`]s.
+    ///
+    /// ```
+    /// use taskscope_core::{CancelReason, CancelToken};
+    /// let parent = CancelToken::new();
+    /// let child = parent.child();
+    /// parent.cancel_with(CancelReason::Deadline);
+    /// assert_eq!(child.reason().unwrap().root(), &CancelReason::Deadline);
+    /// ```
+    pub fn root(&self) -> &CancelReason {
+        let mut r = self;
+        while let CancelReason::Parent(p) = r {
+            r = p;
+        }
+        r
+    }
+}
+
+impl fmt::Display for CancelReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CancelReason::Explicit(msg) => write!(f, "cancelled: {msg}"),
+            CancelReason::Deadline => f.write_str("deadline elapsed"),
+            CancelReason::SiblingFailed { name: Some(n) } => write!(f, "sibling '{n}' failed"),
+            CancelReason::SiblingFailed { name: None } => f.write_str("a sibling failed"),
+            CancelReason::SiblingPanicked { name: Some(n) } => write!(f, "sibling '{n}' panicked"),
+            CancelReason::SiblingPanicked { name: None } => f.write_str("a sibling panicked"),
+            CancelReason::Parent(p) => write!(f, "parent cancelled ({p})"),
+            CancelReason::Dropped => f.write_str("scope dropped by its owner"),
+        }
+    }
+}
+
+struct Node {
+    reason: OnceLock<CancelReason>,
+    event: Event,
+    children: Mutex<Slab<std::sync::Weak<Node>>>,
+    parent: Option<(Arc<Node>, usize)>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some((parent, key)) = &self.parent {
+            lock(&parent.children).remove(*key);
+        }
+    }
+}
+
+/// A cooperative cancellation signal: cheap to clone, `Send + Sync`, needs no runtime.
+///
+/// Cancelling is level-triggered and idempotent: once cancelled, always cancelled, and the
+/// first [`CancelReason`] stands. A [`child`](CancelToken::child) is cancelled with its parent,
+/// never the other way round; a dropped child frees its memory at once (T2).
+///
+/// Every [`Scope`](crate::Scope) owns one; children read it with
+/// [`Scope::token`](crate::Scope::token) to stop cooperatively before being dropped.
+///
+/// ```
+/// use taskscope_core::{CancelReason, CancelToken};
+///
+/// let token = CancelToken::new();
+/// let child = token.child();
+/// assert!(!child.is_cancelled());
+/// token.cancel();
+/// assert!(child.is_cancelled());
+/// assert!(matches!(child.reason(), Some(CancelReason::Parent(_))));
+/// futures_lite::future::block_on(child.cancelled()); // resolves at once
+/// ```
+#[derive(Clone)]
+pub struct CancelToken {
+    node: Arc<Node>,
+}
+
+impl Default for CancelToken {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for CancelToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelToken").field("reason", &self.reason()).finish()
+    }
+}
+
+impl CancelToken {
+    /// A new, uncancelled root token.
+    pub fn new() -> Self {
+        Self::from_node(None)
+    }
+
+    fn from_node(parent: Option<(Arc<Node>, usize)>) -> Self {
+        Self {
+            node: Arc::new(Node {
+                reason: OnceLock::new(),
+                event: Event::new(),
+                children: Mutex::new(Slab::new()),
+                parent,
+            }),
+        }
+    }
+
+    /// A child token: cancelled when `self` is (with [`CancelReason::Parent`]), but cancelling
+    /// the child leaves `self` alone. A child of an already-cancelled token starts cancelled.
+    ///
+    /// ```
+    /// use taskscope_core::CancelToken;
+    /// let parent = CancelToken::new();
+    /// let child = parent.child();
+    /// child.cancel();
+    /// assert!(!parent.is_cancelled());
+    /// ```
+    pub fn child(&self) -> CancelToken {
+        let mut children = lock(&self.node.children);
+        if let Some(reason) = self.node.reason.get() {
+            drop(children);
+            let child = Self::new();
+            child.cancel_with(CancelReason::Parent(Arc::new(reason.clone())));
+            return child;
+        }
+        let key = children.insert(std::sync::Weak::new());
+        let child = Self::from_node(Some((self.node.clone(), key)));
+        children.set(key, Arc::downgrade(&child.node));
+        child
+    }
+
+    /// Cancels with [`CancelReason::Explicit`] (message `"cancel() called"`). Returns `true`
+    /// if this call cancelled the token, `false` if it was already cancelled.
+    pub fn cancel(&self) -> bool {
+        self.cancel_with(CancelReason::Explicit(Cow::Borrowed("cancel() called")))
+    }
+
+    /// Cancels with the given reason, then every descendant with [`CancelReason::Parent`].
+    /// The first reason stands: returns `false`, changing nothing, if already cancelled.
+    ///
+    /// ```
+    /// use taskscope_core::{CancelReason, CancelToken};
+    /// let t = CancelToken::new();
+    /// assert!(t.cancel_with(CancelReason::Deadline));
+    /// assert!(!t.cancel_with(CancelReason::Explicit("later".into())));
+    /// assert_eq!(t.reason(), Some(&CancelReason::Deadline));
+    /// ```
+    pub fn cancel_with(&self, reason: CancelReason) -> bool {
+        if self.node.reason.set(reason).is_err() {
+            return false;
+        }
+        // Iterative, so that a deep chain of tokens cannot overflow the stack.
+        let mut work = vec![self.node.clone()];
+        while let Some(node) = work.pop() {
+            node.event.notify(usize::MAX);
+            let children = lock(&node.children).take_all();
+            if children.is_empty() {
+                continue;
+            }
+            let parent_reason = Arc::new(node.reason.get().cloned().expect("reason set before propagation"));
+            for child in children.into_iter().filter_map(|w| w.upgrade()) {
+                if child.reason.set(CancelReason::Parent(parent_reason.clone())).is_ok() {
+                    work.push(child);
+                }
+            }
+        }
+        true
+    }
+
+    /// Whether the token has been cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.node.reason.get().is_some()
+    }
+
+    /// Why the token was cancelled, or `None` if it has not been.
+    pub fn reason(&self) -> Option<&CancelReason> {
+        self.node.reason.get()
+    }
+
+    /// The number of live child tokens registered with this one (diagnostics; see T2).
+    ///
+    /// ```
+    /// use taskscope_core::CancelToken;
+    /// let t = CancelToken::new();
+    /// let c = t.child();
+    /// assert_eq!(t.child_count(), 1);
+    /// drop(c);
+    /// assert_eq!(t.child_count(), 0);
+    /// ```
+    pub fn child_count(&self) -> usize {
+        lock(&self.node.children).len()
+    }
+
+    /// A future that resolves once the token is cancelled (at once if it already is).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: dropping it loses nothing; any number may wait at once, on any thread.
+    pub fn cancelled(&self) -> Cancelled<'_> {
+        Cancelled { token: self, listener: None }
+    }
+
+    /// Like [`cancelled`](CancelToken::cancelled), but owns a clone of the token, so the future
+    /// is `'static` and can be moved into a spawned child.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe, as [`cancelled`](CancelToken::cancelled).
+    pub fn cancelled_owned(self) -> CancelledOwned {
+        CancelledOwned { token: self, listener: None }
+    }
+
+    /// Runs `fut` until it completes (`Some(output)`) or the token is cancelled (`None`,
+    /// and `fut` is dropped). If the token is already cancelled, `fut` is never polled.
+    ///
+    /// ```
+    /// use taskscope_core::CancelToken;
+    /// let t = CancelToken::new();
+    /// t.cancel();
+    /// let out = futures_lite::future::block_on(t.run_until_cancelled(async { 1 }));
+    /// assert_eq!(out, None);
+    /// ```
+    ///
+    /// # Cancel safety
+    /// As cancel-safe as `fut` itself.
+    pub fn run_until_cancelled<F: Future>(&self, fut: F) -> RunUntilCancelled<'_, F> {
+        RunUntilCancelled { cancelled: self.cancelled(), fut }
+    }
+
+    /// A guard that cancels the token when dropped, unless [`disarm`](DropGuard::disarm)ed.
+    ///
+    /// ```
+    /// use taskscope_core::CancelToken;
+    /// let t = CancelToken::new();
+    /// drop(t.clone().drop_guard());
+    /// assert!(t.is_cancelled());
+    /// ```
+    pub fn drop_guard(self) -> DropGuard {
+        DropGuard { token: Some(self) }
+    }
+
+    /// Polls for cancellation, keeping an event listener between calls.
+    pub(crate) fn poll_cancelled(&self, listener: &mut Option<EventListener>, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if self.is_cancelled() {
+                *listener = None;
+                return Poll::Ready(());
+            }
+            match listener {
+                None => *listener = Some(self.node.event.listen()),
+                Some(l) => {
+                    if Pin::new(l).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    *listener = None;
+                }
+            }
+        }
+    }
+}
+
+/// Future returned by [`CancelToken::cancelled`]: resolves once the token is cancelled.
+#[must_use = "futures do nothing unless polled"]
+pub struct Cancelled<'a> {
+    token: &'a CancelToken,
+    listener: Option<EventListener>,
+}
+
+impl fmt::Debug for Cancelled<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cancelled").field("token", self.token).finish()
+    }
+}
+
+impl Future for Cancelled<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        this.token.poll_cancelled(&mut this.listener, cx)
+    }
+}
+
+/// Future returned by [`CancelToken::cancelled_owned`]: a `'static` [`Cancelled`].
+#[must_use = "futures do nothing unless polled"]
+pub struct CancelledOwned {
+    token: CancelToken,
+    listener: Option<EventListener>,
+}
+
+impl fmt::Debug for CancelledOwned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelledOwned").field("token", &self.token).finish()
+    }
+}
+
+impl Future for CancelledOwned {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        this.token.poll_cancelled(&mut this.listener, cx)
+    }
+}
+
+pin_project! {
+    /// Future returned by [`CancelToken::run_until_cancelled`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct RunUntilCancelled<'a, F> {
+        cancelled: Cancelled<'a>,
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F> fmt::Debug for RunUntilCancelled<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunUntilCancelled").field("token", self.cancelled.token).finish_non_exhaustive()
+    }
+}
+
+impl<F: Future> Future for RunUntilCancelled<'_, F> {
+    type Output = Option<F::Output>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if Pin::new(this.cancelled).poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        this.fut.poll(cx).map(Some)
+    }
+}
+
+/// Cancels its token when dropped; see [`CancelToken::drop_guard`].
+#[derive(Debug)]
+#[must_use = "dropping the guard at once cancels the token"]
+pub struct DropGuard {
+    token: Option<CancelToken>,
+}
+
+impl DropGuard {
+    /// Gives the token back without cancelling it.
+    pub fn disarm(mut self) -> CancelToken {
+        self.token.take().expect("token present until disarmed")
+    }
+}
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        if let Some(t) = self.token.take() {
+            t.cancel();
+        }
+    }
+}

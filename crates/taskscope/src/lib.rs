@@ -1,0 +1,143 @@
+//! Structured concurrency for async Rust, on any runtime.
+//!
+//! Children are spawned into a [`scope`]; the scope does not finish until every child has;
+//! the first failure cancels the siblings; every error comes back in one [`ErrorGroup`];
+//! nothing is ever orphaned. It is Python's `asyncio.TaskGroup`, Trio's nursery and AnyIO's
+//! task group, for Rust — and it behaves the same on tokio and smol: pick one with a cargo
+//! feature (`tokio`, `smol`, or both: additive), and the `taskscope-conformance` suite proves
+//! the semantics identical.
+//!
+//! ```
+//! # #[cfg(feature = "tokio")] {
+//! use std::time::Duration;
+//! use taskscope::{BoxError, ScopeError};
+//!
+//! async fn fetch(id: u32) -> Result<String, BoxError> {
+//!     tokio::time::sleep(Duration::from_millis(10 * id as u64)).await;
+//!     Ok(format!("page {id}"))
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! // Fan out three fetches; the scope returns after the slowest.
+//! let (a, b, c) = taskscope::scope(async |s| Ok((s.spawn(fetch(1)), s.spawn(fetch(2)), s.spawn(fetch(3)))))
+//!     .await?;
+//! assert_eq!([a.result()?, b.result()?, c.result()?], ["page 1", "page 2", "page 3"]);
+//!
+//! // The first failure cancels the siblings; the owner gets every error in one group.
+//! let err = taskscope::scope(async |s| {
+//!     s.spawn_named("slow", async { tokio::time::sleep(Duration::from_secs(60)).await; Ok(()) });
+//!     s.spawn_named("broken", async { Err::<(), _>(BoxError::msg("connection refused")) });
+//!     Ok(())
+//! })
+//! .await
+//! .unwrap_err();
+//! let ScopeError::Failed(group) = err else { unreachable!() };
+//! assert_eq!(group.members()[0].name(), Some("broken"));
+//! # Ok::<_, BoxError>(()) }).unwrap();
+//! # }
+//! ```
+//!
+//! # Features
+//! - `tokio`: the [`tokio`](mod@tokio) adapter. Inside a tokio runtime, [`scope`] spawns there.
+//! - `smol`: the [`smol`](mod@smol) adapter. Outside tokio, [`scope`] uses smol's global
+//!   executor (which works from any thread).
+//! - neither: the runtime-free parts still work — [`CancelToken`], [`ErrorGroup`], and
+//!   [`Builder`] with an explicit runtime.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use taskscope_core::*;
+
+/// The tokio adapter ([`taskscope_tokio`]).
+#[cfg(feature = "tokio")]
+pub mod tokio {
+    pub use taskscope_tokio::*;
+}
+
+/// The smol adapter ([`taskscope_smol`]).
+#[cfg(feature = "smol")]
+pub mod smol {
+    pub use taskscope_smol::*;
+}
+
+/// No runtime could be found for a scope; the message says what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoRuntime;
+
+impl fmt::Display for NoRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if cfg!(feature = "tokio") {
+            f.write_str(
+                "taskscope: no async runtime found: this code is not running inside a tokio \
+                 runtime. Run it inside one (#[tokio::main], Runtime::block_on), enable \
+                 taskscope's `smol` feature to fall back to smol's global executor, or give a \
+                 runtime explicitly with Builder::runtime",
+            )
+        } else {
+            f.write_str(
+                "taskscope: no async runtime adapter is enabled. Enable taskscope's `tokio` or \
+                 `smol` feature, or give a runtime explicitly with Builder::runtime",
+            )
+        }
+    }
+}
+
+impl std::error::Error for NoRuntime {}
+
+/// The runtime a new scope would use here: the enclosing scope's, else (feature `tokio`) the
+/// tokio runtime this thread runs in, else (feature `smol`) smol's global executor.
+///
+/// ```
+/// # #[cfg(feature = "tokio")]
+/// tokio::runtime::Runtime::new().unwrap().block_on(async {
+///     assert_eq!(taskscope::runtime().unwrap().name(), "tokio-mt");
+/// });
+/// ```
+pub fn runtime() -> Result<Arc<dyn Runtime>, NoRuntime> {
+    detect().ok_or(NoRuntime)
+}
+
+fn detect() -> Option<Arc<dyn Runtime>> {
+    if let Some(rt) = current_runtime() {
+        return Some(rt);
+    }
+    #[cfg(feature = "tokio")]
+    if let Ok(rt) = taskscope_tokio::TokioRuntime::current() {
+        return Some(Arc::new(rt));
+    }
+    #[cfg(feature = "smol")]
+    return Some(Arc::new(taskscope_smol::SmolRuntime::global()));
+    #[allow(unreachable_code)]
+    None
+}
+
+/// A [`Builder`] whose runtime is detected when the scope starts (see [`runtime`]); set
+/// limits, deadlines or names on it, then [`run`](Builder::run) it.
+pub fn builder() -> Builder {
+    Builder::new().fallback_runtime(detect)
+}
+
+/// Runs a scope on the detected runtime: `body` spawns children through the [`Scope`] it
+/// receives; the scope completes when the body and every child have (S1).
+///
+/// Returns the body's value, [`ScopeError::Failed`] with every child error, or
+/// [`ScopeError::Cancelled`]. A child panic cancels the rest and resumes here.
+///
+/// # Panics
+/// If no runtime is found (see [`runtime`]): the message says what to do. Resumes panics of
+/// the body and children once every child is dropped.
+///
+/// # Cancel safety
+/// Dropping the future cancels the scope: every child is dropped, none detached.
+pub async fn scope<T, E, F>(body: F) -> Result<T, ScopeError<E>>
+where
+    F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
+    E: Send + 'static,
+{
+    if let Err(e) = runtime() {
+        panic!("{e}");
+    }
+    builder().run(body).await
+}
