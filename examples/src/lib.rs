@@ -16,6 +16,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -222,7 +223,8 @@ impl Log {
         let at = self.inner.start.elapsed();
         let mut lines = self.inner.lines.lock().unwrap_or_else(PoisonError::into_inner);
         if self.inner.echo {
-            println!("[{:.1}s] {line}", at.as_secs_f64());
+            // Ignore write errors: `| head` must not make a child panic.
+            let _ = writeln!(std::io::stdout().lock(), "[{:.1}s] {line}", at.as_secs_f64());
         }
         lines.push((at, line));
     }

@@ -108,7 +108,6 @@ fn nested_scopes_share_one_deadline() {
 /// aborts the outer scope, it drops its body — and the nested scope in it — without waiting
 /// for the nested scope's children; on smol-st `parse` is never dropped at all.
 #[test]
-#[ignore = "taskscope-core bug: a scope aborted with a nested scope in its body returns before the nested scope's children are dropped"]
 fn nested_deadline_grandchildren_are_dropped_before_the_owner_returns() {
     for backend in Backend::ALL {
         let _serial = serial();

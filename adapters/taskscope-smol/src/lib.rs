@@ -17,8 +17,8 @@
 #![forbid(unsafe_code)]
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -30,7 +30,9 @@ use taskscope_core::{BlockOn, BlockingJob, BoxedSleep, BoxedTask, Runtime};
 /// which works from any thread).
 #[derive(Clone, Debug)]
 pub struct SmolRuntime {
-    executor: Option<Arc<Executor<'static>>>,
+    // Weak: tasks hold scopes, scopes hold this runtime; a strong reference would make a cycle
+    // through the executor and keep tasks alive after the executor's owner dropped it.
+    executor: Option<Weak<Executor<'static>>>,
     name: &'static str,
 }
 
@@ -40,9 +42,11 @@ impl SmolRuntime {
         Self { executor: None, name: "smol" }
     }
 
-    /// Spawns on `executor`; something must run it (see [`SmolBackend`]).
-    pub fn with_executor(executor: Arc<Executor<'static>>, name: &'static str) -> Self {
-        Self { executor: Some(executor), name }
+    /// Spawns on `executor`; something must run it (see [`SmolBackend`]). Once every other
+    /// `Arc` to the executor is dropped (and with it every task on it), spawns drop the task
+    /// unpolled, as tokio does after shutdown.
+    pub fn with_executor(executor: &Arc<Executor<'static>>, name: &'static str) -> Self {
+        Self { executor: Some(Arc::downgrade(executor)), name }
     }
 }
 
@@ -50,7 +54,10 @@ impl Runtime for SmolRuntime {
     fn spawn(&self, task: BoxedTask) {
         // Detached: dropping an async-executor Task would cancel it; core needs it to run on.
         match &self.executor {
-            Some(ex) => ex.spawn(task).detach(),
+            Some(ex) => match ex.upgrade() {
+                Some(ex) => ex.spawn(task).detach(),
+                None => drop(task),
+            },
             None => smol::spawn(task).detach(),
         }
     }
@@ -135,7 +142,7 @@ impl SmolBackend {
 
     /// The adapter for this executor, ready to give to a scope.
     pub fn runtime(&self) -> Arc<dyn Runtime> {
-        Arc::new(SmolRuntime::with_executor(self.executor.clone(), self.name))
+        Arc::new(SmolRuntime::with_executor(&self.executor, self.name))
     }
 }
 

@@ -413,20 +413,23 @@ pub fn c9_handles_report_terminal_states(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
         let mut hs = None;
         let fut = builder(h).grace(Duration::from_secs(30)).run(async |s| {
+            let may_fail = Gate::new();
             let fin = s.spawn(async { Ok::<_, BoxError>(()) });
-            let failed = s.spawn(async {
-                yield_now().await;
-                Err::<(), _>(err("e"))
-            });
             let cancelled = s.spawn(async {
                 forever().await;
                 ok()
+            });
+            let g = may_fail.clone();
+            let failed = s.spawn(async move {
+                g.wait().await;
+                Err::<(), _>(err("e"))
             });
             cancelled.cancel();
             while !fin.is_finished() || !cancelled.is_finished() {
                 yield_now().await;
             }
             hs = Some((fin, failed, cancelled));
+            may_fail.open();
             Ok(())
         });
         let r = fut.await;

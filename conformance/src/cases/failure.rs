@@ -161,9 +161,17 @@ pub fn f3_no_error_lost_or_duplicated(h: &dyn Harness) {
         let r = builder(h)
             .grace(Duration::from_secs(30))
             .run(async |s| {
+                // Every child is spawned before any fails: a spawn after the first failure
+                // would be refused (S4), which is not what this case is about.
+                let all_spawned = Gate::new();
                 for i in 0..n {
-                    s.spawn_named(format!("c{i}"), async move { Err::<(), _>(err(&format!("e{i}"))) });
+                    let gate = all_spawned.clone();
+                    s.spawn_named(format!("c{i}"), async move {
+                        gate.wait().await;
+                        Err::<(), _>(err(&format!("e{i}")))
+                    });
                 }
+                all_spawned.open();
                 Ok(())
             })
             .await;
@@ -314,7 +322,12 @@ pub fn f6_group_splits_by_type_and_displays_names(h: &dyn Harness) {
         let r = builder(h)
             .grace(Duration::from_secs(30))
             .run(async |s| {
-                s.spawn_named("parse", async { Err::<(), BoxError>(BoxError::new(ValueError)) });
+                // "parse" fails only after "io" has (when the token fires): a fixed order.
+                let token = s.token().clone();
+                s.spawn_named("parse", async move {
+                    token.cancelled().await;
+                    Err::<(), BoxError>(BoxError::new(ValueError))
+                });
                 s.spawn_named("io", async { Err::<(), BoxError>(err("disk full")) });
                 Ok(())
             })
@@ -322,6 +335,7 @@ pub fn f6_group_splits_by_type_and_displays_names(h: &dyn Harness) {
         let g = group(r);
         let text = g.to_string();
         assert!(text.contains("[parse] bad value") && text.contains("[io] disk full"), "{text}");
+        assert_eq!(g.members()[0].name(), Some("io"), "completion order");
         let (values, rest) = g.split_type::<ValueError>();
         assert_eq!(values.unwrap().members()[0].name(), Some("parse"));
         let rest = rest.unwrap();

@@ -22,6 +22,8 @@ macro_rules! __with_cases {
         $($cb)::+! {
             s1_scope_waits_for_every_child_drop,
             s1_cancelled_children_dropped_before_return,
+            s1_nested_scope_in_body_drained_before_outer_returns,
+            s1_nested_scope_in_child_drained_before_outer_returns,
             s2_body_runs_concurrently_with_children,
             s2_late_spawns_are_waited_for,
             s3_child_spawns_siblings_and_nested_scopes,

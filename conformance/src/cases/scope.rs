@@ -219,3 +219,68 @@ pub fn s6_five_thousand_nested_scopes(h: &dyn Harness) {
         assert_eq!(t.live(), 0);
     }));
 }
+
+/// S1 across nesting: when an outer scope is cancelled and drops its body, the children of a
+/// scope nested in that body are dropped before the outer scope returns.
+pub fn s1_nested_scope_in_body_drained_before_outer_returns(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let t = Tracker::new();
+        let r: Result<(), _> = builder(h)
+            .timeout(std::time::Duration::from_millis(10))
+            .run(async |_outer| {
+                taskscope_core::Builder::new()
+                    .run(async |inner| {
+                        let g = t.guard();
+                        inner.spawn(async move {
+                            let _g = g;
+                            forever().await;
+                            ok()
+                        });
+                        Ok(())
+                    })
+                    .await?;
+                Ok::<(), BoxError>(())
+            })
+            .await;
+        assert!(r.unwrap_err().is_cancelled());
+        assert_eq!(t.live(), 0, "a grandchild outlived the outer scope");
+    }));
+}
+
+/// S1 across nesting: the same when the nested scope lives in a child that the outer scope's
+/// failure cancels.
+pub fn s1_nested_scope_in_child_drained_before_outer_returns(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let t = Tracker::new();
+        let nested_running = Gate::new();
+        let r: Result<(), _> = builder(h)
+            .run(async |s| {
+                let (t2, gate) = (t.clone(), nested_running.clone());
+                s.spawn(async move {
+                    taskscope_core::Builder::new()
+                        .run(async |inner| {
+                            for _ in 0..4 {
+                                let g = t2.guard();
+                                inner.spawn(async move {
+                                    let _g = g;
+                                    forever().await;
+                                    ok()
+                                });
+                            }
+                            gate.open();
+                            forever().await;
+                            Ok(())
+                        })
+                        .await?;
+                    ok()
+                });
+                nested_running.wait().await;
+                s.spawn(async { Err::<(), _>(err("fail")) });
+                Ok::<(), BoxError>(())
+            })
+            .await;
+        assert!(matches!(r, Err(taskscope_core::ScopeError::Failed(_))));
+        assert_eq!(t.live(), 0, "a grandchild outlived the outer scope");
+        assert_eq!(t.dropped(), 4);
+    }));
+}

@@ -42,6 +42,10 @@ pub fn live_children() -> usize {
 trait ScopeCtx: Send + Sync {
     fn token(&self) -> &CancelToken;
     fn runtime(&self) -> &Arc<dyn Runtime>;
+    /// A nested scope counts as one live child of its enclosing scope until it has finished,
+    /// or — if dropped early — until its last child has been dropped (S1 across nesting).
+    fn hold(&self);
+    fn release(&self);
 }
 
 thread_local! {
@@ -390,6 +394,10 @@ struct Inner<E> {
     live: AtomicUsize,
     owner: AtomicWaker,
     state: Mutex<State<E>>,
+    /// The enclosing scope this one holds open (see [`ScopeCtx::hold`]); taken when released.
+    enclosing: Mutex<Option<Arc<dyn ScopeCtx>>>,
+    /// The owner dropped the scope before it finished: the last child releases the hold.
+    owner_gone: AtomicBool,
 }
 
 impl<E: Send + 'static> ScopeCtx for Inner<E> {
@@ -398,6 +406,19 @@ impl<E: Send + 'static> ScopeCtx for Inner<E> {
     }
     fn runtime(&self) -> &Arc<dyn Runtime> {
         &self.rt
+    }
+    fn hold(&self) {
+        self.live.fetch_add(1, Ordering::AcqRel);
+    }
+    fn release(&self) {
+        // SeqCst pairs with the owner guard's store of `owner_gone` and load of `live`: at least
+        // one side sees the other, so the hold is always released.
+        if self.live.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.owner.wake();
+            if self.owner_gone.load(Ordering::SeqCst) {
+                self.release_enclosing();
+            }
+        }
     }
 }
 
@@ -411,6 +432,14 @@ impl<E> Inner<E> {
         } else {
             lock(&self.state).closed = true;
             self.owner.wake();
+        }
+    }
+
+    /// Releases the hold on the enclosing scope, once.
+    fn release_enclosing(&self) {
+        let enclosing = lock(&self.enclosing).take();
+        if let Some(e) = enclosing {
+            e.release();
         }
     }
 
@@ -487,8 +516,13 @@ impl<E> Inner<E> {
         drop(entry);
         child.set_state(state);
         GLOBAL_LIVE.fetch_sub(1, Ordering::AcqRel);
-        if self.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // SeqCst pairs with the owner guard's store of `owner_gone` and load of `live`: at least
+        // one side sees the other, so the hold is always released.
+        if self.live.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.owner.wake();
+            if self.owner_gone.load(Ordering::SeqCst) {
+                self.release_enclosing();
+            }
         }
     }
 }
@@ -768,10 +802,9 @@ impl Builder {
         F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
         E: Send + 'static,
     {
-        let (ambient_rt, ambient_token) = with_ambient(|a| match a {
-            Some(a) => (Some(a.runtime().clone()), Some(a.token().clone())),
-            None => (None, None),
-        });
+        let enclosing = with_ambient(|a| a.cloned());
+        let ambient_rt = enclosing.as_ref().map(|a| a.runtime().clone());
+        let ambient_token = enclosing.as_ref().map(|a| a.token().clone());
         let rt = self.runtime.or(ambient_rt).or_else(|| self.fallback.and_then(|f| f())).expect(
             "taskscope: no runtime for this scope. Give one with `Builder::runtime`, or use \
              `taskscope::scope` (the facade with the `tokio` or `smol` feature), which detects \
@@ -795,7 +828,13 @@ impl Builder {
             live: AtomicUsize::new(0),
             owner: AtomicWaker::new(),
             state: Mutex::new(State { closed: false, errors: Vec::new(), panic: None, children: Slab::new() }),
+            enclosing: Mutex::new(None),
+            owner_gone: AtomicBool::new(false),
         });
+        if let Some(e) = enclosing {
+            e.hold();
+            *lock(&inner.enclosing) = Some(e);
+        }
         let scope = Scope { spawner: Spawner { inner } };
         let _guard = OwnerGuard { inner: &scope.spawner.inner };
         Driver {
@@ -819,9 +858,17 @@ struct OwnerGuard<'a, E> {
 
 impl<E> Drop for OwnerGuard<'_, E> {
     fn drop(&mut self) {
-        if !self.inner.finished.load(Ordering::Acquire) {
+        if self.inner.finished.load(Ordering::Acquire) {
+            self.inner.release_enclosing();
+        } else {
             self.inner.token.cancel_with(CancelReason::Dropped);
             self.inner.abort();
+            // Children may still be running: the enclosing scope must wait for them (S1),
+            // so the hold is released by the last one, or now if none is live.
+            self.inner.owner_gone.store(true, Ordering::SeqCst);
+            if self.inner.live.load(Ordering::SeqCst) == 0 {
+                self.inner.release_enclosing();
+            }
         }
     }
 }
