@@ -411,14 +411,7 @@ impl<E: Send + 'static> ScopeCtx for Inner<E> {
         self.live.fetch_add(1, Ordering::AcqRel);
     }
     fn release(&self) {
-        // SeqCst pairs with the owner guard's store of `owner_gone` and load of `live`: at least
-        // one side sees the other, so the hold is always released.
-        if self.live.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.owner.wake();
-            if self.owner_gone.load(Ordering::SeqCst) {
-                self.release_enclosing();
-            }
-        }
+        self.live_done();
     }
 }
 
@@ -432,6 +425,20 @@ impl<E> Inner<E> {
         } else {
             lock(&self.state).closed = true;
             self.owner.wake();
+        }
+    }
+
+    /// One live item (a child, or a nested scope's hold) is gone: wake the owner on the last one,
+    /// and if the owner already dropped the scope, release our own hold on the enclosing scope
+    /// (transitively, so a chain of dropped nested scopes drains in order).
+    fn live_done(&self) {
+        // SeqCst pairs with the owner guard's store of `owner_gone` and load of `live`: at least
+        // one side sees the other, so the hold is always released.
+        if self.live.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.owner.wake();
+            if self.owner_gone.load(Ordering::SeqCst) {
+                self.release_enclosing();
+            }
         }
     }
 
@@ -516,14 +523,7 @@ impl<E> Inner<E> {
         drop(entry);
         child.set_state(state);
         GLOBAL_LIVE.fetch_sub(1, Ordering::AcqRel);
-        // SeqCst pairs with the owner guard's store of `owner_gone` and load of `live`: at least
-        // one side sees the other, so the hold is always released.
-        if self.live.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.owner.wake();
-            if self.owner_gone.load(Ordering::SeqCst) {
-                self.release_enclosing();
-            }
-        }
+        self.live_done();
     }
 }
 
