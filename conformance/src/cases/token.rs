@@ -129,7 +129,6 @@ pub fn o1_live_children_gauges(h: &dyn Harness) {
         let release = Gate::new();
         let r: Result<(), _> = builder(h)
             .run(async |s| {
-                let before = taskscope_core::live_children();
                 for _ in 0..3 {
                     let g = release.clone();
                     s.spawn(async move {
@@ -138,7 +137,9 @@ pub fn o1_live_children_gauges(h: &dyn Harness) {
                     });
                 }
                 assert_eq!(s.live_children(), 3);
-                assert!(taskscope_core::live_children() >= before + 3);
+                // The process-wide gauge is shared with whatever else runs in this process (other
+                // tests run in parallel), so only a lower bound is deterministic: it counts ours.
+                assert!(taskscope_core::live_children() >= s.live_children());
                 release.open();
                 while s.live_children() > 0 {
                     yield_now().await;
