@@ -324,8 +324,11 @@ pub enum ScopeError<E> {
     /// A child or the body returned an error; every error collected, in completion order.
     Failed(ErrorGroup<E>),
     /// The scope was cancelled: by its own [`cancel`](crate::Scope::cancel), by its token, by an
-    /// outer scope or token, or by its deadline. `errors` holds any errors children returned
-    /// while being cancelled (during a grace period).
+    /// outer scope or token, or by its deadline ([`CancelReason::Deadline`]: see
+    /// [`is_elapsed`](ScopeError::is_elapsed)). `errors` holds any errors children returned
+    /// while being cancelled (during a grace period); when the scope's own deadline cancelled
+    /// it and a child failed during the grace, the outcome is [`ScopeError::Failed`] instead
+    /// (C7: "elapsed" only when no child failed).
     Cancelled {
         /// Why (the first cause).
         reason: CancelReason,
@@ -338,6 +341,14 @@ impl<E> ScopeError<E> {
     /// `true` for [`ScopeError::Cancelled`].
     pub fn is_cancelled(&self) -> bool {
         matches!(self, ScopeError::Cancelled { .. })
+    }
+
+    /// `true` when the scope's own deadline cancelled it and no child failed: the "elapsed"
+    /// outcome of a scope given a [`deadline`](crate::Builder::deadline) or
+    /// [`timeout`](crate::Builder::timeout) (C7). A deadline of an outer scope gives
+    /// [`CancelReason::Parent`] instead, and a manual cancel is not a timeout.
+    pub fn is_elapsed(&self) -> bool {
+        matches!(self, ScopeError::Cancelled { reason: CancelReason::Deadline, errors: None })
     }
 
     /// The group of errors, if any were collected.
@@ -383,15 +394,20 @@ impl<E: fmt::Debug + fmt::Display + 'static> Error for ScopeError<E> {
 
 /// Why a [`JoinHandle`](crate::JoinHandle) has no value to give.
 ///
-/// The child's error itself, if it failed, is not here: it belongs to the scope's
-/// [`ErrorGroup`] (F3: no error is reported twice).
+/// Under the default fail-fast policy a failed child's error is not here: it belongs to the
+/// scope's [`ErrorGroup`] (F3: no error is reported twice), and `error` is `None`. Under
+/// [`Policy::Supervise`](crate::Policy::Supervise) the error is delivered to the child's handle
+/// instead (`error` is `Some`), and to the group only if the handle was dropped first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum JoinError {
-    /// The child returned an error (collected by the scope).
+pub enum JoinError<E> {
+    /// The child returned an error.
     Failed {
         /// The child's name, if any.
         name: Option<Name>,
+        /// The error, where it was delivered to the handle (supervised children, and a
+        /// [`start`](crate::Spawner::start) that failed before reporting ready).
+        error: Option<E>,
     },
     /// The child panicked (the payload resumes in the scope's owner).
     Panicked {
@@ -415,25 +431,63 @@ pub enum JoinError {
         /// The child's name, if any.
         name: Option<Name>,
     },
+    /// A child started with [`start`](crate::Spawner::start) ended without reporting ready.
+    NotReady {
+        /// The child's name, if any.
+        name: Option<Name>,
+    },
 }
 
-impl fmt::Display for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (name, what) = match self {
-            JoinError::Failed { name } => (name, "failed (its error is in the scope's error group)"),
-            JoinError::Panicked { name } => (name, "panicked"),
-            JoinError::Cancelled { name } => (name, "was cancelled"),
-            JoinError::Closed { name } => (name, "was not started: the scope was already cancelling or finished"),
-            JoinError::Running { name } => (name, "is still running"),
-        };
-        match name {
-            Some(n) => write!(f, "child '{n}' {what}"),
-            None => write!(f, "child {what}"),
+impl<E> JoinError<E> {
+    /// The name of the child concerned, if it had one.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            JoinError::Failed { name, .. }
+            | JoinError::Panicked { name }
+            | JoinError::Cancelled { name }
+            | JoinError::Closed { name }
+            | JoinError::Running { name }
+            | JoinError::NotReady { name } => name.as_deref(),
         }
+    }
+
+    /// The child's error, where it was delivered to the handle (see [`JoinError::Failed`]).
+    pub fn into_error(self) -> Option<E> {
+        match self {
+            JoinError::Failed { error, .. } => error,
+            _ => None,
+        }
+    }
+
+    /// `true` for [`JoinError::Cancelled`].
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, JoinError::Cancelled { .. })
     }
 }
 
-impl Error for JoinError {}
+impl<E: fmt::Display> fmt::Display for JoinError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self {
+            JoinError::Failed { error: Some(_), .. } => "failed",
+            JoinError::Failed { error: None, .. } => "failed (its error is in the scope's error group)",
+            JoinError::Panicked { .. } => "panicked",
+            JoinError::Cancelled { .. } => "was cancelled",
+            JoinError::Closed { .. } => "was not started: the scope was already cancelling or finished",
+            JoinError::Running { .. } => "is still running",
+            JoinError::NotReady { .. } => "ended without reporting ready",
+        };
+        match self.name() {
+            Some(n) => write!(f, "child '{n}' {what}")?,
+            None => write!(f, "child {what}")?,
+        }
+        if let JoinError::Failed { error: Some(e), .. } = self {
+            write!(f, ": {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> Error for JoinError<E> {}
 
 /// A readable message from a panic payload (`&str` or `String` payloads; otherwise a placeholder).
 ///

@@ -11,18 +11,24 @@
 //! - [`live_children`]: the process-wide "no orphans" gauge.
 #![forbid(unsafe_code)]
 
+mod builder;
+mod deadline;
 mod error;
+mod limit;
 mod runtime;
 mod scope;
 mod slab;
+mod start;
 mod token;
 mod util;
 
+pub use builder::{Builder, DetectRuntime};
+pub use deadline::{Elapsed, fail_after, fail_at, move_on_after, move_on_at};
 pub use error::{BoxError, ChildError, ErrorGroup, JoinError, ScopeError, panic_message};
+pub use limit::{TrySpawnError, ZeroLimit};
 pub use runtime::{BlockOn, BlockingJob, BoxedSleep, BoxedTask, Runtime};
-pub use scope::{
-    Builder, ChildState, DetectRuntime, JoinHandle, Scope, Spawner, current_runtime, current_token, live_children,
-};
+pub use scope::{ChildState, JoinHandle, Policy, Scope, Spawner, current_runtime, current_token, live_children};
+pub use start::{Ready, Start};
 pub use token::{CancelReason, CancelToken, Cancelled, CancelledOwned, DropGuard, Name, RunUntilCancelled};
 
 #[doc(hidden)]

@@ -5,24 +5,25 @@ use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use event_listener::EventListener;
 use futures_util::task::AtomicWaker;
 use pin_project_lite::pin_project;
 
-use crate::error::{ChildError, ErrorGroup, JoinError, ScopeError};
-use crate::runtime::{BoxedSleep, Runtime};
+use crate::error::{BoxError, ChildError, JoinError, ScopeError};
+use crate::limit::{Acquire, Permit, Semaphore, TrySpawnError};
+use crate::runtime::Runtime;
 use crate::slab::Slab;
+use crate::start::{Ready, Start, StartSlot};
 use crate::token::{CancelReason, CancelToken, Name};
 use crate::util::lock;
 
-type Payload = Box<dyn Any + Send>;
+pub(crate) type Payload = Box<dyn Any + Send>;
 
 static GLOBAL_LIVE: AtomicUsize = AtomicUsize::new(0);
 
@@ -39,7 +40,7 @@ pub fn live_children() -> usize {
 // ---------------------------------------------------------------------------------------------
 // Ambient context: the scope whose child (or body) is being polled on this thread.
 
-trait ScopeCtx: Send + Sync {
+pub(crate) trait ScopeCtx: Send + Sync {
     fn token(&self) -> &CancelToken;
     fn runtime(&self) -> &Arc<dyn Runtime>;
     /// A nested scope counts as one live child of its enclosing scope until it has finished,
@@ -54,13 +55,13 @@ thread_local! {
 
 /// Makes `slot` the ambient scope while alive: swaps it into the thread-local (no refcount
 /// traffic) and swaps it back on drop, even when unwinding.
-struct Enter<'a> {
+pub(crate) struct Enter<'a> {
     slot: &'a mut Option<Arc<dyn ScopeCtx>>,
     entered: bool,
 }
 
 impl<'a> Enter<'a> {
-    fn new(slot: &'a mut Option<Arc<dyn ScopeCtx>>) -> Self {
+    pub(crate) fn new(slot: &'a mut Option<Arc<dyn ScopeCtx>>) -> Self {
         let mine = slot.take();
         match AMBIENT.try_with(|c| c.replace(mine.clone())) {
             Ok(prev) => {
@@ -88,7 +89,7 @@ impl Drop for Enter<'_> {
     }
 }
 
-fn with_ambient<R>(f: impl FnOnce(Option<&Arc<dyn ScopeCtx>>) -> R) -> R {
+pub(crate) fn with_ambient<R>(f: impl FnOnce(Option<&Arc<dyn ScopeCtx>>) -> R) -> R {
     let cur = AMBIENT.try_with(Cell::take).ok().flatten();
     let r = f(cur.as_ref());
     let _ = AMBIENT.try_with(|c| c.set(cur));
@@ -130,7 +131,7 @@ pub enum ChildState {
     Running,
     /// Returned `Ok`; its value is (or was) available through the handle.
     Finished,
-    /// Returned `Err`; the error went to the scope's [`ErrorGroup`].
+    /// Returned `Err`.
     Failed,
     /// Panicked; the payload resumes in the scope's owner.
     Panicked,
@@ -140,16 +141,19 @@ pub enum ChildState {
     Closed,
 }
 
-struct Child<T> {
-    name: Option<Name>,
-    state: AtomicU8,
+pub(crate) struct Child<T, E> {
+    pub(crate) name: Option<Name>,
+    pub(crate) state: AtomicU8,
     cancel: AtomicBool,
     task_waker: AtomicWaker,
-    join_waker: AtomicWaker,
-    output: Mutex<Option<T>>,
+    pub(crate) join_waker: AtomicWaker,
+    /// The value, or (supervised children) the error, for the handle to take.
+    output: Mutex<Option<Result<T, E>>>,
+    /// The handle was dropped: a supervised child's error goes to the scope's group instead.
+    detached: AtomicBool,
 }
 
-impl<T> Child<T> {
+impl<T, E> Child<T, E> {
     fn new(name: Option<Name>) -> Self {
         Self {
             name,
@@ -158,6 +162,7 @@ impl<T> Child<T> {
             task_waker: AtomicWaker::new(),
             join_waker: AtomicWaker::new(),
             output: Mutex::new(None),
+            detached: AtomicBool::new(false),
         }
     }
 
@@ -172,7 +177,7 @@ trait Abort: Send + Sync {
     fn wake_task(&self);
 }
 
-impl<T: Send> Abort for Child<T> {
+impl<T: Send, E: Send> Abort for Child<T, E> {
     fn wake_task(&self) {
         self.task_waker.wake();
     }
@@ -181,8 +186,8 @@ impl<T: Send> Abort for Child<T> {
 /// A typed handle to a child: await it for the child's value, read its state, cancel it.
 ///
 /// Dropping the handle does nothing to the child: the scope owns it. Awaiting the handle of a
-/// failed child gives [`JoinError::Failed`]; the error itself is in the scope's
-/// [`ErrorGroup`], so it is never reported twice (F3).
+/// failed child gives [`JoinError::Failed`]; under the default policy the error itself is in
+/// the scope's [`ErrorGroup`], so it is never reported twice (F3).
 ///
 /// ```
 /// # use taskscope_core::{Builder, BoxError};
@@ -197,17 +202,23 @@ impl<T: Send> Abort for Child<T> {
 /// assert_eq!(b.await?, "two");
 /// # Ok::<_, BoxError>(()) }).unwrap();
 /// ```
-pub struct JoinHandle<T> {
-    child: Arc<Child<T>>,
+pub struct JoinHandle<T, E> {
+    pub(crate) child: Arc<Child<T, E>>,
 }
 
-impl<T> fmt::Debug for JoinHandle<T> {
+impl<T, E> fmt::Debug for JoinHandle<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle").field("name", &self.child.name).field("state", &self.state()).finish()
     }
 }
 
-impl<T> JoinHandle<T> {
+impl<T, E> Drop for JoinHandle<T, E> {
+    fn drop(&mut self) {
+        self.child.detached.store(true, Ordering::Release);
+    }
+}
+
+impl<T, E> JoinHandle<T, E> {
     /// The child's name, if it was spawned with one.
     pub fn name(&self) -> Option<&str> {
         self.child.name.as_deref()
@@ -232,7 +243,8 @@ impl<T> JoinHandle<T> {
 
     /// Cancels this child only (C9): its future is dropped at its next suspension point, its
     /// state becomes [`ChildState::Cancelled`], and the scope does not fail. Does nothing if
-    /// the child already completed.
+    /// the child already completed. A shielded child (C8) is cancelled too: shielding protects
+    /// from the scope's cancellation, not from its own.
     pub fn cancel(&self) {
         self.child.cancel.store(true, Ordering::Release);
         self.child.task_waker.wake();
@@ -242,19 +254,20 @@ impl<T> JoinHandle<T> {
     ///
     /// Always ready once the scope has returned (S1), so this is how results are harvested
     /// after the scope, like Python's `task.result()`.
-    pub fn result(self) -> Result<T, JoinError> {
+    pub fn result(self) -> Result<T, JoinError<E>> {
         let state = self.child.state.load(Ordering::Acquire);
         self.outcome(state)
     }
 
-    fn outcome(&self, state: u8) -> Result<T, JoinError> {
+    fn outcome(&self, state: u8) -> Result<T, JoinError<E>> {
         let name = self.child.name.clone();
         match state {
             RUNNING => Err(JoinError::Running { name }),
-            FINISHED => Ok(lock(&self.child.output)
-                .take()
-                .expect("JoinHandle: the child's value was already taken by an earlier await")),
-            FAILED => Err(JoinError::Failed { name }),
+            FINISHED => match lock(&self.child.output).take() {
+                Some(Ok(v)) => Ok(v),
+                _ => panic!("JoinHandle: the child's value was already taken by an earlier await"),
+            },
+            FAILED => Err(JoinError::Failed { name, error: lock(&self.child.output).take().and_then(Result::err) }),
             PANICKED => Err(JoinError::Panicked { name }),
             CANCELLED => Err(JoinError::Cancelled { name }),
             _ => Err(JoinError::Closed { name }),
@@ -266,8 +279,8 @@ impl<T> JoinHandle<T> {
 ///
 /// # Cancel safety
 /// Cancel-safe: dropping the await leaves the child and its value untouched.
-impl<T> Future for JoinHandle<T> {
-    type Output = Result<T, JoinError>;
+impl<T, E> Future for JoinHandle<T, E> {
+    type Output = Result<T, JoinError<E>>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.child.state.load(Ordering::Acquire);
         if state == RUNNING {
@@ -281,11 +294,41 @@ impl<T> Future for JoinHandle<T> {
     }
 }
 
-enum Outcome<T, E> {
+pub(crate) enum Outcome<T, E> {
     Value(T),
     Error(E),
     Panic(Payload),
     Cancelled,
+    /// An error taken by a [`start`](Spawner::start) call before its child reported ready:
+    /// the child failed, the scope does not.
+    Handled,
+}
+
+/// Lets [`Spawner::start`] take a child's error if it ends before reporting ready (L4).
+pub(crate) trait StartHook<E>: Send + Sync {
+    /// `None` if the error was taken (the child had not reported ready), else the error back.
+    fn intercept(&self, error: E) -> Option<E>;
+}
+
+/// Where a child of a limited scope (L1) stands with its permit.
+enum Slot {
+    Unlimited,
+    Waiting(Acquire),
+    Held(#[allow(dead_code)] Permit),
+}
+
+/// How a child is spawned: the options of the various spawn methods.
+struct Spawn<E> {
+    name: Option<Name>,
+    shielded: bool,
+    permit: Option<Permit>,
+    hook: Option<Arc<dyn StartHook<E>>>,
+}
+
+impl<E> Spawn<E> {
+    fn plain(name: Option<Name>) -> Self {
+        Self { name, shielded: false, permit: None, hook: None }
+    }
 }
 
 pin_project! {
@@ -293,10 +336,13 @@ pin_project! {
     struct ChildTask<F, T, E> {
         #[pin]
         fut: Option<F>,
-        child: Arc<Child<T>>,
+        child: Arc<Child<T, E>>,
         scope: Arc<Inner<E>>,
         key: usize,
         ambient: Option<Arc<dyn ScopeCtx>>,
+        shielded: bool,
+        slot: Slot,
+        hook: Option<Arc<dyn StartHook<E>>>,
     }
 
     impl<F, T, E> PinnedDrop for ChildTask<F, T, E> {
@@ -309,6 +355,7 @@ pin_project! {
                     Some(p) => Outcome::Panic(p),
                     None => Outcome::Cancelled,
                 };
+                *this.slot = Slot::Unlimited;
                 this.scope.child_done(*this.key, this.child, outcome);
             }
         }
@@ -316,11 +363,18 @@ pin_project! {
 }
 
 /// Drops a pinned future in place, catching a panic from its destructor (F7).
-fn drop_caught<F>(mut fut: Pin<&mut Option<F>>) -> Option<Payload> {
+pub(crate) fn drop_caught<F>(mut fut: Pin<&mut Option<F>>) -> Option<Payload> {
     catch_unwind(AssertUnwindSafe(|| fut.set(None))).err().inspect(|_| {
         // Assignment writes `None` even when the old value's destructor unwinds.
         debug_assert!(fut.is_none());
     })
+}
+
+impl<F, T, E> ChildTask<F, T, E> {
+    fn must_stop(scope: &Inner<E>, child: &Child<T, E>, shielded: bool) -> bool {
+        child.cancel.load(Ordering::Acquire)
+            || if shielded { scope.owner_gone.load(Ordering::SeqCst) } else { scope.aborted.load(Ordering::Acquire) }
+    }
 }
 
 impl<F, T, E> Future for ChildTask<F, T, E>
@@ -333,14 +387,36 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
-        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
-            return Poll::Ready(());
-        };
-        if this.scope.aborted.load(Ordering::Acquire) || this.child.cancel.load(Ordering::Acquire) {
-            let outcome = drop_caught(this.fut).map_or(Outcome::Cancelled, Outcome::Panic);
-            this.scope.child_done(*this.key, this.child, outcome);
+        if this.fut.is_none() {
             return Poll::Ready(());
         }
+        macro_rules! stop {
+            () => {{
+                let outcome = drop_caught(this.fut.as_mut()).map_or(Outcome::Cancelled, Outcome::Panic);
+                *this.slot = Slot::Unlimited;
+                this.scope.child_done(*this.key, this.child, outcome);
+                return Poll::Ready(());
+            }};
+        }
+        if Self::must_stop(this.scope, this.child, *this.shielded) {
+            stop!();
+        }
+        // L1: wait (FIFO) for a running slot before the first poll.
+        if let Slot::Waiting(acquire) = this.slot {
+            match Pin::new(acquire).poll(cx) {
+                Poll::Ready(Some(permit)) => *this.slot = Slot::Held(permit),
+                // The scope is cancelling: a child that never started never starts.
+                Poll::Ready(None) => stop!(),
+                Poll::Pending => {
+                    this.child.task_waker.register(cx.waker());
+                    if Self::must_stop(this.scope, this.child, *this.shielded) {
+                        cx.waker().wake_by_ref();
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+        let fut = this.fut.as_mut().as_pin_mut().expect("checked above");
         let polled = {
             let _enter = Enter::new(this.ambient);
             catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
@@ -349,13 +425,16 @@ where
             Ok(Poll::Pending) => {
                 this.child.task_waker.register(cx.waker());
                 // An abort that raced the poll may have found no waker: look again.
-                if this.scope.aborted.load(Ordering::Acquire) || this.child.cancel.load(Ordering::Acquire) {
+                if Self::must_stop(this.scope, this.child, *this.shielded) {
                     cx.waker().wake_by_ref();
                 }
                 return Poll::Pending;
             }
             Ok(Poll::Ready(Ok(v))) => Outcome::Value(v),
-            Ok(Poll::Ready(Err(e))) => Outcome::Error(e),
+            Ok(Poll::Ready(Err(e))) => match this.hook.as_ref() {
+                None => Outcome::Error(e),
+                Some(hook) => hook.intercept(e).map_or(Outcome::Handled, Outcome::Error),
+            },
             Err(p) => Outcome::Panic(p),
         };
         let outcome = match (drop_caught(this.fut), outcome) {
@@ -366,38 +445,120 @@ where
             (Some(p), _) => Outcome::Panic(p),
             (None, o) => o,
         };
+        *this.slot = Slot::Unlimited;
         this.scope.child_done(*this.key, this.child, outcome);
         Poll::Ready(())
+    }
+}
+
+/// The ambient context of a shielded child (C8): the scope's runtime and live count, but a
+/// token of its own, so that scopes opened inside it do not see the scope's cancellation.
+struct Shield<E> {
+    token: CancelToken,
+    scope: Arc<Inner<E>>,
+}
+
+impl<E: Send + 'static> ScopeCtx for Shield<E> {
+    fn token(&self) -> &CancelToken {
+        &self.token
+    }
+    fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.scope.rt
+    }
+    fn hold(&self) {
+        self.scope.hold();
+    }
+    fn release(&self) {
+        self.scope.release();
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // The scope's shared state.
 
-struct State<E> {
-    /// No more spawns: the scope is cancelling or finished.
-    closed: bool,
-    errors: Vec<ChildError<E>>,
-    panic: Option<Payload>,
+/// What a child's outcome does to its scope (L2, L3). The body always behaves as under
+/// [`Policy::FailFast`]: its error cancels the scope (F1).
+///
+/// ```
+/// # use taskscope_core::{Builder, BoxError, JoinError, Policy};
+/// # let rt = taskscope_core::test_runtime();
+/// # futures_lite::future::block_on(async {
+/// // Supervise: one failure does not cancel the others; every outcome is in its handle.
+/// let handles = Builder::new()
+///     .runtime(rt)
+///     .policy(Policy::Supervise)
+///     .run(async |s| {
+///         Ok::<_, BoxError>(vec![
+///             s.spawn(async { Ok(1) }),
+///             s.spawn(async { Err(BoxError::msg("down")) }),
+///             s.spawn(async { Ok(3) }),
+///         ])
+///     })
+///     .await
+///     .unwrap();
+/// let outcomes: Vec<_> = handles.into_iter().map(|h| h.result().map_err(|e| e.into_error().unwrap().to_string())).collect();
+/// assert_eq!(outcomes, [Ok(1), Err("down".to_string()), Ok(3)]);
+/// # });
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Policy {
+    /// The default: the first error (or panic) cancels the scope, and the scope returns the
+    /// [`ErrorGroup`] of every error (F1, F2), like Python's `TaskGroup`.
+    #[default]
+    FailFast,
+    /// Collect-all (L2), like `gather(return_exceptions=True)` or Java's `awaitAll`: errors do
+    /// not cancel anything; every child runs to its end and its outcome, error included, is
+    /// delivered to its [`JoinHandle`]. An error whose handle was dropped goes to the scope's
+    /// group instead (F3: never lost), and the scope then returns [`ScopeError::Failed`] once
+    /// every child is done.
+    Supervise,
+    /// First-ok (L3), like AnyIO's racing patterns or Java's `anySuccessfulResultOrThrow`: the
+    /// first child to succeed wins, its value stays in its handle, and the scope is cancelled
+    /// ([`CancelReason::RaceWon`]) so the rest are dropped; errors do not cancel anything. If
+    /// no child succeeds, the scope returns the group of every error. [`Builder::race`] is the
+    /// convenient form. A win also cancels the body if it is still running; the scope then
+    /// returns [`ScopeError::Cancelled`] with the `RaceWon` reason.
+    Race,
+}
+
+pub(crate) struct State<E> {
+    /// No more (unshielded) spawns: the scope is cancelling or finished.
+    pub(crate) closed: bool,
+    /// No spawns at all: the scope finished or its owner dropped it.
+    pub(crate) done: bool,
+    pub(crate) errors: Vec<ChildError<E>>,
+    pub(crate) panic: Option<Payload>,
     children: Slab<Arc<dyn Abort>>,
 }
 
-struct Inner<E> {
-    rt: Arc<dyn Runtime>,
-    token: CancelToken,
-    grace: Duration,
+pub(crate) struct Inner<E> {
+    pub(crate) rt: Arc<dyn Runtime>,
+    pub(crate) token: CancelToken,
+    pub(crate) grace: Duration,
+    policy: Policy,
+    /// L1: the running slots, when the scope has a limit.
+    sem: Option<Arc<Semaphore>>,
+    /// A deadline region (`fail_after` and friends): only its own deadline drops the body; an
+    /// outer cancellation passes through it to the future inside.
+    pub(crate) transparent: bool,
     /// Hard cancellation: children drop their futures at their next poll.
-    aborted: AtomicBool,
+    pub(crate) aborted: AtomicBool,
+    /// A race has a winner.
+    won: AtomicBool,
     /// The owner has returned (or resumed a panic): dropping the scope future is a no-op.
-    finished: AtomicBool,
+    pub(crate) finished: AtomicBool,
     /// Children spawned and not yet dropped.
-    live: AtomicUsize,
-    owner: AtomicWaker,
-    state: Mutex<State<E>>,
+    pub(crate) live: AtomicUsize,
+    pub(crate) owner: AtomicWaker,
+    pub(crate) state: Mutex<State<E>>,
     /// The enclosing scope this one holds open (see [`ScopeCtx::hold`]); taken when released.
     enclosing: Mutex<Option<Arc<dyn ScopeCtx>>>,
     /// The owner dropped the scope before it finished: the last child releases the hold.
     owner_gone: AtomicBool,
+    /// [`is_parent_cancellation`] for `E` (a function pointer keeps `E: 'static` off the
+    /// bounds of every drop guard).
+    parent_cancellation: fn(&E) -> bool,
 }
 
 impl<E: Send + 'static> ScopeCtx for Inner<E> {
@@ -415,16 +576,66 @@ impl<E: Send + 'static> ScopeCtx for Inner<E> {
     }
 }
 
+impl<E: Send + 'static> Inner<E> {
+    /// A new scope's state, linked to the ambient scope (if any): child token, hold (S1).
+    pub(crate) fn new(
+        rt: Arc<dyn Runtime>,
+        token: CancelToken,
+        grace: Duration,
+        policy: Policy,
+        limit: Option<usize>,
+        transparent: bool,
+        enclosing: Option<Arc<dyn ScopeCtx>>,
+    ) -> Arc<Self> {
+        let inner = Arc::new(Inner {
+            rt,
+            token,
+            grace,
+            policy,
+            sem: limit.map(Semaphore::new),
+            transparent,
+            aborted: AtomicBool::new(false),
+            won: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            live: AtomicUsize::new(0),
+            owner: AtomicWaker::new(),
+            state: Mutex::new(State {
+                closed: false,
+                done: false,
+                errors: Vec::new(),
+                panic: None,
+                children: Slab::new(),
+            }),
+            enclosing: Mutex::new(None),
+            owner_gone: AtomicBool::new(false),
+            parent_cancellation: is_parent_cancellation::<E>,
+        });
+        if let Some(e) = enclosing {
+            e.hold();
+            *lock(&inner.enclosing) = Some(e);
+        }
+        inner
+    }
+}
+
 impl<E> Inner<E> {
     /// Fires the token (first reason stands), then closes the scope and, with no grace period,
     /// drops every child at once (C1). With a grace period the owner runs the timer.
-    fn cancel(&self, reason: CancelReason) {
+    pub(crate) fn cancel(&self, reason: CancelReason) {
         self.token.cancel_with(reason);
         if self.grace.is_zero() {
             self.abort();
         } else {
-            lock(&self.state).closed = true;
+            self.close();
             self.owner.wake();
+        }
+    }
+
+    /// No more spawns (shielded ones excepted); children waiting for a slot never start.
+    pub(crate) fn close(&self) {
+        lock(&self.state).closed = true;
+        if let Some(sem) = &self.sem {
+            sem.close();
         }
     }
 
@@ -432,8 +643,8 @@ impl<E> Inner<E> {
     /// and if the owner already dropped the scope, release our own hold on the enclosing scope
     /// (transitively, so a chain of dropped nested scopes drains in order).
     fn live_done(&self) {
-        // SeqCst pairs with the owner guard's store of `owner_gone` and load of `live`: at least
-        // one side sees the other, so the hold is always released.
+        // SeqCst pairs with the owner's store of `owner_gone` and load of `live`: at least one
+        // side sees the other, so the hold is always released.
         if self.live.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.owner.wake();
             if self.owner_gone.load(Ordering::SeqCst) {
@@ -443,21 +654,44 @@ impl<E> Inner<E> {
     }
 
     /// Releases the hold on the enclosing scope, once.
-    fn release_enclosing(&self) {
+    pub(crate) fn release_enclosing(&self) {
         let enclosing = lock(&self.enclosing).take();
         if let Some(e) = enclosing {
             e.release();
         }
     }
 
+    /// The owner dropped the scope future before it finished (C3): cancel, drop every child
+    /// (shielded ones too: nothing can wait for them any more), and hand the hold on the
+    /// enclosing scope to the last child.
+    pub(crate) fn owner_dropped(&self) {
+        if self.finished.load(Ordering::Acquire) {
+            self.release_enclosing();
+            return;
+        }
+        self.token.cancel_with(CancelReason::Dropped);
+        lock(&self.state).done = true;
+        self.owner_gone.store(true, Ordering::SeqCst);
+        self.abort();
+        self.wake_all();
+        if self.live.load(Ordering::SeqCst) == 0 {
+            self.release_enclosing();
+        }
+    }
+
     /// Closes the scope and wakes every child so that it drops its future.
-    fn abort(&self) {
+    pub(crate) fn abort(&self) {
+        self.close();
+        if self.aborted.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.wake_all();
+        self.owner.wake();
+    }
+
+    fn wake_all(&self) {
         let children = {
-            let mut st = lock(&self.state);
-            st.closed = true;
-            if self.aborted.swap(true, Ordering::AcqRel) {
-                return;
-            }
+            let st = lock(&self.state);
             let mut v = Vec::with_capacity(st.children.len());
             st.children.for_each(|c| v.push(c.clone()));
             v
@@ -465,7 +699,6 @@ impl<E> Inner<E> {
         for c in children {
             c.wake_task();
         }
-        self.owner.wake();
     }
 
     fn record_panic(&self, p: Payload) {
@@ -484,35 +717,89 @@ impl<E> Inner<E> {
         }
     }
 
-    fn fail(&self, name: Option<Name>, error: E) {
-        lock(&self.state).errors.push(ChildError::new(name.clone(), error));
+    /// Records an error and cancels the scope (F1).
+    pub(crate) fn fail(&self, name: Option<Name>, error: E) {
+        self.collect(name.clone(), error);
         self.cancel(CancelReason::SiblingFailed { name });
     }
 
-    fn panicked(&self, name: Option<Name>, p: Payload) {
+    /// Records an error without cancelling anything (supervise, race).
+    fn collect(&self, name: Option<Name>, error: E) {
+        lock(&self.state).errors.push(ChildError::new(name, error));
+    }
+
+    pub(crate) fn panicked(&self, name: Option<Name>, p: Payload) {
         self.record_panic(p);
         self.cancel(CancelReason::SiblingPanicked { name });
     }
 
-    fn child_done<T>(&self, key: usize, child: &Child<T>, outcome: Outcome<T, E>) {
+    /// Drops a value that arrived too late (F4), catching a panic from its destructor.
+    fn drop_late<V>(&self, name: &Option<Name>, v: V) -> u8 {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
+            self.panicked(name.clone(), p);
+            PANICKED
+        } else {
+            CANCELLED
+        }
+    }
+}
+
+/// Whether `e` is a nested scope's bare cancellation by its parent, returned with `?`: when
+/// that parent is cancelling, the child was cancelled, it did not fail (F2: cancellation is
+/// never a member).
+fn is_parent_cancellation<E: 'static>(e: &E) -> bool {
+    let any: &dyn Any = e;
+    let nested = match any.downcast_ref::<BoxError>() {
+        Some(b) => b.downcast_ref::<ScopeError<BoxError>>(),
+        None => any.downcast_ref::<ScopeError<BoxError>>(),
+    };
+    matches!(nested, Some(ScopeError::Cancelled { reason: CancelReason::Parent(_), errors: None }))
+}
+
+impl<E> Inner<E> {
+    /// See [`is_parent_cancellation`].
+    pub(crate) fn is_our_cancellation(&self, e: &E) -> bool {
+        self.token.is_cancelled() && (self.parent_cancellation)(e)
+    }
+
+    pub(crate) fn child_done<T>(&self, key: usize, child: &Child<T, E>, outcome: Outcome<T, E>) {
         let state = match outcome {
-            Outcome::Value(v) if self.token.is_cancelled() => {
-                // F4: a value returned after cancellation began is dropped.
-                if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
-                    self.panicked(child.name.clone(), p);
-                    PANICKED
+            Outcome::Value(v) => {
+                let keep = !self.token.is_cancelled()
+                    && (self.policy != Policy::Race || !self.won.swap(true, Ordering::AcqRel));
+                if keep {
+                    *lock(&child.output) = Some(Ok(v));
+                    if self.policy == Policy::Race {
+                        self.cancel(CancelReason::RaceWon { name: child.name.clone() });
+                    }
+                    FINISHED
                 } else {
-                    CANCELLED
+                    // F4: a value returned after cancellation began (or after a race was won)
+                    // is dropped.
+                    self.drop_late(&child.name, v)
                 }
             }
-            Outcome::Value(v) => {
-                *lock(&child.output) = Some(v);
-                FINISHED
+            Outcome::Error(e) if self.is_our_cancellation(&e) => {
+                let _ = self.drop_late(&child.name, e);
+                CANCELLED
             }
             Outcome::Error(e) => {
-                self.fail(child.name.clone(), e);
+                match self.policy {
+                    Policy::FailFast => self.fail(child.name.clone(), e),
+                    Policy::Race => self.collect(child.name.clone(), e),
+                    Policy::Supervise => {
+                        let mut out = lock(&child.output);
+                        if child.detached.load(Ordering::Acquire) {
+                            drop(out);
+                            self.collect(child.name.clone(), e);
+                        } else {
+                            *out = Some(Err(e));
+                        }
+                    }
+                }
                 FAILED
             }
+            Outcome::Handled => FAILED,
             Outcome::Panic(p) => {
                 self.panicked(child.name.clone(), p);
                 PANICKED
@@ -534,7 +821,7 @@ impl<E> Inner<E> {
 /// can spawn siblings (S3). One that outlives its scope can still be called: the spawn is
 /// refused and the future dropped unpolled (S4).
 pub struct Spawner<E> {
-    inner: Arc<Inner<E>>,
+    pub(crate) inner: Arc<Inner<E>>,
 }
 
 impl<E> Clone for Spawner<E> {
@@ -558,54 +845,341 @@ impl<E: Send + 'static> Spawner<E> {
     /// read through the returned handle.
     ///
     /// If the scope is cancelling or finished, `fut` is dropped without being polled and the
-    /// handle reports [`ChildState::Closed`] (S4).
-    pub fn spawn<F, T>(&self, fut: F) -> JoinHandle<T>
+    /// handle reports [`ChildState::Closed`] (S4). In a scope with a concurrency
+    /// [`limit`](Builder::limit) the child waits for a running slot, in spawn order, before its
+    /// first poll; use [`spawn_wait`](Spawner::spawn_wait) to make the spawner itself wait
+    /// (backpressure) or [`try_spawn`](Spawner::try_spawn) to be told the scope is full.
+    pub fn spawn<F, T>(&self, fut: F) -> JoinHandle<T, E>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        self.spawn_inner(None, fut)
+        self.spawn_child(fut, Spawn::plain(None))
     }
 
     /// Spawns a named child: the name appears in errors, cancel reasons and handles (O1).
-    pub fn spawn_named<F, T>(&self, name: impl Into<Name>, fut: F) -> JoinHandle<T>
+    pub fn spawn_named<F, T>(&self, name: impl Into<Name>, fut: F) -> JoinHandle<T, E>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        self.spawn_inner(Some(name.into()), fut)
+        self.spawn_child(fut, Spawn::plain(Some(name.into())))
     }
 
-    fn spawn_inner<F, T>(&self, name: Option<Name>, fut: F) -> JoinHandle<T>
+    /// Spawns a child if the scope has a free running slot (L1), without waiting: otherwise
+    /// gives `fut` back with [`TrySpawnError::Full`] (or [`TrySpawnError::Closed`] if the scope
+    /// is cancelling or finished). A scope without a limit is never full.
+    ///
+    /// ```
+    /// # use taskscope_core::{Builder, BoxError, TrySpawnError};
+    /// # let rt = taskscope_core::test_runtime();
+    /// # futures_lite::future::block_on(async {
+    /// Builder::new().runtime(rt).limit(1)?.run(async |s| {
+    ///     let gate = s.token().child();
+    ///     let g = gate.clone();
+    ///     s.try_spawn(async move { g.cancelled().await; Ok(()) }).unwrap();
+    ///     let refused = s.try_spawn(async { Ok(()) });
+    ///     assert!(matches!(refused, Err(TrySpawnError::Full(_))));
+    ///     gate.cancel();
+    ///     Ok::<_, BoxError>(())
+    /// }).await?;
+    /// # Ok::<_, BoxError>(()) }).unwrap();
+    /// ```
+    pub fn try_spawn<F, T>(&self, fut: F) -> Result<JoinHandle<T, E>, TrySpawnError<F>>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        let child = Arc::new(Child::new(name));
-        let key = {
-            let mut st = lock(&self.inner.state);
-            if st.closed {
-                None
-            } else {
-                self.inner.live.fetch_add(1, Ordering::AcqRel);
-                GLOBAL_LIVE.fetch_add(1, Ordering::AcqRel);
-                Some(st.children.insert(child.clone()))
-            }
+        let permit = match &self.inner.sem {
+            None if self.is_closed() => return Err(TrySpawnError::Closed(fut)),
+            None => None,
+            Some(sem) => match sem.try_acquire() {
+                Ok(p) => Some(p),
+                Err(true) => return Err(TrySpawnError::Closed(fut)),
+                Err(false) => return Err(TrySpawnError::Full(fut)),
+            },
         };
-        let Some(key) = key else {
+        Ok(self.spawn_child(fut, Spawn { permit, ..Spawn::plain(None) }))
+    }
+
+    /// Spawns a child once the scope has a free running slot (L1): waits, first come first
+    /// served, while the scope is full (backpressure, like Go's `errgroup.Go` after
+    /// `SetLimit`). In a scope without a limit it spawns at once.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: dropping the future before it completes gives up its place in the queue
+    /// (a slot handed to it in the meantime passes to the next in line) and drops `fut`
+    /// unpolled. If the scope starts cancelling while it waits, `fut` is dropped unpolled and
+    /// the handle reports [`ChildState::Closed`] (S4).
+    ///
+    /// ```
+    /// # use taskscope_core::{Builder, BoxError};
+    /// # let rt = taskscope_core::test_runtime();
+    /// # futures_lite::future::block_on(async {
+    /// let total = Builder::new().runtime(rt).limit(2)?.run(async |s| {
+    ///     let mut handles = Vec::new();
+    ///     for i in 0..10u64 {
+    ///         // At most two run at once; the body waits here while both slots are taken.
+    ///         handles.push(s.spawn_wait(async move { Ok::<_, BoxError>(i * i) }).await);
+    ///     }
+    ///     let mut total = 0;
+    ///     for h in handles { total += h.await?; }
+    ///     Ok(total)
+    /// }).await?;
+    /// assert_eq!(total, 285);
+    /// # Ok::<_, BoxError>(()) }).unwrap();
+    /// ```
+    pub async fn spawn_wait<F, T>(&self, fut: F) -> JoinHandle<T, E>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(sem) = &self.inner.sem else { return self.spawn(fut) };
+        match sem.acquire().await {
+            Some(permit) => self.spawn_child(fut, Spawn { permit: Some(permit), ..Spawn::plain(None) }),
+            None => self.refuse(None, fut),
+        }
+    }
+
+    /// Spawns a shielded child (C8): cleanup that must run to completion. The scope's
+    /// cancellation — its own `cancel`, a failure, an outer scope or token, a deadline — does
+    /// not reach it: its [`current_token`] is a token of its own, it is not dropped when the
+    /// siblings are, and it may be spawned while the scope is cancelling (for example from a
+    /// cancelled child's destructor). It is still bounded by S1: the scope waits for it. Its
+    /// own cancellation still applies ([`JoinHandle::cancel`], a deadline inside it), and the
+    /// owner dropping the scope future drops it too (C3: nothing is left to wait for it).
+    /// It does not count against a concurrency limit.
+    ///
+    /// Refused (S4) only once the scope has finished or been dropped.
+    ///
+    /// ```
+    /// # use taskscope_core::{Builder, BoxError, ScopeError};
+    /// # use std::sync::{Arc, atomic::{AtomicBool, Ordering}};
+    /// # let rt = taskscope_core::test_runtime();
+    /// # futures_lite::future::block_on(async {
+    /// let flushed = Arc::new(AtomicBool::new(false));
+    /// let f = flushed.clone();
+    /// let r = Builder::new().runtime(rt).run(async |s| {
+    ///     s.spawn_shielded(async move {
+    ///         futures_lite::future::yield_now().await; // survives the cancel below
+    ///         f.store(true, Ordering::SeqCst);
+    ///         Ok::<_, BoxError>(())
+    ///     });
+    ///     s.cancel();
+    ///     Ok(())
+    /// }).await;
+    /// assert!(matches!(r, Err(ScopeError::Cancelled { .. })));
+    /// assert!(flushed.load(Ordering::SeqCst)); // the scope waited for it
+    /// # });
+    /// ```
+    pub fn spawn_shielded<F, T>(&self, fut: F) -> JoinHandle<T, E>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn_child(fut, Spawn { shielded: true, ..Spawn::plain(None) })
+    }
+
+    /// Runs blocking work in the scope (B1), on the runtime's blocking pool (tokio's
+    /// `spawn_blocking`, smol's `blocking::unblock`), like Python's `asyncio.to_thread`.
+    ///
+    /// The closure gets the scope's token: a running closure cannot be dropped, so it should
+    /// check [`CancelToken::is_cancelled`] to stop early. The scope waits for it (S1) however
+    /// the scope ends; its error fails the scope and its panic resumes in the owner like any
+    /// child's. If the scope is cancelled before the closure starts, it never runs. It does
+    /// not count against a concurrency limit (the blocking pool bounds it).
+    ///
+    /// ```
+    /// # use taskscope_core::{Builder, BoxError};
+    /// # let rt = taskscope_core::test_runtime();
+    /// # futures_lite::future::block_on(async {
+    /// let sum = Builder::new().runtime(rt).run(async |s| {
+    ///     let h = s.spawn_blocking(|token| {
+    ///         let mut sum = 0u64;
+    ///         for i in 0..1_000u64 {
+    ///             if token.is_cancelled() { break; } // stop early when the scope cancels
+    ///             sum += i;
+    ///         }
+    ///         Ok::<_, BoxError>(sum)
+    ///     });
+    ///     Ok(h.await?)
+    /// }).await?;
+    /// assert_eq!(sum, 499_500);
+    /// # Ok::<_, BoxError>(()) }).unwrap();
+    /// ```
+    pub fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T, E>
+    where
+        F: FnOnce(&CancelToken) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+    {
+        let child = Arc::new(Child::<T, E>::new(None));
+        let Some(key) = self.register(&child, false) else {
+            drop(f);
+            child.state.store(CLOSED, Ordering::Release);
+            return JoinHandle { child };
+        };
+        let job = BlockingChild { scope: self.inner.clone(), child: child.clone(), key, f: Some(f) };
+        self.inner.rt.spawn_blocking(Box::new(move || job.run()));
+        JoinHandle { child }
+    }
+
+    /// Registers a child as live (S1) unless the scope refuses spawns (S4).
+    fn register<T: Send + 'static>(&self, child: &Arc<Child<T, E>>, shielded: bool) -> Option<usize> {
+        let mut st = lock(&self.inner.state);
+        if st.done || (st.closed && !shielded) {
+            return None;
+        }
+        self.inner.live.fetch_add(1, Ordering::AcqRel);
+        GLOBAL_LIVE.fetch_add(1, Ordering::AcqRel);
+        Some(st.children.insert(child.clone()))
+    }
+
+    fn refuse<F, T>(&self, name: Option<Name>, fut: F) -> JoinHandle<T, E> {
+        let child = Arc::new(Child::new(name));
+        child.state.store(CLOSED, Ordering::Release);
+        drop(fut);
+        JoinHandle { child }
+    }
+
+    fn spawn_child<F, T>(&self, fut: F, how: Spawn<E>) -> JoinHandle<T, E>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let child = Arc::new(Child::new(how.name));
+        let Some(key) = self.register(&child, how.shielded) else {
             child.state.store(CLOSED, Ordering::Release);
             drop(fut);
             return JoinHandle { child };
+        };
+        let slot = match (how.permit, &self.inner.sem) {
+            (Some(p), _) => Slot::Held(p),
+            (None, Some(sem)) if !how.shielded => Slot::Waiting(sem.acquire()),
+            (None, _) => Slot::Unlimited,
+        };
+        let ambient: Arc<dyn ScopeCtx> = if how.shielded {
+            Arc::new(Shield { token: CancelToken::new(), scope: self.inner.clone() })
+        } else {
+            self.inner.clone()
         };
         let task = ChildTask {
             fut: Some(fut),
             child: child.clone(),
             scope: self.inner.clone(),
             key,
-            ambient: Some(self.inner.clone()),
+            ambient: Some(ambient),
+            shielded: how.shielded,
+            slot,
+            hook: how.hook,
         };
         self.inner.rt.spawn(Box::pin(task));
         JoinHandle { child }
+    }
+
+    /// Starts a child and waits until it reports ready (L4, AnyIO's `task_group.start`): `f`
+    /// gets a [`Ready`] reporter, and the call returns the value the child reports together
+    /// with the child's handle, while the child runs on in the scope.
+    ///
+    /// - An error the child returns before reporting ready is returned by this call
+    ///   ([`JoinError::Failed`] with the error) and does not fail the scope.
+    /// - A child that ends without reporting ready gives [`JoinError::NotReady`].
+    /// - Reporting twice is impossible: [`Ready::send`] consumes the reporter.
+    /// - After ready, the child is an ordinary child: its error fails the scope.
+    ///
+    /// # Cancel safety
+    /// Dropping the returned future before it completes cancels the child (C9).
+    ///
+    /// ```
+    /// # use taskscope_core::{Builder, BoxError};
+    /// # let rt = taskscope_core::test_runtime();
+    /// # futures_lite::future::block_on(async {
+    /// Builder::new().runtime(rt).run(async |s| {
+    ///     let (port, _server) = s
+    ///         .start(|ready| async move {
+    ///             ready.send(8080u16); // bound and listening
+    ///             // ... serve until cancelled ...
+    ///             Ok::<_, BoxError>(())
+    ///         })
+    ///         .await?;
+    ///     assert_eq!(port, 8080);
+    ///     Ok(())
+    /// }).await?;
+    /// # Ok::<_, BoxError>(()) }).unwrap();
+    /// ```
+    pub fn start<V, T, F, Fut>(&self, f: F) -> Start<V, T, E>
+    where
+        F: FnOnce(Ready<V>) -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        V: Send + 'static,
+        T: Send + 'static,
+    {
+        self.start_child(None, f)
+    }
+
+    /// [`start`](Spawner::start) with a name for the child.
+    pub fn start_named<V, T, F, Fut>(&self, name: impl Into<Name>, f: F) -> Start<V, T, E>
+    where
+        F: FnOnce(Ready<V>) -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        V: Send + 'static,
+        T: Send + 'static,
+    {
+        self.start_child(Some(name.into()), f)
+    }
+
+    fn start_child<V, T, F, Fut>(&self, name: Option<Name>, f: F) -> Start<V, T, E>
+    where
+        F: FnOnce(Ready<V>) -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        V: Send + 'static,
+        T: Send + 'static,
+    {
+        let slot = StartSlot::new();
+        let fut = f(Ready::new(slot.clone()));
+        let handle = self.spawn_child(fut, Spawn { hook: Some(slot.clone()), ..Spawn::plain(name) });
+        Start::new(slot, handle)
+    }
+}
+
+/// A blocking job of a scope (B1): reports its outcome, and if the pool drops it unrun (at
+/// shutdown), reports it cancelled, so the scope never waits forever.
+struct BlockingChild<F, T, E> {
+    scope: Arc<Inner<E>>,
+    child: Arc<Child<T, E>>,
+    key: usize,
+    f: Option<F>,
+}
+
+impl<F, T, E> BlockingChild<F, T, E>
+where
+    F: FnOnce(&CancelToken) -> Result<T, E>,
+{
+    fn run(mut self) {
+        let Some(f) = self.f.take() else { return };
+        let outcome = if self.scope.aborted.load(Ordering::Acquire) || self.child.cancel.load(Ordering::Acquire) {
+            // Cancelled before it started: never run it.
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(f)));
+            Outcome::Cancelled
+        } else {
+            match catch_unwind(AssertUnwindSafe(|| f(&self.scope.token))) {
+                Ok(Ok(v)) => Outcome::Value(v),
+                Ok(Err(e)) => Outcome::Error(e),
+                Err(p) => Outcome::Panic(p),
+            }
+        };
+        self.scope.child_done(self.key, &self.child, outcome);
+    }
+}
+
+impl<F, T, E> Drop for BlockingChild<F, T, E> {
+    fn drop(&mut self) {
+        if let Some(f) = self.f.take() {
+            let outcome = match catch_unwind(AssertUnwindSafe(move || drop(f))) {
+                Ok(()) => Outcome::Cancelled,
+                Err(p) => Outcome::Panic(p),
+            };
+            self.scope.child_done(self.key, &self.child, outcome);
+        }
     }
 }
 
@@ -659,7 +1233,7 @@ impl<E> Spawner<E> {
 /// # }
 /// ```
 pub struct Scope<E> {
-    spawner: Spawner<E>,
+    pub(crate) spawner: Spawner<E>,
 }
 
 impl<E> fmt::Debug for Scope<E> {
@@ -680,338 +1254,4 @@ impl<E> Scope<E> {
     pub fn spawner(&self) -> Spawner<E> {
         self.spawner.clone()
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Builder and the owner's driver.
-
-/// Configures and runs a scope. [`Builder::run`] is the one entry point; `scope` functions in
-/// the facade are shorthands for it.
-///
-/// ```
-/// # use taskscope_core::{Builder, BoxError};
-/// # let rt = taskscope_core::test_runtime();
-/// # futures_lite::future::block_on(async {
-/// let total = Builder::new()
-///     .runtime(rt)
-///     .name("sum")
-///     .run(async |s| {
-///         let handles: Vec<_> = (1..=3).map(|i| s.spawn(async move { Ok::<_, BoxError>(i) })).collect();
-///         let mut total = 0;
-///         for h in handles {
-///             total += h.await?;
-///         }
-///         Ok(total)
-///     })
-///     .await
-///     .unwrap();
-/// assert_eq!(total, 6);
-/// # });
-/// ```
-#[derive(Debug, Default)]
-#[must_use = "a Builder does nothing until `run` is awaited"]
-pub struct Builder {
-    runtime: Option<Arc<dyn Runtime>>,
-    fallback: Option<DetectRuntime>,
-    name: Option<Name>,
-    parent: Option<CancelToken>,
-    grace: Duration,
-    deadline: Option<Deadline>,
-}
-
-/// A function that finds a runtime (see [`Builder::fallback_runtime`]).
-pub type DetectRuntime = fn() -> Option<Arc<dyn Runtime>>;
-
-#[derive(Debug, Clone, Copy)]
-enum Deadline {
-    At(Instant),
-    After(Duration),
-}
-
-impl Builder {
-    /// A builder with defaults: the ambient runtime and parent (the enclosing scope, if any),
-    /// no grace period, no deadline.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The runtime to spawn children on.
-    pub fn runtime(mut self, rt: Arc<dyn Runtime>) -> Self {
-        self.runtime = Some(rt);
-        self
-    }
-
-    /// How to find a runtime when none was given and the scope is not nested in another:
-    /// called when the scope starts (its first poll). The `taskscope` facade uses it to detect
-    /// tokio or smol.
-    pub fn fallback_runtime(mut self, detect: DetectRuntime) -> Self {
-        self.fallback = Some(detect);
-        self
-    }
-
-    /// A name for the scope (for diagnostics).
-    pub fn name(mut self, name: impl Into<Name>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// The token whose cancellation cancels this scope (default: the enclosing scope's token,
-    /// if this scope is opened inside another scope's child or body).
-    pub fn parent(mut self, token: &CancelToken) -> Self {
-        self.parent = Some(token.clone());
-        self
-    }
-
-    /// Grace period (C2): after the token fires, children may finish async cleanup for this
-    /// long before they are dropped. Default zero: dropped at once.
-    pub fn grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
-    }
-
-    /// Cancels the scope with [`CancelReason::Deadline`] at `deadline` (C7).
-    pub fn deadline(mut self, deadline: Instant) -> Self {
-        self.deadline = Some(Deadline::At(deadline));
-        self
-    }
-
-    /// Cancels the scope with [`CancelReason::Deadline`] `timeout` after it starts (C7).
-    /// `Duration::MAX` means no deadline.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.deadline = Some(Deadline::After(timeout));
-        self
-    }
-
-    /// Runs the scope: calls `body` with the scope handle, and completes once the body and
-    /// every child have completed or been dropped (S1, S2).
-    ///
-    /// Returns the body's value, or [`ScopeError::Failed`] with every error (F2), or
-    /// [`ScopeError::Cancelled`] (C5). A panic in a child or the body cancels the scope and
-    /// resumes here once every child is dropped (F5).
-    ///
-    /// # Panics
-    /// If no runtime was given and none is ambient (this is not inside another scope): give
-    /// one with [`Builder::runtime`], or use the `taskscope` facade's `scope`, which detects
-    /// tokio or smol. Also resumes panics of the body and children, as described above.
-    ///
-    /// # Cancel safety
-    /// Dropping the future cancels the scope (C3): every child is dropped promptly by its
-    /// runtime and none is polled again; nothing is detached.
-    pub async fn run<T, E, F>(self, body: F) -> Result<T, ScopeError<E>>
-    where
-        F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
-        E: Send + 'static,
-    {
-        let enclosing = with_ambient(|a| a.cloned());
-        let ambient_rt = enclosing.as_ref().map(|a| a.runtime().clone());
-        let ambient_token = enclosing.as_ref().map(|a| a.token().clone());
-        let rt = self.runtime.or(ambient_rt).or_else(|| self.fallback.and_then(|f| f())).expect(
-            "taskscope: no runtime for this scope. Give one with `Builder::runtime`, or use \
-             `taskscope::scope` (the facade with the `tokio` or `smol` feature), which detects \
-             the running runtime",
-        );
-        let token = match self.parent.or(ambient_token) {
-            Some(parent) => parent.child(),
-            None => CancelToken::new(),
-        };
-        let deadline = match self.deadline {
-            Some(Deadline::At(at)) => Some(at),
-            Some(Deadline::After(d)) => rt.now().checked_add(d),
-            None => None,
-        };
-        let inner = Arc::new(Inner {
-            rt,
-            token,
-            grace: self.grace,
-            aborted: AtomicBool::new(false),
-            finished: AtomicBool::new(false),
-            live: AtomicUsize::new(0),
-            owner: AtomicWaker::new(),
-            state: Mutex::new(State { closed: false, errors: Vec::new(), panic: None, children: Slab::new() }),
-            enclosing: Mutex::new(None),
-            owner_gone: AtomicBool::new(false),
-        });
-        if let Some(e) = enclosing {
-            e.hold();
-            *lock(&inner.enclosing) = Some(e);
-        }
-        let scope = Scope { spawner: Spawner { inner } };
-        let _guard = OwnerGuard { inner: &scope.spawner.inner };
-        Driver {
-            inner: &scope.spawner.inner,
-            ambient: Some(scope.spawner.inner.clone()),
-            body: Some(body(&scope)),
-            value: None,
-            deadline,
-            deadline_timer: None,
-            grace_timer: None,
-            listener: None,
-        }
-        .await
-    }
-}
-
-/// Cancels the scope if the owner drops it before it finished (C3).
-struct OwnerGuard<'a, E> {
-    inner: &'a Inner<E>,
-}
-
-impl<E> Drop for OwnerGuard<'_, E> {
-    fn drop(&mut self) {
-        if self.inner.finished.load(Ordering::Acquire) {
-            self.inner.release_enclosing();
-        } else {
-            self.inner.token.cancel_with(CancelReason::Dropped);
-            self.inner.abort();
-            // Children may still be running: the enclosing scope must wait for them (S1),
-            // so the hold is released by the last one, or now if none is live.
-            self.inner.owner_gone.store(true, Ordering::SeqCst);
-            if self.inner.live.load(Ordering::SeqCst) == 0 {
-                self.inner.release_enclosing();
-            }
-        }
-    }
-}
-
-pin_project! {
-    struct Driver<'s, B, T, E> {
-        inner: &'s Arc<Inner<E>>,
-        ambient: Option<Arc<dyn ScopeCtx>>,
-        #[pin]
-        body: Option<B>,
-        value: Option<T>,
-        deadline: Option<Instant>,
-        deadline_timer: Option<BoxedSleep>,
-        grace_timer: Option<BoxedSleep>,
-        listener: Option<EventListener>,
-    }
-}
-
-impl<B, T, E> Future for Driver<'_, B, T, E>
-where
-    B: Future<Output = Result<T, E>>,
-{
-    type Output = Result<T, ScopeError<E>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let inner: &Inner<E> = this.inner;
-        loop {
-            // 1. Cancellation from any source (our token, a parent, a deadline).
-            if inner.token.is_cancelled() {
-                if !inner.aborted.load(Ordering::Acquire) {
-                    if inner.grace.is_zero() {
-                        inner.abort();
-                    } else {
-                        lock(&inner.state).closed = true;
-                        let rt = &inner.rt;
-                        let timer = this.grace_timer.get_or_insert_with(|| {
-                            let end = rt.now().checked_add(inner.grace);
-                            end.map_or_else(
-                                || Box::pin(std::future::pending()) as BoxedSleep,
-                                |end| rt.sleep_until(end),
-                            )
-                        });
-                        if timer.as_mut().poll(cx).is_ready() {
-                            inner.abort();
-                        }
-                    }
-                }
-            } else if let Some(deadline) = *this.deadline {
-                let rt = &inner.rt;
-                let timer = this.deadline_timer.get_or_insert_with(|| rt.sleep_until(deadline));
-                if rt.now() >= deadline || timer.as_mut().poll(cx).is_ready() {
-                    *this.deadline_timer = None;
-                    inner.cancel(CancelReason::Deadline);
-                    continue;
-                }
-            }
-
-            // 2. The body, treated like a child (F1).
-            if let Some(body) = this.body.as_mut().as_pin_mut() {
-                if inner.aborted.load(Ordering::Acquire) {
-                    if let Some(p) = drop_caught(this.body.as_mut()) {
-                        inner.panicked(None, p);
-                    }
-                } else {
-                    let polled = {
-                        let _enter = Enter::new(this.ambient);
-                        catch_unwind(AssertUnwindSafe(|| body.poll(cx)))
-                    };
-                    match polled {
-                        Ok(Poll::Pending) => {}
-                        Ok(Poll::Ready(result)) => {
-                            if let Some(p) = drop_caught(this.body.as_mut()) {
-                                inner.panicked(None, p);
-                            }
-                            match result {
-                                Ok(v) => *this.value = Some(v),
-                                Err(e) => inner.fail(None, e),
-                            }
-                            continue;
-                        }
-                        Err(p) => {
-                            let _ = drop_caught(this.body.as_mut());
-                            inner.panicked(None, p);
-                            continue;
-                        }
-                    }
-                }
-            }
-
-            // 3. Done once the body and every child are (S1).
-            if this.body.is_none() {
-                inner.owner.register(cx.waker());
-                if let Some(out) = finish(inner, this.value) {
-                    return Poll::Ready(out);
-                }
-            }
-
-            // 4. Wait: children wake the owner when the last one is dropped or when they
-            //    cancel the scope; a parent's cancellation arrives through the token.
-            inner.owner.register(cx.waker());
-            if this.body.is_none() && inner.live.load(Ordering::Acquire) == 0 {
-                continue;
-            }
-            if !inner.token.is_cancelled() {
-                if inner.token.poll_cancelled(this.listener, cx).is_ready() {
-                    continue;
-                }
-            } else if !inner.aborted.load(Ordering::Acquire) && this.grace_timer.is_none() {
-                continue;
-            }
-            return Poll::Pending;
-        }
-    }
-}
-
-/// Completes the scope if no child is live, choosing the outcome (C5); resumes a recorded
-/// panic (F5).
-fn finish<T, E>(inner: &Inner<E>, value: &mut Option<T>) -> Option<Result<T, ScopeError<E>>> {
-    let (errors, panic) = {
-        let mut st = lock(&inner.state);
-        if inner.live.load(Ordering::Acquire) != 0 {
-            return None;
-        }
-        st.closed = true;
-        (std::mem::take(&mut st.errors), st.panic.take())
-    };
-    inner.finished.store(true, Ordering::Release);
-    if let Some(p) = panic {
-        resume_unwind(p);
-    }
-    let out = match inner.token.reason() {
-        None => match value.take() {
-            Some(v) => Ok(v),
-            None => unreachable!("taskscope: scope finished without a value, an error or a cancellation"),
-        },
-        Some(reason @ (CancelReason::SiblingFailed { .. } | CancelReason::SiblingPanicked { .. })) => {
-            match ErrorGroup::new(errors) {
-                Some(group) => Err(ScopeError::Failed(group)),
-                None => Err(ScopeError::Cancelled { reason: reason.clone(), errors: None }),
-            }
-        }
-        Some(reason) => Err(ScopeError::Cancelled { reason: reason.clone(), errors: ErrorGroup::new(errors) }),
-    };
-    Some(out)
 }

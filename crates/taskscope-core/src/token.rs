@@ -39,6 +39,12 @@ pub enum CancelReason {
     Parent(Arc<CancelReason>),
     /// The owner dropped the scope future before it completed.
     Dropped,
+    /// A child of a [`Policy::Race`](crate::Policy::Race) scope succeeded first: the rest are
+    /// cancelled.
+    RaceWon {
+        /// The winner's name, if it had one.
+        name: Option<Name>,
+    },
 }
 
 impl CancelReason {
@@ -71,6 +77,8 @@ impl fmt::Display for CancelReason {
             CancelReason::SiblingPanicked { name: None } => f.write_str("a sibling panicked"),
             CancelReason::Parent(p) => write!(f, "parent cancelled ({p})"),
             CancelReason::Dropped => f.write_str("scope dropped by its owner"),
+            CancelReason::RaceWon { name: Some(n) } => write!(f, "sibling '{n}' won the race"),
+            CancelReason::RaceWon { name: None } => f.write_str("a sibling won the race"),
         }
     }
 }

@@ -136,8 +136,79 @@ where
     F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
     E: Send + 'static,
 {
+    require_runtime();
+    builder().run(body).await
+}
+
+fn require_runtime() {
     if let Err(e) = runtime() {
         panic!("{e}");
     }
-    builder().run(body).await
+}
+
+/// Runs `fut` for at most `timeout` (AnyIO's `fail_after`, C7): its output, or [`Elapsed`]
+/// once the deadline has cancelled it and every scope opened inside it has been torn down.
+/// The timer runs on the detected runtime (see [`runtime`]); the full contract is
+/// [`taskscope_core::fail_after`]'s.
+///
+/// To bound a scope with a grace period for its children, use [`builder`] with
+/// [`Builder::timeout`] instead.
+///
+/// # Panics
+/// If no runtime is found (see [`runtime`]).
+///
+/// ```
+/// # #[cfg(feature = "tokio")]
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use std::time::Duration;
+/// let r = taskscope::fail_after(Duration::from_millis(10), tokio::time::sleep(Duration::from_secs(60))).await;
+/// assert!(r.is_err()); // taskscope::Elapsed
+/// # });
+/// ```
+pub async fn fail_after<F: std::future::IntoFuture>(
+    timeout: std::time::Duration,
+    fut: F,
+) -> Result<F::Output, Elapsed> {
+    require_runtime();
+    builder().timeout(timeout).fail(fut).await
+}
+
+/// [`fail_after`] with an absolute deadline.
+///
+/// # Panics
+/// If no runtime is found (see [`runtime`]).
+pub async fn fail_at<F: std::future::IntoFuture>(deadline: std::time::Instant, fut: F) -> Result<F::Output, Elapsed> {
+    require_runtime();
+    builder().deadline(deadline).fail(fut).await
+}
+
+/// Runs `fut` for at most `timeout` (AnyIO's `move_on_after`): `Some(output)`, or `None` once
+/// the deadline has cancelled it and every scope inside it has been torn down (see
+/// [`fail_after`]).
+///
+/// # Panics
+/// If no runtime is found (see [`runtime`]).
+///
+/// ```
+/// # #[cfg(feature = "smol")] {
+/// # use taskscope::BlockOn;
+/// # taskscope::smol::SmolBackend::single_thread().block_on(async {
+/// use std::time::Duration;
+/// let r = taskscope::move_on_after(Duration::from_millis(10), std::future::pending::<()>()).await;
+/// assert_eq!(r, None);
+/// # });
+/// # }
+/// ```
+pub async fn move_on_after<F: std::future::IntoFuture>(timeout: std::time::Duration, fut: F) -> Option<F::Output> {
+    require_runtime();
+    builder().timeout(timeout).move_on(fut).await
+}
+
+/// [`move_on_after`] with an absolute deadline.
+///
+/// # Panics
+/// If no runtime is found (see [`runtime`]).
+pub async fn move_on_at<F: std::future::IntoFuture>(deadline: std::time::Instant, fut: F) -> Option<F::Output> {
+    require_runtime();
+    builder().deadline(deadline).move_on(fut).await
 }

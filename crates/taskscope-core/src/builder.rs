@@ -1,0 +1,494 @@
+//! [`Builder`]: configures and runs a scope; the owner's driver future.
+
+use std::convert::Infallible;
+use std::future::{Future, IntoFuture};
+use std::num::NonZeroUsize;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use event_listener::EventListener;
+use pin_project_lite::pin_project;
+
+use crate::deadline::Elapsed;
+use crate::error::{ErrorGroup, ScopeError};
+use crate::limit::ZeroLimit;
+use crate::runtime::{BoxedSleep, Runtime};
+use crate::scope::{Enter, Inner, Policy, Scope, ScopeCtx, Spawner, drop_caught, with_ambient};
+use crate::token::{CancelReason, CancelToken, Name};
+use crate::util::lock;
+
+/// Configures and runs a scope. [`Builder::run`] is the one entry point for a scope with a
+/// body; `scope` functions in the facade are shorthands for it.
+///
+/// Everything is a choice on the same scope: a runtime, a parent token, a grace period (C2),
+/// a deadline (C7), a concurrency limit (L1), a policy (L2, L3).
+///
+/// ```
+/// # use taskscope_core::{Builder, BoxError};
+/// # let rt = taskscope_core::test_runtime();
+/// # futures_lite::future::block_on(async {
+/// let total = Builder::new()
+///     .runtime(rt)
+///     .name("sum")
+///     .run(async |s| {
+///         let handles: Vec<_> = (1..=3).map(|i| s.spawn(async move { Ok::<_, BoxError>(i) })).collect();
+///         let mut total = 0;
+///         for h in handles {
+///             total += h.await?;
+///         }
+///         Ok(total)
+///     })
+///     .await
+///     .unwrap();
+/// assert_eq!(total, 6);
+/// # });
+/// ```
+#[derive(Debug, Default, Clone)]
+#[must_use = "a Builder does nothing until `run` is awaited"]
+pub struct Builder {
+    runtime: Option<Arc<dyn Runtime>>,
+    fallback: Option<DetectRuntime>,
+    name: Option<Name>,
+    parent: Option<CancelToken>,
+    grace: Duration,
+    deadline: Option<Deadline>,
+    policy: Policy,
+    limit: Option<NonZeroUsize>,
+}
+
+/// A function that finds a runtime (see [`Builder::fallback_runtime`]).
+pub type DetectRuntime = fn() -> Option<Arc<dyn Runtime>>;
+
+#[derive(Debug, Clone, Copy)]
+enum Deadline {
+    At(Instant),
+    After(Duration),
+}
+
+const NO_RUNTIME: &str = "taskscope: no runtime for this scope. Give one with `Builder::runtime`, or use \
+                          `taskscope::scope` (the facade with the `tokio` or `smol` feature), which detects \
+                          the running runtime";
+
+impl Builder {
+    /// A builder with defaults: the ambient runtime and parent (the enclosing scope, if any),
+    /// no grace period, no deadline, no limit, [`Policy::FailFast`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The runtime to spawn children on.
+    pub fn runtime(mut self, rt: Arc<dyn Runtime>) -> Self {
+        self.runtime = Some(rt);
+        self
+    }
+
+    /// How to find a runtime when none was given and the scope is not nested in another:
+    /// called when the scope starts (its first poll). The `taskscope` facade uses it to detect
+    /// tokio or smol.
+    pub fn fallback_runtime(mut self, detect: DetectRuntime) -> Self {
+        self.fallback = Some(detect);
+        self
+    }
+
+    /// A name for the scope (for diagnostics).
+    pub fn name(mut self, name: impl Into<Name>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The token whose cancellation cancels this scope (default: the enclosing scope's token,
+    /// if this scope is opened inside another scope's child or body).
+    pub fn parent(mut self, token: &CancelToken) -> Self {
+        self.parent = Some(token.clone());
+        self
+    }
+
+    /// Grace period (C2): after the token fires, children may finish async cleanup for this
+    /// long before they are dropped; errors they return meanwhile are collected. Default
+    /// zero: dropped at once. A child that ignores the token cannot hang the scope past it.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Cancels the scope with [`CancelReason::Deadline`] at `deadline` (C7): `fail_at` for a
+    /// scope. After teardown the owner gets [`ScopeError::Cancelled`] with that reason
+    /// ([`ScopeError::is_elapsed`]), or [`ScopeError::Failed`] if a child failed. A deadline
+    /// already past cancels at once, before the body is polled. An inner deadline never
+    /// extends an outer one: the outer scope's cancellation reaches this one whichever is
+    /// later.
+    ///
+    /// To bound any future (or get `None` instead of an error), see
+    /// [`fail_after`](crate::fail_after) and [`move_on_after`](crate::move_on_after).
+    pub fn deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(Deadline::At(deadline));
+        self
+    }
+
+    /// Like [`deadline`](Builder::deadline), `timeout` after the scope starts (its first
+    /// poll): `fail_after` for a scope. `Duration::MAX` (or any timeout too large to represent)
+    /// means no deadline.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use taskscope_core::{Builder, BoxError};
+    /// # let rt = taskscope_core::test_runtime();
+    /// # futures_lite::future::block_on(async {
+    /// let r = Builder::new().runtime(rt).timeout(Duration::from_millis(10)).run(async |s| {
+    ///     s.spawn(async { std::future::pending::<Result<(), BoxError>>().await });
+    ///     Ok(())
+    /// }).await;
+    /// assert!(r.unwrap_err().is_elapsed());
+    /// # });
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = Some(Deadline::After(timeout));
+        self
+    }
+
+    /// What a child's outcome does to the scope (L2, L3); default [`Policy::FailFast`].
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Concurrency limit (L1): at most `n` children run at once. A child spawned while all `n`
+    /// slots are taken waits (in spawn order) before its first poll; see also
+    /// [`Spawner::spawn_wait`] (the spawner waits) and [`Spawner::try_spawn`] (reports full).
+    ///
+    /// # Errors
+    /// [`ZeroLimit`] for `n == 0`, which would never run a child.
+    ///
+    /// ```
+    /// # use taskscope_core::{Builder, BoxError};
+    /// # use std::sync::{Arc, atomic::{AtomicUsize, Ordering}};
+    /// # let rt = taskscope_core::test_runtime();
+    /// # futures_lite::future::block_on(async {
+    /// let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    /// Builder::new().runtime(rt).limit(3)?.run(async |s| {
+    ///     for _ in 0..20 {
+    ///         let (running, peak) = (running.clone(), peak.clone());
+    ///         s.spawn(async move {
+    ///             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+    ///             peak.fetch_max(now, Ordering::SeqCst);
+    ///             futures_lite::future::yield_now().await;
+    ///             running.fetch_sub(1, Ordering::SeqCst);
+    ///             Ok::<_, BoxError>(())
+    ///         });
+    ///     }
+    ///     Ok(())
+    /// }).await?;
+    /// assert!(peak.load(Ordering::SeqCst) <= 3);
+    /// # Ok::<_, BoxError>(()) }).unwrap();
+    /// ```
+    pub fn limit(mut self, n: usize) -> Result<Self, ZeroLimit> {
+        self.limit = Some(NonZeroUsize::new(n).ok_or(ZeroLimit)?);
+        Ok(self)
+    }
+
+    /// Resolves the runtime, parent token and enclosing scope: called when the scope starts.
+    fn open<E: Send + 'static>(self, transparent: bool) -> (Arc<Inner<E>>, Option<Instant>) {
+        let enclosing = with_ambient(|a| a.cloned());
+        let ambient_rt = enclosing.as_ref().map(|a| a.runtime().clone());
+        let ambient_token = enclosing.as_ref().map(|a| a.token().clone());
+        let rt = self.runtime.or(ambient_rt).or_else(|| self.fallback.and_then(|f| f())).expect(NO_RUNTIME);
+        let token = match self.parent.or(ambient_token) {
+            Some(parent) => parent.child(),
+            None => CancelToken::new(),
+        };
+        let deadline = match self.deadline {
+            Some(Deadline::At(at)) => Some(at),
+            Some(Deadline::After(d)) => rt.now().checked_add(d),
+            None => None,
+        };
+        let grace = if transparent { Duration::ZERO } else { self.grace };
+        let inner =
+            Inner::new(rt, token, grace, self.policy, self.limit.map(NonZeroUsize::get), transparent, enclosing);
+        (inner, deadline)
+    }
+
+    /// Runs the scope: calls `body` with the scope handle, and completes once the body and
+    /// every child have completed or been dropped (S1, S2).
+    ///
+    /// Returns the body's value, or [`ScopeError::Failed`] with every error (F2), or
+    /// [`ScopeError::Cancelled`] (C5). A panic in a child or the body cancels the scope and
+    /// resumes here once every child is dropped (F5).
+    ///
+    /// # Panics
+    /// If no runtime was given and none is ambient (this is not inside another scope): give
+    /// one with [`Builder::runtime`], or use the `taskscope` facade's `scope`, which detects
+    /// tokio or smol. Also resumes panics of the body and children, as described above.
+    ///
+    /// # Cancel safety
+    /// Dropping the future cancels the scope (C3): every child is dropped promptly by its
+    /// runtime and none is polled again; nothing is detached.
+    pub async fn run<T, E, F>(self, body: F) -> Result<T, ScopeError<E>>
+    where
+        F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
+        E: Send + 'static,
+    {
+        let (inner, deadline) = self.open::<E>(false);
+        let scope = Scope { spawner: Spawner { inner: inner.clone() } };
+        Driver::new(inner, body(&scope), deadline).await
+    }
+
+    /// Races the futures (L3, [`Policy::Race`]): runs each as a child; the first to succeed
+    /// wins and the rest are cancelled; its value is returned. If every one fails, the owner
+    /// gets the [`ErrorGroup`] of all their errors, in completion order.
+    ///
+    /// # Panics
+    /// If `futures` is empty (there is nothing to race), and as [`run`](Builder::run) does.
+    ///
+    /// ```
+    /// # use taskscope_core::{Builder, BoxError};
+    /// # let rt = taskscope_core::test_runtime();
+    /// # futures_lite::future::block_on(async {
+    /// let mirrors = ["a", "b", "c"].map(|m| async move {
+    ///     if m == "b" { Ok::<_, BoxError>(format!("from {m}")) } else { std::future::pending().await }
+    /// });
+    /// assert_eq!(Builder::new().runtime(rt).race(mirrors).await?, "from b");
+    /// # Ok::<_, taskscope_core::ScopeError<BoxError>>(()) }).unwrap();
+    /// ```
+    pub async fn race<I, F, T, E>(self, futures: I) -> Result<T, ScopeError<E>>
+    where
+        I: IntoIterator<Item = F>,
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let handles = self
+            .policy(Policy::Race)
+            .run(async move |s| Ok(futures.into_iter().map(|f| s.spawn(f)).collect::<Vec<_>>()))
+            .await?;
+        assert!(!handles.is_empty(), "taskscope: `Builder::race` needs at least one future to race");
+        let winner = handles.into_iter().find_map(|h| h.result().ok());
+        Ok(winner.expect("taskscope: a race scope succeeded without a winner"))
+    }
+
+    /// Runs `fut` under this builder's deadline, as a cancel scope (C7): the general form of
+    /// [`fail_after`](crate::fail_after) and [`fail_at`](crate::fail_at), with an explicit
+    /// runtime or parent token.
+    ///
+    /// On expiry the future is dropped, and the call returns [`Elapsed`] once every scope
+    /// opened inside it has been torn down (S1). Only this deadline does that: a cancellation
+    /// from outside passes through to the future (scopes inside see it through their tokens)
+    /// and is never reported as elapsed. A value produced after the deadline is dropped (F4).
+    /// The builder's policy, limit and grace do not apply (there are no children).
+    pub async fn fail<F: IntoFuture>(self, fut: F) -> Result<F::Output, Elapsed> {
+        let (inner, deadline) = self.open::<Infallible>(true);
+        let body = async move { Ok::<_, Infallible>(fut.await) };
+        match Driver::new(inner, body, deadline).await {
+            Ok(v) => Ok(v),
+            Err(ScopeError::Cancelled { .. }) => Err(Elapsed(())),
+            Err(ScopeError::Failed(g)) => match *g.cause() {},
+        }
+    }
+
+    /// Like [`fail`](Builder::fail), but gives `None` on expiry: the general form of
+    /// [`move_on_after`](crate::move_on_after) and [`move_on_at`](crate::move_on_at).
+    pub async fn move_on<F: IntoFuture>(self, fut: F) -> Option<F::Output> {
+        self.fail(fut).await.ok()
+    }
+}
+
+pin_project! {
+    /// The owner's future: drives the body, runs the deadline and grace timers, waits for the
+    /// children, and chooses the outcome. Dropping it before it finished cancels the scope (C3).
+    struct Driver<B, T, E> {
+        inner: Arc<Inner<E>>,
+        ambient: Option<Arc<dyn ScopeCtx>>,
+        #[pin]
+        body: Option<B>,
+        value: Option<T>,
+        deadline: Option<Instant>,
+        deadline_timer: Option<BoxedSleep>,
+        // The scope's own deadline expired (a transparent region must tell it from an outer
+        // cancellation).
+        expired: bool,
+        grace_timer: Option<BoxedSleep>,
+        listener: Option<EventListener>,
+    }
+
+    impl<B, T, E> PinnedDrop for Driver<B, T, E> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            this.inner.owner_dropped();
+            // A panic while dropping the body has no owner left to resume in.
+            let _ = drop_caught(this.body);
+        }
+    }
+}
+
+impl<B, T, E: Send + 'static> Driver<B, T, E> {
+    fn new(inner: Arc<Inner<E>>, body: B, deadline: Option<Instant>) -> Self {
+        Driver {
+            ambient: Some(inner.clone() as Arc<dyn ScopeCtx>),
+            inner,
+            body: Some(body),
+            value: None,
+            deadline,
+            deadline_timer: None,
+            expired: false,
+            grace_timer: None,
+            listener: None,
+        }
+    }
+}
+
+impl<B, T, E> Future for Driver<B, T, E>
+where
+    B: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, ScopeError<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let inner: &Inner<E> = this.inner;
+        loop {
+            // 1. Our own deadline. A transparent region keeps its timer after an outer
+            //    cancellation; a scope is already cancelling then.
+            if let Some(deadline) = *this.deadline
+                && !*this.expired
+                && (inner.transparent || !inner.token.is_cancelled())
+            {
+                let rt = &inner.rt;
+                let timer = this.deadline_timer.get_or_insert_with(|| rt.sleep_until(deadline));
+                if rt.now() >= deadline || timer.as_mut().poll(cx).is_ready() {
+                    *this.deadline_timer = None;
+                    *this.expired = true;
+                    inner.cancel(CancelReason::Deadline);
+                    if inner.transparent {
+                        inner.abort();
+                    }
+                    continue;
+                }
+            }
+
+            // 2. Cancellation from any source (our token, a parent, the deadline): abort at
+            //    once, or after the grace period. A transparent region lets an outer
+            //    cancellation through to its body instead.
+            let passthrough = inner.transparent && !*this.expired;
+            if inner.token.is_cancelled() && !passthrough && !inner.aborted.load(Ordering::Acquire) {
+                if inner.grace.is_zero() {
+                    inner.abort();
+                } else {
+                    inner.close();
+                    let rt = &inner.rt;
+                    let timer = this.grace_timer.get_or_insert_with(|| {
+                        let end = rt.now().checked_add(inner.grace);
+                        end.map_or_else(|| Box::pin(std::future::pending()) as BoxedSleep, |end| rt.sleep_until(end))
+                    });
+                    if timer.as_mut().poll(cx).is_ready() {
+                        inner.abort();
+                    }
+                }
+            }
+
+            // 3. The body, treated like a child (F1).
+            if let Some(body) = this.body.as_mut().as_pin_mut() {
+                if inner.aborted.load(Ordering::Acquire) {
+                    if let Some(p) = drop_caught(this.body.as_mut()) {
+                        inner.panicked(None, p);
+                    }
+                } else {
+                    let polled = {
+                        let _enter = Enter::new(this.ambient);
+                        catch_unwind(AssertUnwindSafe(|| body.poll(cx)))
+                    };
+                    match polled {
+                        Ok(Poll::Pending) => {}
+                        Ok(Poll::Ready(result)) => {
+                            if let Some(p) = drop_caught(this.body.as_mut()) {
+                                inner.panicked(None, p);
+                            }
+                            match result {
+                                Ok(v) => *this.value = Some(v),
+                                Err(e) if inner.is_our_cancellation(&e) => drop(e),
+                                Err(e) => inner.fail(None, e),
+                            }
+                            continue;
+                        }
+                        Err(p) => {
+                            let _ = drop_caught(this.body.as_mut());
+                            inner.panicked(None, p);
+                            continue;
+                        }
+                    }
+                }
+            }
+
+            // 4. Done once the body and every child are (S1).
+            inner.owner.register(cx.waker());
+            if this.body.is_none()
+                && let Some(out) = finish(inner, this.value, *this.expired)
+            {
+                return Poll::Ready(out);
+            }
+
+            // 5. Wait: children wake the owner when the last one is dropped or when they
+            //    cancel the scope; a parent's cancellation arrives through the token.
+            if this.body.is_none() && inner.live.load(Ordering::Acquire) == 0 {
+                continue;
+            }
+            if !inner.token.is_cancelled() {
+                if inner.token.poll_cancelled(this.listener, cx).is_ready() {
+                    continue;
+                }
+            } else if !passthrough && !inner.aborted.load(Ordering::Acquire) && this.grace_timer.is_none() {
+                continue;
+            }
+            return Poll::Pending;
+        }
+    }
+}
+
+/// Completes the scope if no child is live, choosing the outcome (C5); resumes a recorded
+/// panic (F5).
+fn finish<T, E>(inner: &Inner<E>, value: &mut Option<T>, expired: bool) -> Option<Result<T, ScopeError<E>>> {
+    let (errors, panic) = {
+        let mut st = lock(&inner.state);
+        if inner.live.load(Ordering::Acquire) != 0 {
+            return None;
+        }
+        st.closed = true;
+        st.done = true;
+        (std::mem::take(&mut st.errors), st.panic.take())
+    };
+    inner.finished.store(true, Ordering::Release);
+    inner.close();
+    if let Some(p) = panic {
+        resume_unwind(p);
+    }
+    let cancelled = |reason: &CancelReason| Err(ScopeError::Cancelled { reason: reason.clone(), errors: None });
+    let out = match inner.token.reason() {
+        // A transparent region: only its own deadline is an outcome.
+        _ if inner.transparent => match value.take() {
+            Some(v) if !expired => Ok(v),
+            _ => cancelled(&CancelReason::Deadline),
+        },
+        // Supervise and race collect errors without cancelling.
+        None => match ErrorGroup::new(errors) {
+            Some(group) => Err(ScopeError::Failed(group)),
+            None => Ok(value.take().expect("taskscope: scope finished without a value, an error or a cancellation")),
+        },
+        Some(reason @ CancelReason::RaceWon { .. }) => match value.take() {
+            Some(v) => Ok(v),
+            None => cancelled(reason),
+        },
+        // C7: "elapsed" only when no child failed; otherwise the group.
+        Some(
+            reason @ (CancelReason::SiblingFailed { .. }
+            | CancelReason::SiblingPanicked { .. }
+            | CancelReason::Deadline),
+        ) => match ErrorGroup::new(errors) {
+            Some(group) => Err(ScopeError::Failed(group)),
+            None => cancelled(reason),
+        },
+        Some(reason) => Err(ScopeError::Cancelled { reason: reason.clone(), errors: ErrorGroup::new(errors) }),
+    };
+    Some(out)
+}

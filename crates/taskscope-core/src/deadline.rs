@@ -1,0 +1,106 @@
+//! Deadlines for any future (C7): [`fail_after`], [`fail_at`], [`move_on_after`],
+//! [`move_on_at`], and the [`Elapsed`] error.
+//!
+//! These take their runtime (for the timer) from the enclosing scope. Outside any scope use
+//! [`Builder::fail`] / [`Builder::move_on`] with [`Builder::runtime`], or the `taskscope`
+//! facade's functions of the same names, which detect tokio or smol.
+//!
+//! To bound a whole scope, with a grace period for its children and an outcome that tells
+//! "elapsed" from "failed", give the scope itself a [`Builder::timeout`] or
+//! [`Builder::deadline`].
+
+use std::fmt;
+use std::future::IntoFuture;
+use std::time::{Duration, Instant};
+
+use crate::builder::Builder;
+
+/// The deadline of [`fail_after`] / [`fail_at`] expired before the future completed.
+///
+/// It is an ordinary error: a child whose own timeout expires returns it, and the scope
+/// collects it like any other error (C7).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Elapsed(pub(crate) ());
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+/// Runs `fut` for at most `timeout` (AnyIO's `fail_after`, Python's `asyncio.timeout`): its
+/// output, or [`Elapsed`] once the deadline has cancelled it and every scope opened inside it
+/// has been torn down.
+///
+/// Deadlines nest: the earliest wins, an inner one never extends an outer one. A timeout of
+/// zero cancels at once, before `fut` is polled; `Duration::MAX` means no deadline. Only this
+/// deadline gives `Elapsed`: a cancellation of the enclosing scope passes through to `fut`.
+///
+/// # Panics
+/// Outside a scope (there is no runtime to time it with): use [`Builder::fail`] with a
+/// runtime, or the facade's `taskscope::fail_after`.
+///
+/// # Cancel safety
+/// Dropping it drops `fut` (and cancels any scope inside it, C3).
+///
+/// ```
+/// # use std::time::Duration;
+/// # use taskscope_core::{Builder, BoxError, Elapsed, fail_after};
+/// # let rt = taskscope_core::test_runtime();
+/// # futures_lite::future::block_on(async {
+/// Builder::new().runtime(rt).run(async |s| {
+///     let slow = fail_after(Duration::from_millis(5), std::future::pending::<()>()).await;
+///     assert_eq!(slow, Err(Elapsed::default()));
+///     assert_eq!(fail_after(Duration::MAX, async { 7 }).await, Ok(7));
+///     Ok::<_, BoxError>(())
+/// }).await?;
+/// # Ok::<_, taskscope_core::ScopeError<BoxError>>(()) }).unwrap();
+/// ```
+pub async fn fail_after<F: IntoFuture>(timeout: Duration, fut: F) -> Result<F::Output, Elapsed> {
+    Builder::new().timeout(timeout).fail(fut).await
+}
+
+/// [`fail_after`] with an absolute deadline. A deadline already past cancels at once.
+///
+/// # Panics
+/// Outside a scope, as [`fail_after`].
+pub async fn fail_at<F: IntoFuture>(deadline: Instant, fut: F) -> Result<F::Output, Elapsed> {
+    Builder::new().deadline(deadline).fail(fut).await
+}
+
+/// Runs `fut` for at most `timeout` (AnyIO's `move_on_after`): `Some(output)`, or `None` once
+/// the deadline has cancelled it and every scope inside it has been torn down. Otherwise as
+/// [`fail_after`].
+///
+/// # Panics
+/// Outside a scope, as [`fail_after`].
+///
+/// ```
+/// # use std::time::Duration;
+/// # use taskscope_core::{Builder, BoxError, move_on_after};
+/// # let rt = taskscope_core::test_runtime();
+/// # futures_lite::future::block_on(async {
+/// Builder::new().runtime(rt).run(async |_s| {
+///     // A nested scope under a deadline: its children are torn down before `None` returns.
+///     let r = move_on_after(Duration::from_millis(5), Builder::new().run(async |inner| {
+///         inner.spawn(async { std::future::pending::<Result<(), BoxError>>().await });
+///         Ok(())
+///     })).await;
+///     assert!(r.is_none());
+///     Ok::<_, BoxError>(())
+/// }).await?;
+/// # Ok::<_, taskscope_core::ScopeError<BoxError>>(()) }).unwrap();
+/// ```
+pub async fn move_on_after<F: IntoFuture>(timeout: Duration, fut: F) -> Option<F::Output> {
+    Builder::new().timeout(timeout).move_on(fut).await
+}
+
+/// [`move_on_after`] with an absolute deadline.
+///
+/// # Panics
+/// Outside a scope, as [`fail_after`].
+pub async fn move_on_at<F: IntoFuture>(deadline: Instant, fut: F) -> Option<F::Output> {
+    Builder::new().deadline(deadline).move_on(fut).await
+}
