@@ -431,6 +431,11 @@ where
 
             // 5. Wait: children wake the owner when the last one is dropped or when they
             //    cancel the scope; a parent's cancellation arrives through the token.
+            //    The owner's waker is registered now: look again at whatever may have changed
+            //    since the body was polled (an abort that found no waker on the first poll).
+            if this.body.is_some() && inner.aborted.load(Ordering::Acquire) {
+                continue;
+            }
             if this.body.is_none() && inner.live.load(Ordering::Acquire) == 0 {
                 continue;
             }

@@ -8,7 +8,7 @@ use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -151,10 +151,17 @@ pub(crate) struct Child<T, E> {
     output: Mutex<Option<Result<T, E>>>,
     /// The handle was dropped: a supervised child's error goes to the scope's group instead.
     detached: AtomicBool,
+    /// The scope, for a supervised child (L2): an error delivered to a handle that is then
+    /// dropped unread goes to the scope's group (F3).
+    supervisor: Option<Weak<Inner<E>>>,
 }
 
 impl<T, E> Child<T, E> {
     fn new(name: Option<Name>) -> Self {
+        Self::with_supervisor(name, None)
+    }
+
+    fn with_supervisor(name: Option<Name>, supervisor: Option<Weak<Inner<E>>>) -> Self {
         Self {
             name,
             state: AtomicU8::new(RUNNING),
@@ -163,6 +170,7 @@ impl<T, E> Child<T, E> {
             join_waker: AtomicWaker::new(),
             output: Mutex::new(None),
             detached: AtomicBool::new(false),
+            supervisor,
         }
     }
 
@@ -215,6 +223,24 @@ impl<T, E> fmt::Debug for JoinHandle<T, E> {
 impl<T, E> Drop for JoinHandle<T, E> {
     fn drop(&mut self) {
         self.child.detached.store(true, Ordering::Release);
+        let Some(scope) = &self.child.supervisor else { return };
+        let unread = {
+            let mut out = lock(&self.child.output);
+            match out.take() {
+                Some(Err(e)) => Some(e),
+                other => {
+                    *out = other;
+                    None
+                }
+            }
+        };
+        // Delivered to this handle, never read, and the scope still running: not lost (F3).
+        if let Some(e) = unread
+            && let Some(scope) = scope.upgrade()
+            && !scope.finished.load(Ordering::Acquire)
+        {
+            scope.collect(self.child.name.clone(), e);
+        }
     }
 }
 
@@ -356,7 +382,7 @@ pin_project! {
                     None => Outcome::Cancelled,
                 };
                 *this.slot = Slot::Unlimited;
-                this.scope.child_done(*this.key, this.child, outcome);
+                this.scope.child_done(*this.key, this.child, outcome, *this.shielded);
             }
         }
     }
@@ -394,7 +420,7 @@ where
             () => {{
                 let outcome = drop_caught(this.fut.as_mut()).map_or(Outcome::Cancelled, Outcome::Panic);
                 *this.slot = Slot::Unlimited;
-                this.scope.child_done(*this.key, this.child, outcome);
+                this.scope.child_done(*this.key, this.child, outcome, *this.shielded);
                 return Poll::Ready(());
             }};
         }
@@ -404,6 +430,8 @@ where
         // L1: wait (FIFO) for a running slot before the first poll.
         if let Slot::Waiting(acquire) = this.slot {
             match Pin::new(acquire).poll(cx) {
+                // Granted only after the scope began cancelling: never start (S4).
+                Poll::Ready(Some(_)) if this.scope.token.is_cancelled() && !*this.shielded => stop!(),
                 Poll::Ready(Some(permit)) => *this.slot = Slot::Held(permit),
                 // The scope is cancelling: a child that never started never starts.
                 Poll::Ready(None) => stop!(),
@@ -446,7 +474,7 @@ where
             (None, o) => o,
         };
         *this.slot = Slot::Unlimited;
-        this.scope.child_done(*this.key, this.child, outcome);
+        this.scope.child_done(*this.key, this.child, outcome, *this.shielded);
         Poll::Ready(())
     }
 }
@@ -724,7 +752,7 @@ impl<E> Inner<E> {
     }
 
     /// Records an error without cancelling anything (supervise, race).
-    fn collect(&self, name: Option<Name>, error: E) {
+    pub(crate) fn collect(&self, name: Option<Name>, error: E) {
         lock(&self.state).errors.push(ChildError::new(name, error));
     }
 
@@ -762,10 +790,12 @@ impl<E> Inner<E> {
         self.token.is_cancelled() && (self.parent_cancellation)(e)
     }
 
-    pub(crate) fn child_done<T>(&self, key: usize, child: &Child<T, E>, outcome: Outcome<T, E>) {
+    /// A child's future is gone: record its outcome, update the counts, wake the owner on the
+    /// last one. A shielded child was not cancelled with its scope, so its value is kept.
+    pub(crate) fn child_done<T>(&self, key: usize, child: &Child<T, E>, outcome: Outcome<T, E>, shielded: bool) {
         let state = match outcome {
             Outcome::Value(v) => {
-                let keep = !self.token.is_cancelled()
+                let keep = (shielded || !self.token.is_cancelled())
                     && (self.policy != Policy::Race || !self.won.swap(true, Ordering::AcqRel));
                 if keep {
                     *lock(&child.output) = Some(Ok(v));
@@ -1012,7 +1042,8 @@ impl<E: Send + 'static> Spawner<E> {
         F: FnOnce(&CancelToken) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
     {
-        let child = Arc::new(Child::<T, E>::new(None));
+        let supervisor = (self.inner.policy == Policy::Supervise).then(|| Arc::downgrade(&self.inner));
+        let child = Arc::new(Child::<T, E>::with_supervisor(None, supervisor));
         let Some(key) = self.register(&child, false) else {
             drop(f);
             child.state.store(CLOSED, Ordering::Release);
@@ -1026,7 +1057,9 @@ impl<E: Send + 'static> Spawner<E> {
     /// Registers a child as live (S1) unless the scope refuses spawns (S4).
     fn register<T: Send + 'static>(&self, child: &Arc<Child<T, E>>, shielded: bool) -> Option<usize> {
         let mut st = lock(&self.inner.state);
-        if st.done || (st.closed && !shielded) {
+        // Cancelling starts when the token fires, even before the owner closes the scope (a
+        // parent's cancellation reaches the token first).
+        if st.done || (!shielded && (st.closed || self.inner.token.is_cancelled())) {
             return None;
         }
         self.inner.live.fetch_add(1, Ordering::AcqRel);
@@ -1046,7 +1079,8 @@ impl<E: Send + 'static> Spawner<E> {
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        let child = Arc::new(Child::new(how.name));
+        let supervisor = (self.inner.policy == Policy::Supervise).then(|| Arc::downgrade(&self.inner));
+        let child = Arc::new(Child::with_supervisor(how.name, supervisor));
         let Some(key) = self.register(&child, how.shielded) else {
             child.state.store(CLOSED, Ordering::Release);
             drop(fut);
@@ -1167,7 +1201,7 @@ where
                 Err(p) => Outcome::Panic(p),
             }
         };
-        self.scope.child_done(self.key, &self.child, outcome);
+        self.scope.child_done(self.key, &self.child, outcome, false);
     }
 }
 
@@ -1178,7 +1212,7 @@ impl<F, T, E> Drop for BlockingChild<F, T, E> {
                 Ok(()) => Outcome::Cancelled,
                 Err(p) => Outcome::Panic(p),
             };
-            self.scope.child_done(self.key, &self.child, outcome);
+            self.scope.child_done(self.key, &self.child, outcome, false);
         }
     }
 }
@@ -1207,7 +1241,7 @@ impl<E> Spawner<E> {
 
     /// Whether spawns are refused: the scope is cancelling or finished.
     pub fn is_closed(&self) -> bool {
-        lock(&self.inner.state).closed
+        lock(&self.inner.state).closed || self.inner.token.is_cancelled()
     }
 
     /// The runtime the scope spawns on.
