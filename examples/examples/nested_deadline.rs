@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use taskscope::{BoxError, CancelReason, ScopeError};
+use taskscope::{BoxError, CancelReason};
 
 use taskscope_examples::{Backend, Log, on_cancel, sleep};
 
@@ -57,9 +57,10 @@ pub async fn run(log: &Log) -> Outcome {
             log.say("phase finished in time");
             None
         }
-        Err(ScopeError::Cancelled { reason, .. }) if reason.root() == &CancelReason::Deadline => {
+        // The deadline caused the cancellation and no child failed: "elapsed".
+        Err(e) if e.is_elapsed() => {
             log.say("phase exceeded deadline; all tasks cancelled");
-            Some(reason.root().clone())
+            Some(CancelReason::Deadline)
         }
         Err(other) => {
             log.say(format!("phase failed: {other}"));

@@ -28,6 +28,9 @@ use taskscope::tokio::TokioBackend;
 // compiles them too (their `main` unused), for the tests.
 extern crate self as taskscope_examples;
 
+#[path = "../examples/bounded.rs"]
+#[allow(dead_code)]
+pub mod bounded;
 #[path = "../examples/checkout.rs"]
 #[allow(dead_code)]
 pub mod checkout;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use taskscope::CancelReason;
 use taskscope_examples::checkout::CheckoutError;
-use taskscope_examples::{Backend, Log, checkout, except_star, fanout, nested_deadline, sensors};
+use taskscope_examples::{Backend, Log, bounded, checkout, except_star, fanout, nested_deadline, sensors};
 
 /// `taskscope::live_children()` is process-wide: run one scenario at a time.
 fn serial() -> MutexGuard<'static, ()> {
@@ -147,4 +147,24 @@ fn backend_names_round_trip() {
         assert_eq!(backend.to_string(), backend.name());
     }
     assert_eq!(Backend::parse("tokio"), None);
+}
+
+#[test]
+fn bounded_fan_out_respects_the_limit_and_the_race_cleans_up_the_losers() {
+    for backend in Backend::ALL {
+        let _serial = serial();
+        let before = taskscope::live_children();
+        let log = Log::quiet();
+        let out = backend.run(bounded::run(&log)).unwrap_or_else(|e| panic!("{backend}: {e}"));
+        let lines = log.lines();
+
+        assert_eq!(out.files, (0..8).map(|i| format!("file-{i}")).collect::<Vec<_>>(), "{backend}");
+        assert!(out.peak <= 3, "{backend}: {} downloads ran at once", out.peak);
+        assert_eq!(out.winner, "payload from us", "{backend}");
+        let won = pos(&lines, "race won: payload from us", backend);
+        let eu = pos(&lines, "mirror eu cancelled, cleaning up", backend);
+        let asia = pos(&lines, "mirror asia cancelled, cleaning up", backend);
+        assert!(eu < won && asia < won, "{backend}: the race returned before the losers cleaned up: {lines:#?}");
+        assert_eq!(taskscope::live_children(), before, "{backend}");
+    }
 }
