@@ -9,6 +9,65 @@
 //! - [`CancelToken`] and [`CancelReason`]: the cooperative signal that comes first.
 //! - [`ErrorGroup`] and [`ScopeError`]: every error, in one value.
 //! - [`live_children`]: the process-wide "no orphans" gauge.
+//!
+//! Every guarantee has a rule ID in the semantics contract (`DESIGN.md`), cited below, and a
+//! conformance case named after it.
+//!
+//! # Grace periods, deadlines and shielding (C2, C7, C8)
+//!
+//! | Python / AnyIO / Trio | taskscope |
+//! |---|---|
+//! | `async with asyncio.timeout(t): async with TaskGroup()` | [`Builder::timeout`] (or [`Builder::deadline`]); [`ScopeError::is_elapsed`] |
+//! | `anyio.fail_after(t)` around any code | [`fail_after`] / [`fail_at`] → `Result<T, Elapsed>` |
+//! | `anyio.move_on_after(t)` | [`move_on_after`] / [`move_on_at`] → `Option<T>` |
+//! | `except CancelledError: await cleanup(); raise` | [`Builder::grace`]: children see the token, then get the grace period |
+//! | `CancelScope(shield=True)`, Kotlin's `NonCancellable` | [`Spawner::spawn_shielded`] |
+//!
+//! ```
+//! # use std::time::Duration;
+//! # use taskscope_core::{Builder, BoxError, CancelReason};
+//! # let rt = taskscope_core::test_runtime();
+//! # futures_lite::future::block_on(async {
+//! let r = Builder::new()
+//!     .runtime(rt)
+//!     .timeout(Duration::from_millis(20))
+//!     .grace(Duration::from_secs(5)) // children may clean up after the deadline
+//!     .run(async |s| {
+//!         let token = s.token().clone();
+//!         s.spawn(async move {
+//!             token.cancelled().await; // fires at the deadline
+//!             assert_eq!(token.reason(), Some(&CancelReason::Deadline));
+//!             Ok::<_, BoxError>(()) // async cleanup would go here
+//!         });
+//!         Ok(())
+//!     })
+//!     .await;
+//! assert!(r.unwrap_err().is_elapsed());
+//! # });
+//! ```
+//!
+//! # Limits and policies (L1–L4, B1)
+//!
+//! All are choices on the same scope: [`Builder::limit`] (at most `n` children at once, FIFO,
+//! with [`Spawner::spawn_wait`] and [`Spawner::try_spawn`]), [`Builder::policy`] with
+//! [`Policy::Supervise`] (collect every outcome) or [`Policy::Race`] (first success wins, also
+//! as [`Builder::race`]), [`Spawner::start`] (wait until a child reports ready) and
+//! [`Spawner::spawn_blocking`] (blocking work, waited for).
+//!
+//! ```
+//! # use taskscope_core::{Builder, BoxError};
+//! # let rt = taskscope_core::test_runtime();
+//! # futures_lite::future::block_on(async {
+//! // Python: `async with asyncio.Semaphore(3)` around each of ten fetches, gathered.
+//! let pages = Builder::new().runtime(rt).limit(3)?.run(async |s| {
+//!     let handles: Vec<_> = (0..10).map(|i| s.spawn(async move { Ok::<_, BoxError>(i * 10) })).collect();
+//!     let mut pages = Vec::new();
+//!     for h in handles { pages.push(h.await?); }
+//!     Ok(pages)
+//! }).await?;
+//! assert_eq!(pages[9], 90);
+//! # Ok::<_, BoxError>(()) }).unwrap();
+//! ```
 #![forbid(unsafe_code)]
 
 mod builder;
