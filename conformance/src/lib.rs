@@ -3,7 +3,22 @@
 //! Every rule of the semantics contract (`DESIGN.md`: S1, F5, C7, ...) has at least one case
 //! here, named after it (`s1_scope_waits_for_every_child_drop`, ...). A case is a plain
 //! function taking a [`Harness`] — a runtime adapter plus a way to block on a future — so the
-//! same case runs on every backend.
+//! same case runs on every backend: [`cases::ALL`] lists them, in report order.
+//!
+//! Where the cases come from:
+//! - one module per rule family (scope lifetime, failure, cancellation, tokens, deadlines and
+//!   shielding, limits and policies);
+//! - [`cases::anyio`] and [`cases::trio`]: ports of AnyIO's task-group tests and of Trio's
+//!   nursery and cancel-scope tests, each module opening with the table of every upstream test:
+//!   ported, adapted (and why), covered elsewhere, or not applicable (and why);
+//! - [`cases::contract`]: the runtime contract itself (timers never early, `spawn` and
+//!   `spawn_blocking` run their work, panics resume through `block_on`) and runtime shutdown
+//!   (every child dropped, none run again), the things core has to trust an adapter for;
+//! - [`cases::coverage`]: more angles per rule.
+//!
+//! Cases are deterministic: they order events with gates and drop trackers (see [`support`]),
+//! never with sleeps; where a timer is the point, margins are wide, and a child that must be
+//! cancelled sleeps 30 s, so that a broken backend fails instead of passing by luck.
 //!
 //! # Running the suite against your adapter
 //!
@@ -19,16 +34,44 @@
 //!
 //! Each case becomes its own `#[test]` (inside `mod my_backend`), so failures are named. A case
 //! your runtime cannot meet can be marked as an expected divergence, with the reason; the test
-//! then passes only if the case fails:
+//! then passes only if the case fails (and tells you to remove the mark once it passes):
 //!
 //! ```ignore
 //! taskscope_conformance::suite!(my_backend, || make(), diverges: {
-//!     c3_dropped_scope_cancels_children => "our executor never drops tasks on shutdown",
+//!     c3_runtime_shutdown_drops_every_child => "our executor never drops tasks on shutdown",
 //! });
 //! ```
 //!
-//! The built-in backends run the same way in this crate's `tests/`, and the report binary
-//! (`cargo run --release -p taskscope-conformance`) prints the rule × backend matrix.
+//! A complete example is this crate's `tests/third_party_threadpool.rs`: an adapter over
+//! `futures::executor::ThreadPool` with `async-io` timers and the `blocking` pool (about forty
+//! lines), and the macro call that runs the whole suite on it, with the two shutdown cases it
+//! legitimately diverges on marked and explained.
+//!
+//! # The suite can fail
+//!
+//! `tests/mutants.rs` runs every case against deliberately broken adapters, each wrapping a
+//! real backend, and asserts that each is caught (`cargo test -p taskscope-conformance --test
+//! mutants -- --nocapture` prints which cases fail for each):
+//!
+//! | mutant | caught by (among others) |
+//! |---|---|
+//! | `spawn` detaches tasks onto a global executor that outlives the backend | `c3_runtime_shutdown_drops_every_child`, `c3_no_child_runs_after_runtime_shutdown` |
+//! | the timer fires early (after a quarter of the time) | `p1_runtime_timer_never_fires_early`, `c7_` cases |
+//! | the timer never fires | `p1_a_sleep_until_a_past_instant_completes_at_once`, `c2_grace_expiry_drops_stubborn_children`, ~40 more |
+//! | `block_on` loses panics | `f5_a_panic_resumes_through_block_on` |
+//! | a cancelled task runs once more (polled again after shutdown) | `c3_runtime_shutdown_drops_every_child`, `c3_no_child_runs_after_runtime_shutdown` |
+//! | destructors never run on shutdown (tasks leaked) | `c3_runtime_shutdown_drops_every_child` |
+//! | `spawn` drops tasks unpolled | `p1_runtime_spawn_runs_a_task_to_completion`, most of the suite |
+//! | wakers ignore `wake_by_ref` (lost wake-ups) | `c9_cancel_one_child_only`, ~20 more |
+//! | `spawn_blocking` runs the job inline | `p1_runtime_spawn_blocking_runs_off_the_async_thread` |
+//! | `spawn_blocking` never runs the job | `p1_runtime_spawn_blocking_runs_off_the_async_thread`, `b1_` cases |
+//!
+//! # The report
+//!
+//! `cargo run --release -p taskscope-conformance` runs every case on the four built-in
+//! backends and prints a case × backend matrix (status and time), a rule × backend summary,
+//! and exits non-zero on any failure; `-- --json` prints JSON lines instead, `--backend` and
+//! `--filter` narrow the selection, `--repeat N` runs it N times and reports flaky cases.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -37,7 +80,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use taskscope_core::{BlockOn, Runtime};
+use taskscope_core::{BlockOn, CancelToken, Runtime};
 
 pub mod cases;
 pub mod support;
@@ -102,23 +145,42 @@ pub enum CaseResult {
 }
 
 /// Runs one case on a fresh harness, on its own thread, with [`CASE_TIMEOUT`]. A case that
-/// hangs fails (its thread is left behind).
+/// hangs fails (see [`run_case_with_timeout`]).
 pub fn run_case(make: fn() -> Box<dyn Harness>, case: &Case) -> CaseResult {
+    run_case_with_timeout(make, case, CASE_TIMEOUT)
+}
+
+/// Runs one case on a fresh harness, on its own thread, and fails it if it has not finished
+/// after `timeout`.
+///
+/// The harness is dropped (its runtime shut down) when the case returns, then the checks the
+/// case registered with [`support::after_shutdown`] run. A case that hangs is abandoned: its
+/// pending and later [`Harness::block_on`] calls return at once (dropping their futures), so
+/// that its harness is dropped and its tasks stop; its thread is left to finish on its own.
+pub fn run_case_with_timeout(make: fn() -> Box<dyn Harness>, case: &Case, timeout: Duration) -> CaseResult {
     let start = Instant::now();
     let (tx, rx) = std::sync::mpsc::channel();
     let run = case.run;
-    let thread = std::thread::Builder::new()
-        .name(case.name.to_string())
-        .spawn(move || {
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                let h = make();
-                run(&*h);
-                drop(h);
-            }));
-            let _ = tx.send(result.map_err(|p| taskscope_core::panic_message(&*p).to_string()));
-        })
-        .expect("conformance: could not spawn the case thread");
-    match rx.recv_timeout(CASE_TIMEOUT) {
+    let abandon = CancelToken::new();
+    let abandoned = abandon.clone();
+    let spawned = std::thread::Builder::new().name(case.name.to_string()).spawn(move || {
+        drop(support::take_shutdown_checks());
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let h = Abandonable { inner: make(), abandon: abandoned };
+            run(&h);
+            drop(h);
+            for check in support::take_shutdown_checks() {
+                check();
+            }
+        }));
+        drop(support::take_shutdown_checks());
+        let _ = tx.send(result.map_err(|p| taskscope_core::panic_message(&*p).to_string()));
+    });
+    let thread = match spawned {
+        Ok(t) => t,
+        Err(e) => return CaseResult::Fail(format!("could not spawn the case thread: {e}"), start.elapsed()),
+    };
+    match rx.recv_timeout(timeout) {
         Ok(Ok(())) => {
             let _ = thread.join();
             CaseResult::Pass(start.elapsed())
@@ -127,7 +189,30 @@ pub fn run_case(make: fn() -> Box<dyn Harness>, case: &Case) -> CaseResult {
             let _ = thread.join();
             CaseResult::Fail(msg, start.elapsed())
         }
-        Err(_) => CaseResult::Fail(format!("hung: no result after {CASE_TIMEOUT:?}"), start.elapsed()),
+        Err(_) => {
+            abandon.cancel();
+            CaseResult::Fail(format!("hung: no result after {timeout:?}"), start.elapsed())
+        }
+    }
+}
+
+/// The harness a case sees under [`run_case_with_timeout`]: the real one, plus a way to
+/// abandon a hung case.
+struct Abandonable {
+    inner: Box<dyn Harness>,
+    abandon: CancelToken,
+}
+
+impl Harness for Abandonable {
+    fn runtime(&self) -> Arc<dyn Runtime> {
+        self.inner.runtime()
+    }
+    fn block_on(&self, fut: Pin<Box<dyn Future<Output = ()> + '_>>) {
+        if self.abandon.is_cancelled() {
+            return;
+        }
+        let abandon = self.abandon.clone();
+        self.inner.block_on(Box::pin(futures_lite::future::or(fut, async move { abandon.cancelled().await })));
     }
 }
 

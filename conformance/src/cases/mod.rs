@@ -2,14 +2,28 @@
 //! and is named after the rule it proves.
 
 mod cancel;
+mod deadline;
 mod failure;
+mod policy;
 mod scope;
 mod token;
 
+pub mod anyio;
+pub mod contract;
+pub mod coverage;
+pub mod trio;
+
 pub use cancel::*;
+pub use deadline::*;
 pub use failure::*;
+pub use policy::*;
 pub use scope::*;
 pub use token::*;
+
+pub use anyio::*;
+pub use contract::*;
+pub use coverage::*;
+pub use trio::*;
 
 use crate::Case;
 
@@ -69,6 +83,152 @@ macro_rules! __with_cases {
             o1_live_children_gauges,
             p1_identical_transcript,
             p2_nested_scope_detects_runtime,
+            // Issue 3: ported from AnyIO (anyio.rs) and Trio (trio.rs), the runtime contract
+            // (contract.rs), and more angles per rule (coverage.rs).
+            s4_spawn_into_a_finished_scope_is_refused,
+            s2_every_child_runs_to_completion,
+            p2_scope_runs_inside_a_plain_runtime_task,
+            s3_a_child_spawns_a_sibling_while_running,
+            s4_spawn_after_a_failed_scope_is_refused,
+            c3_cancelling_the_owner_task_cancels_its_scope,
+            f2_a_body_error_is_the_only_member,
+            c1_a_cancelled_child_never_passes_its_next_await,
+            f1_a_child_failure_stops_a_sleeping_body,
+            f1_a_body_failure_stops_a_sleeping_child,
+            c6_a_nested_scope_cancelled_from_another_task,
+            c6_outer_cancel_stops_a_nested_scope_body,
+            c5_an_owner_cancelled_twice_in_sequence,
+            c6_cancel_reaches_a_nested_scope_already_waiting,
+            c1_a_scope_under_a_cancelled_token_never_polls_its_body,
+            f2_two_child_errors_are_both_collected,
+            f2_body_and_child_errors_in_completion_order,
+            c5_a_self_cancel_stops_the_body_at_its_next_await,
+            c5_a_cancel_without_a_suspension_still_reports_cancelled,
+            c6_cancelling_a_nested_scope_leaves_the_outer_alone,
+            f1_a_failure_after_a_sibling_blocks_cancels_it,
+            c5_an_error_during_teardown_does_not_turn_a_cancel_into_a_failure,
+            s4_a_child_spawning_into_a_cancelled_scope_gets_a_closed_handle,
+            f6_a_nested_group_holds_only_real_errors,
+            c6_outer_cancel_drops_a_nested_scope_body_and_children,
+            p2_a_child_sees_its_own_scope_as_ambient,
+            c5_a_nested_scope_cancelled_by_its_outer_scope_is_one_cancelled,
+            s3_a_sibling_spawned_by_a_child_outlives_its_spawner,
+            f2_a_body_error_comes_back_unchanged,
+            f2_a_child_error_comes_back_unchanged,
+            s2_children_interleave_at_suspension_points,
+            f1_a_failure_cancels_a_sibling_that_never_blocks,
+            o1_the_live_count_follows_a_handle_cancel,
+            o1_a_handle_reports_its_name_and_state,
+            t1_cancelled_is_level_triggered,
+            c5_a_parent_cancel_keeps_the_errors_of_the_grace,
+            c6_cancel_reaches_every_leaf_of_a_tree,
+            t3_an_own_reason_survives_a_later_outer_cancel,
+            t3_an_outer_reason_reaches_a_nested_scope_as_parent,
+            o1_names_reach_handles_errors_and_reasons,
+            s6_a_scope_per_item_in_a_loop,
+            t1_a_deep_token_chain_cancels_without_overflow,
+            t3_an_explicit_reason_carries_its_message,
+            t3_a_cancelled_child_reads_the_failer_then_fails_too,
+            t3_the_reason_names_the_failer_when_the_failure_is_gated,
+            t3_an_explicit_reason_is_not_overwritten_by_the_deadline,
+            t3_a_deadline_reason_is_not_overwritten_by_a_cancel,
+            p1_runtime_timer_never_fires_early,
+            p1_a_sleep_until_a_past_instant_completes_at_once,
+            p1_runtime_spawn_runs_a_task_to_completion,
+            p1_runtime_spawn_blocking_runs_off_the_async_thread,
+            f5_a_panic_resumes_through_block_on,
+            c3_runtime_shutdown_drops_every_child,
+            c3_no_child_runs_after_runtime_shutdown,
+            s5_a_spawner_escaped_through_a_child_is_closed,
+            s6_ten_thousand_children_in_one_scope,
+            s1_the_scope_waits_for_a_slow_destructor,
+            f3_a_nested_failure_is_reported_once,
+            f4_the_body_value_is_dropped_when_a_child_fails,
+            f5_the_first_panic_wins,
+            f5_a_panic_after_an_error_still_resumes,
+            f5_a_panic_in_a_nested_scope_reaches_the_outer_owner,
+            f5_siblings_finish_grace_cleanup_before_the_panic_resumes,
+            f6_a_group_is_a_usable_error_value,
+            f6_display_lists_every_member_with_its_name,
+            f7_a_destructor_panic_after_completion_is_a_panic,
+            f7_a_destructor_panic_after_the_owner_dropped_the_scope_is_contained,
+            c2_the_scope_returns_when_cleanup_ends_not_at_grace_end,
+            c2_no_spawn_is_accepted_during_the_grace,
+            c3_dropping_the_scope_drops_grandchildren_promptly,
+            c3_a_scope_future_dropped_unpolled_runs_nothing,
+            c4_cancelling_a_finished_scope_does_nothing,
+            c4_cancelling_a_child_twice_is_the_same_as_once,
+            c9_a_sibling_cancels_a_child_through_its_handle,
+            c9_a_sibling_awaits_another_childs_value,
+            c9_a_cancelled_child_is_not_a_failure_even_under_grace,
+            t1_run_until_cancelled_drops_its_future_when_the_token_fires,
+            t1_a_token_cancelled_from_a_plain_thread_wakes_async_waiters,
+            t1_a_drop_guard_cancels_when_its_child_is_cancelled,
+            t1_cancelled_owned_can_be_moved_into_a_child,
+            t2_a_cancelled_token_keeps_no_children,
+            t3_a_dropped_owner_gives_reason_dropped,
+            p2_the_ambient_scope_is_set_only_inside_it,
+            c1_a_child_blocked_on_a_timer_is_dropped_without_waiting,
+            c5_a_failure_is_not_replaced_by_a_later_cancel,
+            // Issue 4 (deadline.rs) and issue 5 (policy.rs).
+            c7_scope_timeout_elapsed_after_teardown,
+            c7_fail_after_never_fires_early,
+            c7_fail_after_returns_output_in_time,
+            c7_move_on_after_gives_none,
+            c7_absolute_deadlines,
+            c7_deadline_already_past_cancels_before_poll,
+            c7_duration_max_means_no_deadline,
+            c7_manual_cancel_is_not_elapsed,
+            c7_child_failure_beats_elapsed,
+            c7_childs_own_timeout_is_ordinary_error,
+            c7_inner_deadline_never_extends_outer,
+            c7_nested_earliest_deadline_wins,
+            c7_outer_deadline_reaches_nested_scope,
+            c7_move_on_tears_down_nested_scope_first,
+            c7_outer_cancel_is_not_elapsed_for_inner_region,
+            c7_sub_millisecond_deadline,
+            c7_seeds_nested_deadline_scenario,
+            c2_grace_cleanup_can_await_timers,
+            c2_spawns_refused_during_grace,
+            c2_grace_applies_after_deadline,
+            c8_shielded_child_survives_scope_cancel,
+            c8_shield_holds_against_deadline_and_failure,
+            c8_shielded_value_is_kept,
+            c8_shielded_own_deadline_applies,
+            c8_shielded_cleanup_spawned_from_destructor,
+            c8_nested_scope_in_shield_not_cancelled,
+            c8_owner_drop_still_drops_shielded,
+            c8_handle_cancel_reaches_shielded_child,
+            t3_children_read_deadline_reason,
+            t3_explicit_message_first_cause_wins,
+            t3_parent_reason_chain,
+            f2_nested_cancellation_is_not_a_member,
+            c7_elapsed_is_a_distinct_outcome,
+            l1_limit_bounds_running_children,
+            l1_waiting_children_start_in_spawn_order,
+            l1_spawn_wait_applies_backpressure,
+            l1_cancelled_spawn_wait_never_strands_a_permit,
+            l1_try_spawn_reports_full,
+            l1_zero_limit_is_refused,
+            l1_queued_children_never_start_after_cancel,
+            l1_seeds_bounded_gather,
+            l2_supervisor_errors_do_not_cancel_siblings,
+            l2_supervisor_returns_every_outcome,
+            l2_supervisor_unclaimed_error_goes_to_group,
+            l2_supervisor_panic_still_resumes,
+            l3_race_first_success_wins,
+            l3_race_all_fail_gives_group_of_all,
+            l3_race_failures_do_not_cancel,
+            l3_seeds_first_success_with_cleanup,
+            l4_start_returns_ready_value,
+            l4_error_before_ready_is_the_start_error,
+            l4_ending_without_ready_is_an_error,
+            l4_cancelling_start_cancels_the_child,
+            l4_error_after_ready_fails_the_scope,
+            b1_blocking_work_is_waited_for,
+            b1_blocking_work_watches_the_token,
+            b1_blocking_value_and_error,
+            b1_blocking_panic_resumes_in_owner,
         }
     };
 }

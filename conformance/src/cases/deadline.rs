@@ -1,0 +1,887 @@
+//! C2, C7, C8, T3 — grace periods, deadlines, shielding and cancellation reasons (issue 4),
+//! and the seeds' nested-deadline scenario.
+//!
+//! Deadline cases never depend on a sleep being exact: they assert outcomes, and at most a
+//! lower bound on elapsed time (a deadline never fires early) measured on the runtime's clock.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use taskscope_core::{
+    BoxError, Builder, CancelReason, CancelToken, Elapsed, ScopeError, current_token, fail_after, fail_at,
+    move_on_after, move_on_at,
+};
+
+use crate::Harness;
+use crate::support::*;
+
+type Events = Arc<Mutex<Vec<&'static str>>>;
+
+fn events() -> Events {
+    Arc::new(Mutex::new(Vec::new()))
+}
+
+fn push(log: &Events, what: &'static str) {
+    log.lock().unwrap().push(what);
+}
+
+/// Pushes `what` to the log when dropped: a child's cleanup.
+struct OnDrop(Events, &'static str);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        push(&self.0, self.1);
+    }
+}
+
+/// A child that holds `guard` and never completes.
+async fn hold_forever(guard: Guard) -> Result<(), BoxError> {
+    let _g = guard;
+    forever().await;
+    ok()
+}
+
+/// C7: a scope's timeout cancels it; after teardown (every child dropped) the owner gets
+/// "elapsed", never before the deadline.
+pub fn c7_scope_timeout_elapsed_after_teardown(h: &dyn Harness) {
+    let rt = h.runtime();
+    h.block_on(Box::pin(async move {
+        let t = Tracker::new();
+        let start = rt.now();
+        let r = builder(h)
+            .timeout(Duration::from_millis(20))
+            .run(async |s| {
+                for _ in 0..3 {
+                    s.spawn(hold_forever(t.guard()));
+                }
+                Ok::<_, BoxError>(())
+            })
+            .await;
+        let err = r.unwrap_err();
+        assert!(err.is_elapsed(), "{err:?}");
+        assert_eq!(err.reason(), Some(&CancelReason::Deadline));
+        assert_eq!(t.live(), 0, "a child outlived the elapsed scope");
+        assert!(rt.now() - start >= Duration::from_millis(20), "the deadline fired early");
+    }));
+}
+
+/// C7: `fail_after` on any future never fires before its deadline (on the runtime's clock).
+pub fn c7_fail_after_never_fires_early(h: &dyn Harness) {
+    let rt = h.runtime();
+    h.block_on(Box::pin(async move {
+        builder(h)
+            .run(async |_s| {
+                let start = rt.now();
+                let r = fail_after(Duration::from_millis(30), forever()).await;
+                assert_eq!(r, Err(Elapsed::default()));
+                assert!(rt.now() - start >= Duration::from_millis(30), "fired after {:?}", rt.now() - start);
+                ok()
+            })
+            .await
+            .unwrap();
+    }));
+}
+
+/// C7: a future that completes before its deadline gives its output.
+pub fn c7_fail_after_returns_output_in_time(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        builder(h)
+            .run(async |_s| {
+                let r = fail_after(Duration::from_secs(3600), async {
+                    yield_now().await;
+                    7
+                })
+                .await;
+                assert_eq!(r, Ok(7));
+                ok()
+            })
+            .await
+            .unwrap();
+    }));
+}
+
+/// C7: `move_on_after` gives `None` on expiry, `Some` in time.
+pub fn c7_move_on_after_gives_none(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        builder(h)
+            .run(async |_s| {
+                assert_eq!(move_on_after(Duration::from_millis(5), forever()).await, None);
+                assert_eq!(move_on_after(Duration::from_secs(3600), async { 3 }).await, Some(3));
+                ok()
+            })
+            .await
+            .unwrap();
+    }));
+}
+
+/// C7: the absolute forms (`fail_at`, `move_on_at`, `Builder::deadline`) behave like the
+/// relative ones.
+pub fn c7_absolute_deadlines(h: &dyn Harness) {
+    let rt = h.runtime();
+    h.block_on(Box::pin(async move {
+        let at = rt.now() + Duration::from_millis(10);
+        builder(h)
+            .run(async |_s| {
+                assert_eq!(fail_at(at, forever()).await, Err(Elapsed::default()));
+                assert!(rt.now() >= at);
+                let later = rt.now() + Duration::from_millis(5);
+                assert_eq!(move_on_at(later, forever()).await, None);
+                assert!(rt.now() >= later);
+                ok()
+            })
+            .await
+            .unwrap();
+        let at = rt.now() + Duration::from_millis(10);
+        let r = builder(h)
+            .deadline(at)
+            .run(async |_s| {
+                forever().await;
+                ok()
+            })
+            .await;
+        assert!(r.unwrap_err().is_elapsed());
+        assert!(rt.now() >= at);
+    }));
+}
+
+/// C7: a deadline already past cancels at once: the future (or the body) is never polled.
+pub fn c7_deadline_already_past_cancels_before_poll(h: &dyn Harness) {
+    let rt = h.runtime();
+    h.block_on(Box::pin(async move {
+        let polled = Arc::new(AtomicBool::new(false));
+        let past = rt.now() - Duration::from_millis(1);
+        let p = polled.clone();
+        let r = builder(h)
+            .deadline(past)
+            .run(async move |_s| {
+                p.store(true, Ordering::SeqCst);
+                ok()
+            })
+            .await;
+        assert!(r.unwrap_err().is_elapsed());
+        assert!(!polled.load(Ordering::SeqCst), "the body ran after its deadline had passed");
+        let p = polled.clone();
+        builder(h)
+            .run(async |_s| {
+                let r = fail_at(past, async move { p.store(true, Ordering::SeqCst) }).await;
+                assert_eq!(r, Err(Elapsed::default()));
+                assert_eq!(fail_after(Duration::ZERO, async { 1 }).await, Err(Elapsed::default()));
+                ok()
+            })
+            .await
+            .unwrap();
+        assert!(!polled.load(Ordering::SeqCst), "the future ran after its deadline had passed");
+    }));
+}
+
+/// C7: `Duration::MAX` means no deadline (never an overflow panic), on scopes and futures.
+pub fn c7_duration_max_means_no_deadline(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .timeout(Duration::MAX)
+            .run(async |s| {
+                s.spawn(async {
+                    yield_now().await;
+                    ok()
+                });
+                assert_eq!(fail_after(Duration::MAX, async { 1 }).await, Ok(1));
+                assert_eq!(move_on_after(Duration::MAX, async { 2 }).await, Some(2));
+                Ok::<_, BoxError>(5)
+            })
+            .await;
+        assert_eq!(r.unwrap(), 5);
+    }));
+}
+
+/// C7: a manual cancel of a scope with a deadline is not a timeout.
+pub fn c7_manual_cancel_is_not_elapsed(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .timeout(Duration::from_secs(3600))
+            .run(async |s| {
+                s.spawn(hold_forever(Tracker::new().guard()));
+                s.cancel();
+                ok()
+            })
+            .await;
+        let err = r.unwrap_err();
+        assert!(!err.is_elapsed());
+        assert!(matches!(err.reason(), Some(CancelReason::Explicit(_))), "{err:?}");
+    }));
+}
+
+/// C7: when a child fails during the grace after the deadline, the owner gets the group,
+/// not "elapsed".
+pub fn c7_child_failure_beats_elapsed(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .timeout(Duration::from_millis(10))
+            .grace(Duration::from_secs(30))
+            .run(async |s| {
+                let token = s.token().clone();
+                s.spawn_named("flusher", async move {
+                    token.cancelled().await;
+                    Err::<(), _>(err("flush failed"))
+                });
+                ok()
+            })
+            .await;
+        match r {
+            Err(ScopeError::Failed(g)) => assert_eq!(g.to_string(), "1 error in scope\n  1. [flusher] flush failed"),
+            other => panic!("expected the group, got {other:?}"),
+        }
+    }));
+}
+
+/// C7: a child's own timeout is an ordinary error of that child.
+pub fn c7_childs_own_timeout_is_ordinary_error(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .run(async |s| {
+                s.spawn_named("slow", async {
+                    fail_after(Duration::from_millis(5), forever()).await?;
+                    ok()
+                });
+                ok()
+            })
+            .await;
+        let Err(ScopeError::Failed(g)) = r else { panic!("expected a failed scope, got {r:?}") };
+        assert_eq!(g.members()[0].name(), Some("slow"));
+        let (timeouts, rest) = g.split_type::<Elapsed>();
+        assert_eq!(timeouts.map(|t| t.len()), Some(1));
+        assert!(rest.is_none());
+    }));
+}
+
+/// C7: an inner deadline never extends an outer one.
+pub fn c7_inner_deadline_never_extends_outer(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        builder(h)
+            .run(async |_s| {
+                let r = fail_after(Duration::from_millis(10), async {
+                    // Much later than the outer one: must not keep the outer waiting.
+                    fail_after(Duration::from_secs(3600), forever()).await
+                })
+                .await;
+                assert_eq!(r, Err(Elapsed::default()));
+                ok()
+            })
+            .await
+            .unwrap();
+    }));
+}
+
+/// C7: nested deadlines: the earliest wins, and only the one that expired reports it.
+pub fn c7_nested_earliest_deadline_wins(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        builder(h)
+            .run(async |_s| {
+                let r = fail_after(Duration::from_secs(3600), async {
+                    fail_after(Duration::from_millis(5), forever()).await
+                })
+                .await;
+                // The inner deadline expired; the outer one did not.
+                assert_eq!(r, Ok(Err(Elapsed::default())));
+                ok()
+            })
+            .await
+            .unwrap();
+    }));
+}
+
+/// C7: an outer scope's deadline reaches a nested scope's children as "parent cancelled
+/// (deadline)"; the nested scope is not itself "elapsed".
+pub fn c7_outer_deadline_reaches_nested_scope(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let seen = Arc::new(Mutex::new(None));
+        let nested_outcome = Arc::new(Mutex::new(None));
+        let r = builder(h)
+            .timeout(Duration::from_millis(10))
+            .grace(Duration::from_secs(30))
+            .run(async |s| {
+                let (seen, nested_outcome) = (seen.clone(), nested_outcome.clone());
+                s.spawn(async move {
+                    let r = Builder::new()
+                        .grace(Duration::from_secs(30))
+                        .run(async |inner| {
+                            let seen = seen.clone();
+                            inner.spawn(async move {
+                                let token = current_token().expect("inside a scope");
+                                token.cancelled().await;
+                                *seen.lock().unwrap() = token.reason().map(|r| r.root().clone());
+                                ok()
+                            });
+                            ok()
+                        })
+                        .await;
+                    *nested_outcome.lock().unwrap() = Some(r.map_err(|e| (e.is_elapsed(), e.reason().cloned())));
+                    ok()
+                });
+                ok()
+            })
+            .await;
+        assert!(r.unwrap_err().is_elapsed());
+        assert_eq!(*seen.lock().unwrap(), Some(CancelReason::Deadline));
+        let nested = nested_outcome.lock().unwrap().take().expect("the nested scope returned");
+        let (elapsed, reason) = nested.unwrap_err();
+        assert!(!elapsed, "an outer deadline is not the nested scope's own");
+        assert!(matches!(reason, Some(CancelReason::Parent(_))));
+    }));
+}
+
+/// C7: `move_on_after` around a scope returns `None` only after the scope's children were
+/// dropped (S1 holds through the deadline).
+pub fn c7_move_on_tears_down_nested_scope_first(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let t = Tracker::new();
+        builder(h)
+            .run(async |_s| {
+                let r = move_on_after(
+                    Duration::from_millis(10),
+                    Builder::new().run(async |inner| {
+                        for _ in 0..3 {
+                            inner.spawn(hold_forever(t.guard()));
+                        }
+                        ok()
+                    }),
+                )
+                .await;
+                assert!(r.is_none());
+                assert_eq!(t.live(), 0, "move_on_after returned before the nested children were dropped");
+                ok()
+            })
+            .await
+            .unwrap();
+    }));
+}
+
+/// C7: a cancellation from outside passes through a deadline region to the future inside; it
+/// is not reported as elapsed.
+pub fn c7_outer_cancel_is_not_elapsed_for_inner_region(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let got = Arc::new(Mutex::new(None));
+        let r = builder(h)
+            .grace(Duration::from_secs(30))
+            .run(async |s| {
+                let got = got.clone();
+                s.spawn(async move {
+                    let r = fail_after(Duration::from_secs(3600), async {
+                        current_token().expect("inside a scope").cancelled().await;
+                        "saw the outer cancel"
+                    })
+                    .await;
+                    *got.lock().unwrap() = Some(r);
+                    ok()
+                });
+                yield_now().await;
+                s.cancel();
+                ok()
+            })
+            .await;
+        assert!(r.unwrap_err().is_cancelled());
+        assert_eq!(*got.lock().unwrap(), Some(Ok("saw the outer cancel")));
+    }));
+}
+
+/// C7: timer resolution (tokio rounds up to 1 ms, async-io does not) changes no outcome: a
+/// sub-millisecond deadline still elapses, never early.
+pub fn c7_sub_millisecond_deadline(h: &dyn Harness) {
+    let rt = h.runtime();
+    h.block_on(Box::pin(async move {
+        builder(h)
+            .run(async |_s| {
+                for micros in [1, 300, 1_500] {
+                    let d = Duration::from_micros(micros);
+                    let start = rt.now();
+                    assert_eq!(fail_after(d, forever()).await, Err(Elapsed::default()));
+                    assert!(rt.now() - start >= d);
+                }
+                ok()
+            })
+            .await
+            .unwrap();
+    }));
+}
+
+/// C7, the seeds' scenario 4: nested scopes under one 0.25 s deadline: `validate` (0.05 s)
+/// and `ingest` (0.1 s) finish, `parse` (0.5 s) is cancelled at the deadline and its cleanup
+/// runs, and the owner sees the deadline, not a group.
+pub fn c7_seeds_nested_deadline_scenario(h: &dyn Harness) {
+    let rt = h.runtime();
+    h.block_on(Box::pin(async move {
+        let log = events();
+        let t = Tracker::new();
+        let r = builder(h)
+            .timeout(Duration::from_millis(250))
+            .run(async |s| {
+                let (l, rt2) = (log.clone(), rt.clone());
+                s.spawn_named("validate", async move {
+                    sleep(&rt2, Duration::from_millis(50)).await;
+                    push(&l, "validate done");
+                    ok()
+                });
+                // A nested scope inside the deadline's scope.
+                Builder::new()
+                    .run(async |inner| {
+                        let (l, rt2) = (log.clone(), rt.clone());
+                        inner.spawn_named("ingest", async move {
+                            sleep(&rt2, Duration::from_millis(100)).await;
+                            push(&l, "ingest done");
+                            ok()
+                        });
+                        let (l, rt2, g) = (log.clone(), rt.clone(), t.guard());
+                        inner.spawn_named("parse", async move {
+                            let _cleanup = (OnDrop(l.clone(), "parse cleanup"), g);
+                            sleep(&rt2, Duration::from_millis(500)).await;
+                            push(&l, "parse done");
+                            ok()
+                        });
+                        ok()
+                    })
+                    .await?;
+                ok()
+            })
+            .await;
+        let err = r.unwrap_err();
+        assert!(err.is_elapsed(), "the owner must see the deadline, got {err:?}");
+        let log = log.lock().unwrap().clone();
+        assert!(log.contains(&"validate done") && log.contains(&"ingest done"), "{log:?}");
+        assert!(log.contains(&"parse cleanup") && !log.contains(&"parse done"), "{log:?}");
+        assert_eq!(t.live(), 0);
+    }));
+}
+
+/// C2: during the grace period children may await the runtime's timer to clean up, and the
+/// scope waits for them.
+pub fn c2_grace_cleanup_can_await_timers(h: &dyn Harness) {
+    let rt = h.runtime();
+    h.block_on(Box::pin(async move {
+        let done = Arc::new(AtomicUsize::new(0));
+        let r = builder(h)
+            .grace(Duration::from_secs(30))
+            .run(async |s| {
+                for _ in 0..3 {
+                    let (token, done, rt) = (s.token().clone(), done.clone(), rt.clone());
+                    s.spawn(async move {
+                        token.cancelled().await;
+                        sleep(&rt, Duration::from_millis(5)).await; // async cleanup
+                        done.fetch_add(1, Ordering::SeqCst);
+                        ok()
+                    });
+                }
+                yield_now().await;
+                s.cancel();
+                ok()
+            })
+            .await;
+        assert!(r.unwrap_err().is_cancelled());
+        assert_eq!(done.load(Ordering::SeqCst), 3);
+    }));
+}
+
+/// C2: during the grace period the scope refuses new (unshielded) spawns (S4).
+pub fn c2_spawns_refused_during_grace(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let refused = Arc::new(AtomicBool::new(false));
+        let r = builder(h)
+            .grace(Duration::from_secs(30))
+            .run(async |s| {
+                let (token, sp, refused) = (s.token().clone(), s.spawner(), refused.clone());
+                s.spawn(async move {
+                    token.cancelled().await;
+                    let late = sp.spawn(async { ok() });
+                    refused.store(late.state() == taskscope_core::ChildState::Closed, Ordering::SeqCst);
+                    ok()
+                });
+                yield_now().await;
+                s.cancel();
+                ok()
+            })
+            .await;
+        assert!(r.unwrap_err().is_cancelled());
+        assert!(refused.load(Ordering::SeqCst), "a spawn during the grace period was accepted");
+    }));
+}
+
+/// C2: a deadline with a grace period: children see the deadline reason and may clean up.
+pub fn c2_grace_applies_after_deadline(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let log = events();
+        let r = builder(h)
+            .timeout(Duration::from_millis(5))
+            .grace(Duration::from_secs(30))
+            .run(async |s| {
+                let (token, l) = (s.token().clone(), log.clone());
+                s.spawn(async move {
+                    token.cancelled().await;
+                    if token.reason() == Some(&CancelReason::Deadline) {
+                        push(&l, "cleanup after deadline");
+                    }
+                    yield_now().await;
+                    push(&l, "cleanup finished");
+                    ok()
+                });
+                ok()
+            })
+            .await;
+        assert!(r.unwrap_err().is_elapsed());
+        assert_eq!(*log.lock().unwrap(), ["cleanup after deadline", "cleanup finished"]);
+    }));
+}
+
+/// C8: a shielded child is not cancelled with its scope: the scope waits for it.
+pub fn c8_shielded_child_survives_scope_cancel(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let log = events();
+        let r = builder(h)
+            .run(async |s| {
+                let gate = Gate::new();
+                let (g, l) = (gate.clone(), log.clone());
+                s.spawn_shielded(async move {
+                    g.wait().await; // opened after the cancel below
+                    let token = current_token().expect("inside a scope");
+                    push(&l, if token.is_cancelled() { "shield saw the cancel" } else { "shield finished" });
+                    ok()
+                });
+                s.cancel();
+                gate.open();
+                ok()
+            })
+            .await;
+        assert!(r.unwrap_err().is_cancelled());
+        assert_eq!(*log.lock().unwrap(), ["shield finished"]);
+    }));
+}
+
+/// C8: shielding also holds against the scope's deadline and a sibling's failure; the
+/// shielded child's value is kept.
+pub fn c8_shield_holds_against_deadline_and_failure(h: &dyn Harness) {
+    let rt = h.runtime();
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .timeout(Duration::from_millis(5))
+            .run(async |s| {
+                let rt = rt.clone();
+                let shielded = s.spawn_shielded(async move {
+                    sleep(&rt, Duration::from_millis(30)).await; // outlives the deadline
+                    Ok::<_, BoxError>("flushed")
+                });
+                Ok(shielded)
+            })
+            .await;
+        let e = r.unwrap_err();
+        assert!(e.is_elapsed(), "{e:?}");
+        let handle = Arc::new(Mutex::new(None));
+        let failed = builder(h)
+            .run(async |s| {
+                // The shielded child wakes on the scope's token, i.e. while its siblings are
+                // being dropped for the failure below; it must not be dropped with them.
+                let token = s.token().clone();
+                *handle.lock().unwrap() = Some(s.spawn_shielded(async move {
+                    token.cancelled().await;
+                    yield_now().await;
+                    Ok::<_, BoxError>(1)
+                }));
+                s.spawn(async { Err::<u32, _>(err("boom")) });
+                ok()
+            })
+            .await;
+        assert!(matches!(failed, Err(ScopeError::Failed(_))), "{failed:?}");
+        let shielded = handle.lock().unwrap().take().unwrap();
+        assert_eq!(shielded.result().unwrap(), 1);
+    }));
+}
+
+/// C8: a shielded child's value is kept even though its scope was cancelled meanwhile.
+pub fn c8_shielded_value_is_kept(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let handle = Arc::new(Mutex::new(None));
+        let r = builder(h)
+            .run(async |s| {
+                let gate = Gate::new();
+                let g = gate.clone();
+                *handle.lock().unwrap() = Some(s.spawn_shielded(async move {
+                    g.wait().await;
+                    Ok::<_, BoxError>(42)
+                }));
+                s.cancel();
+                gate.open();
+                ok()
+            })
+            .await;
+        assert!(r.unwrap_err().is_cancelled());
+        let h = handle.lock().unwrap().take().unwrap();
+        assert_eq!(h.result().unwrap(), 42);
+    }));
+}
+
+/// C8: a shielded child's own deadline still applies.
+pub fn c8_shielded_own_deadline_applies(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let got = Arc::new(Mutex::new(None));
+        let r = builder(h)
+            .run(async |s| {
+                let got = got.clone();
+                s.spawn_shielded(async move {
+                    let r = fail_after(Duration::from_millis(5), forever()).await;
+                    *got.lock().unwrap() = Some(r);
+                    ok()
+                });
+                s.cancel();
+                ok()
+            })
+            .await;
+        assert!(r.unwrap_err().is_cancelled());
+        assert_eq!(*got.lock().unwrap(), Some(Err(Elapsed::default())));
+    }));
+}
+
+/// C8: cleanup spawned shielded from a cancelled child's destructor runs to completion, and
+/// the scope waits for it.
+pub fn c8_shielded_cleanup_spawned_from_destructor(h: &dyn Harness) {
+    struct Flush(taskscope_core::Spawner<BoxError>, Events);
+    impl Drop for Flush {
+        fn drop(&mut self) {
+            let l = self.1.clone();
+            self.0.spawn_shielded(async move {
+                yield_now().await;
+                push(&l, "flushed");
+                ok()
+            });
+        }
+    }
+    h.block_on(Box::pin(async move {
+        let log = events();
+        let r = builder(h)
+            .run(async |s| {
+                let flush = Flush(s.spawner(), log.clone());
+                s.spawn(async move {
+                    let _flush = flush;
+                    forever().await;
+                    ok()
+                });
+                yield_now().await;
+                s.cancel();
+                ok()
+            })
+            .await;
+        assert!(r.unwrap_err().is_cancelled());
+        assert_eq!(*log.lock().unwrap(), ["flushed"]);
+    }));
+}
+
+/// C8: scopes opened inside a shielded child do not see the outer cancellation.
+pub fn c8_nested_scope_in_shield_not_cancelled(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let got = Arc::new(Mutex::new(None));
+        let r = builder(h)
+            .run(async |s| {
+                let (gate, got) = (Gate::new(), got.clone());
+                let g = gate.clone();
+                s.spawn_shielded(async move {
+                    let r = Builder::new()
+                        .run(async |inner| {
+                            let h = inner.spawn(async move {
+                                g.wait().await;
+                                Ok::<_, BoxError>(9)
+                            });
+                            Ok(h.await?)
+                        })
+                        .await;
+                    *got.lock().unwrap() = Some(r.map_err(|e| e.to_string()));
+                    ok()
+                });
+                s.cancel();
+                gate.open();
+                ok()
+            })
+            .await;
+        assert!(r.unwrap_err().is_cancelled());
+        assert_eq!(*got.lock().unwrap(), Some(Ok(9)));
+    }));
+}
+
+/// C8 with C3: dropping the scope future drops shielded children too (nothing is left to
+/// wait for them), promptly.
+pub fn c8_owner_drop_still_drops_shielded(h: &dyn Harness) {
+    let rt = h.runtime();
+    h.block_on(Box::pin(async move {
+        let t = Tracker::new();
+        let started = Gate::new();
+        {
+            let fut = builder(h).run(async |s| {
+                s.spawn_shielded(hold_forever(t.guard()));
+                started.open();
+                forever().await;
+                ok()
+            });
+            let mut fut = Box::pin(fut);
+            let _ = futures_lite::future::poll_once(&mut fut).await;
+            started.wait().await;
+        }
+        eventually(&rt, "the shielded child is dropped", || t.live() == 0).await;
+    }));
+}
+
+/// C8: a shielded child can still be cancelled through its own handle.
+pub fn c8_handle_cancel_reaches_shielded_child(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let t = Tracker::new();
+        let r = builder(h)
+            .run(async |s| {
+                let h = s.spawn_shielded(hold_forever(t.guard()));
+                yield_now().await;
+                h.cancel();
+                Ok::<_, BoxError>(h)
+            })
+            .await;
+        let h = r.unwrap();
+        assert!(h.result().unwrap_err().is_cancelled());
+        assert_eq!(t.live(), 0);
+    }));
+}
+
+/// T3: children read the deadline reason through their token.
+pub fn t3_children_read_deadline_reason(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let r = builder(h)
+            .timeout(Duration::from_millis(5))
+            .grace(Duration::from_secs(30))
+            .run(async |s| {
+                for _ in 0..2 {
+                    let seen = seen.clone();
+                    s.spawn(async move {
+                        let token = current_token().expect("inside a scope");
+                        token.cancelled().await;
+                        seen.lock().unwrap().push(token.reason().cloned());
+                        ok()
+                    });
+                }
+                ok()
+            })
+            .await;
+        assert!(r.unwrap_err().is_elapsed());
+        assert_eq!(*seen.lock().unwrap(), [Some(CancelReason::Deadline), Some(CancelReason::Deadline)]);
+    }));
+}
+
+/// T3: the explicit reason carries the caller's message; a later cause does not replace it.
+pub fn t3_explicit_message_first_cause_wins(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let seen = Arc::new(Mutex::new(None));
+        let r = builder(h)
+            .timeout(Duration::from_millis(5))
+            .grace(Duration::from_secs(30))
+            .run(async |s| {
+                let seen = seen.clone();
+                let token = s.token().clone();
+                s.spawn(async move {
+                    token.cancelled().await;
+                    *seen.lock().unwrap() = token.reason().cloned();
+                    Err::<(), _>(err("late failure"))
+                });
+                s.cancel_with(CancelReason::Explicit("shutting down".into()));
+                ok()
+            })
+            .await;
+        let (reason, errors) = match r {
+            Err(ScopeError::Cancelled { reason, errors }) => (reason, errors),
+            other => panic!("expected cancelled, got {other:?}"),
+        };
+        assert_eq!(reason, CancelReason::Explicit("shutting down".into()));
+        assert_eq!(reason.to_string(), "cancelled: shutting down");
+        assert_eq!(errors.map(|g| g.len()), Some(1));
+        assert_eq!(*seen.lock().unwrap(), Some(CancelReason::Explicit("shutting down".into())));
+    }));
+}
+
+/// T3: a grandchild of a cancelled scope reads the chain of reasons, rooted at the cause.
+pub fn t3_parent_reason_chain(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let outer = CancelToken::new();
+        let seen = Arc::new(Mutex::new(None));
+        let o = outer.clone();
+        let r = builder(h)
+            .parent(&outer)
+            .grace(Duration::from_secs(30))
+            .run(async |s| {
+                let (seen, waiting) = (seen.clone(), Gate::new());
+                let w = waiting.clone();
+                s.spawn(async move {
+                    Builder::new()
+                        .grace(Duration::from_secs(30))
+                        .run(async |inner| {
+                            let (seen, w) = (seen.clone(), w.clone());
+                            inner.spawn(async move {
+                                let token = current_token().expect("inside a scope");
+                                w.open();
+                                token.cancelled().await;
+                                *seen.lock().unwrap() = token.reason().cloned();
+                                ok()
+                            });
+                            ok()
+                        })
+                        .await?;
+                    ok()
+                });
+                waiting.wait().await;
+                o.cancel_with(CancelReason::Explicit("operator".into()));
+                ok()
+            })
+            .await;
+        assert!(r.unwrap_err().is_cancelled());
+        let reason = seen.lock().unwrap().take().expect("the grandchild saw the cancel");
+        assert!(matches!(&reason, CancelReason::Parent(p) if matches!(&**p, CancelReason::Parent(_))), "{reason:?}");
+        assert_eq!(reason.root(), &CancelReason::Explicit("operator".into()));
+    }));
+}
+
+/// F2: a nested scope cancelled by its parent and propagated with `?` is a cancellation, not a
+/// member of the outer group.
+pub fn f2_nested_cancellation_is_not_a_member(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .grace(Duration::from_secs(30))
+            .run(async |s| {
+                let started = Gate::new();
+                let st = started.clone();
+                s.spawn_named("worker", async move {
+                    Builder::new()
+                        .grace(Duration::from_secs(30))
+                        .run(async |inner| {
+                            let token = inner.token().clone();
+                            inner.spawn(async move {
+                                token.cancelled().await;
+                                ok()
+                            });
+                            st.open();
+                            ok()
+                        })
+                        .await?; // Err(Cancelled { Parent(..) }) once the sibling fails
+                    ok()
+                });
+                started.wait().await;
+                s.spawn_named("broken", async { Err::<(), _>(err("boom")) });
+                ok()
+            })
+            .await;
+        match r {
+            Err(ScopeError::Failed(g)) => assert_eq!(g.to_string(), "1 error in scope\n  1. [broken] boom"),
+            other => panic!("expected a group of one, got {other:?}"),
+        }
+    }));
+}
+
+/// C7: the "elapsed" outcome is distinct from the other cancellations (C5), and its message
+/// says so.
+pub fn c7_elapsed_is_a_distinct_outcome(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h).timeout(Duration::ZERO).run(async |_s| Ok::<_, BoxError>(1)).await;
+        let err = r.unwrap_err();
+        assert!(err.is_elapsed() && err.is_cancelled());
+        assert_eq!(err.to_string(), "scope cancelled (deadline elapsed)");
+        assert_eq!(Elapsed::default().to_string(), "deadline elapsed");
+    }));
+}

@@ -1,0 +1,301 @@
+//! The suite must be able to fail: deliberately broken adapters ("mutants"), each wrapping a
+//! real backend and breaking the runtime contract in one way, must each make at least one case
+//! fail. Every case runs against every mutant; the failing ones are printed (run with
+//! `--nocapture` to see them), and the cases meant to catch each mutant must be among them.
+//!
+//! Core wraps every child itself (panic capture, drop guard, abort flag), so many adapter bugs
+//! cannot show by construction; each mutant here breaks something core has to trust the
+//! runtime for: running tasks, waking them, timers, the blocking pool, shutdown, `block_on`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use taskscope_conformance::{CaseResult, Harness, backends, cases, run_case_with_timeout};
+use taskscope_core::{BlockingJob, BoxedSleep, BoxedTask, Runtime};
+
+/// How one mutant breaks the contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// `spawn` hands tasks to a global executor that outlives the backend: at shutdown the
+    /// children are not cancelled, they run on, detached.
+    Detach,
+    /// `sleep_until(d)` fires after a quarter of the time left.
+    EarlyTimer,
+    /// `sleep_until` never fires.
+    NeverFires,
+    /// `block_on` swallows a panic instead of resuming it in its caller (like a detached
+    /// async-executor task loses it).
+    LosePanics,
+    /// At shutdown, unfinished tasks are not dropped but polled once more, 20 ms later, then
+    /// dropped: a cancelled task runs again.
+    PollAfterShutdown,
+    /// At shutdown, unfinished tasks are leaked (`mem::forget`): their destructors never run.
+    LeakOnShutdown,
+    /// `spawn` drops the task without ever polling it.
+    DropUnpolled,
+    /// The wakers given to tasks ignore `wake_by_ref` (lost wake-ups).
+    LostWakeups,
+    /// `spawn_blocking` runs the job inline, on the async thread that called it.
+    InlineBlocking,
+    /// `spawn_blocking` drops the job.
+    NoBlocking,
+}
+
+#[derive(Debug)]
+struct MutantRuntime {
+    inner: Arc<dyn Runtime>,
+    kind: Kind,
+}
+
+impl Runtime for MutantRuntime {
+    fn spawn(&self, task: BoxedTask) {
+        match self.kind {
+            Kind::Detach => smol::spawn(task).detach(),
+            Kind::DropUnpolled => drop(task),
+            Kind::PollAfterShutdown | Kind::LeakOnShutdown => {
+                self.inner.spawn(Box::pin(AtShutdown { task: Some(task), kind: self.kind }))
+            }
+            Kind::LostWakeups => self.inner.spawn(Box::pin(NoWakeByRef(task))),
+            _ => self.inner.spawn(task),
+        }
+    }
+
+    fn spawn_blocking(&self, job: BlockingJob) {
+        match self.kind {
+            Kind::InlineBlocking => job(),
+            Kind::NoBlocking => drop(job),
+            _ => self.inner.spawn_blocking(job),
+        }
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxedSleep {
+        match self.kind {
+            Kind::EarlyTimer => {
+                let now = self.inner.now();
+                let early = if deadline > now { now + (deadline - now) / 4 } else { deadline };
+                self.inner.sleep_until(early)
+            }
+            Kind::NeverFires => Box::pin(std::future::pending()),
+            _ => self.inner.sleep_until(deadline),
+        }
+    }
+
+    fn now(&self) -> Instant {
+        self.inner.now()
+    }
+
+    fn name(&self) -> &'static str {
+        "mutant"
+    }
+}
+
+/// A task that misbehaves when the executor drops it unfinished (at shutdown).
+struct AtShutdown {
+    task: Option<BoxedTask>,
+    kind: Kind,
+}
+
+impl Future for AtShutdown {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(task) = self.task.as_mut() else { return Poll::Ready(()) };
+        let out = task.as_mut().poll(cx);
+        if out.is_ready() {
+            self.task = None;
+        }
+        out
+    }
+}
+
+impl Drop for AtShutdown {
+    fn drop(&mut self) {
+        let Some(mut task) = self.task.take() else { return };
+        if self.kind == Kind::LeakOnShutdown {
+            std::mem::forget(task);
+        } else {
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                let _ = task.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+                drop(task);
+            });
+        }
+    }
+}
+
+/// Polls its task with a waker whose `wake_by_ref` does nothing.
+struct NoWakeByRef(BoxedTask);
+
+struct ByValueOnly(Waker);
+
+impl Wake for ByValueOnly {
+    fn wake(self: Arc<Self>) {
+        self.0.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {}
+}
+
+impl Future for NoWakeByRef {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let waker = Waker::from(Arc::new(ByValueOnly(cx.waker().clone())));
+        self.0.as_mut().poll(&mut Context::from_waker(&waker))
+    }
+}
+
+struct MutantHarness {
+    base: Box<dyn Harness>,
+    rt: Arc<dyn Runtime>,
+    kind: Kind,
+}
+
+impl Harness for MutantHarness {
+    fn runtime(&self) -> Arc<dyn Runtime> {
+        self.rt.clone()
+    }
+    fn block_on(&self, fut: Pin<Box<dyn Future<Output = ()> + '_>>) {
+        if self.kind == Kind::LosePanics {
+            self.base.block_on(Box::pin(async move {
+                let _ = futures_lite::future::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(fut)).await;
+            }));
+        } else {
+            self.base.block_on(fut);
+        }
+    }
+}
+
+fn mutant(kind: Kind, base: fn() -> Box<dyn Harness>) -> Box<dyn Harness> {
+    let base = base();
+    let rt: Arc<dyn Runtime> = Arc::new(MutantRuntime { inner: base.runtime(), kind });
+    Box::new(MutantHarness { base, rt, kind })
+}
+
+/// How long a case may run against a mutant: hung cases are common here (a timer that never
+/// fires), and the longest correct case takes well under a second.
+const TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Cases of one mutant run in parallel (hung ones mostly wait).
+const WORKERS: usize = 8;
+
+/// Runs every case against the mutant; returns the failures, in suite order.
+fn failures(make: fn() -> Box<dyn Harness>) -> Vec<(&'static str, String)> {
+    let next = AtomicUsize::new(0);
+    let found = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..WORKERS {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(case) = cases::ALL.get(i) else { break };
+                    if let CaseResult::Fail(msg, _) = run_case_with_timeout(make, case, TIMEOUT) {
+                        found.lock().unwrap().push((i, case.name, msg));
+                    }
+                }
+            });
+        }
+    });
+    let mut found = found.into_inner().unwrap();
+    found.sort_by_key(|f| f.0);
+    found.into_iter().map(|(_, name, msg)| (name, msg)).collect()
+}
+
+/// Runs the suite against a mutant: it must fail, and among the failures must be `catchers`.
+fn caught(name: &str, make: fn() -> Box<dyn Harness>, catchers: &[&str]) {
+    let start = Instant::now();
+    let failed = failures(make);
+    println!(
+        "mutant {name}: {} of {} cases fail ({:.1} s)",
+        failed.len(),
+        cases::ALL.len(),
+        start.elapsed().as_secs_f64()
+    );
+    for (case, msg) in &failed {
+        println!("  {case}: {}", msg.lines().next().unwrap_or(""));
+    }
+    assert!(!failed.is_empty(), "the suite did not catch mutant {name}");
+    for c in catchers {
+        assert!(cases::ALL.iter().any(|k| k.name == *c), "no case named {c}");
+        assert!(failed.iter().any(|(f, _)| f == c), "{c} did not catch mutant {name}");
+    }
+}
+
+#[test]
+fn mutant_that_detaches_instead_of_cancelling() {
+    caught(
+        "detach",
+        || mutant(Kind::Detach, backends::smol_mt),
+        &["c3_runtime_shutdown_drops_every_child", "c3_no_child_runs_after_runtime_shutdown"],
+    );
+}
+
+#[test]
+fn mutant_whose_timer_fires_early() {
+    caught("early-timer", || mutant(Kind::EarlyTimer, backends::tokio_mt), &["p1_runtime_timer_never_fires_early"]);
+}
+
+#[test]
+fn mutant_whose_timer_never_fires() {
+    caught(
+        "never-fires",
+        || mutant(Kind::NeverFires, backends::smol_st),
+        &["p1_a_sleep_until_a_past_instant_completes_at_once", "c2_grace_expiry_drops_stubborn_children"],
+    );
+}
+
+#[test]
+fn mutant_that_loses_panics() {
+    caught("lose-panics", || mutant(Kind::LosePanics, backends::tokio_ct), &["f5_a_panic_resumes_through_block_on"]);
+}
+
+#[test]
+fn mutant_that_runs_a_cancelled_task_once_more() {
+    caught(
+        "poll-after-shutdown",
+        || mutant(Kind::PollAfterShutdown, backends::smol_mt),
+        &["c3_runtime_shutdown_drops_every_child", "c3_no_child_runs_after_runtime_shutdown"],
+    );
+}
+
+#[test]
+fn mutant_that_never_runs_destructors_on_shutdown() {
+    caught(
+        "leak-on-shutdown",
+        || mutant(Kind::LeakOnShutdown, backends::tokio_mt),
+        &["c3_runtime_shutdown_drops_every_child"],
+    );
+}
+
+#[test]
+fn mutant_that_drops_tasks_unpolled() {
+    caught(
+        "drop-unpolled",
+        || mutant(Kind::DropUnpolled, backends::tokio_ct),
+        &["p1_runtime_spawn_runs_a_task_to_completion", "s2_every_child_runs_to_completion"],
+    );
+}
+
+#[test]
+fn mutant_that_loses_wake_ups() {
+    caught("lost-wakeups", || mutant(Kind::LostWakeups, backends::tokio_mt), &["c9_cancel_one_child_only"]);
+}
+
+#[test]
+fn mutant_that_runs_blocking_work_inline() {
+    caught(
+        "inline-blocking",
+        || mutant(Kind::InlineBlocking, backends::smol_st),
+        &["p1_runtime_spawn_blocking_runs_off_the_async_thread"],
+    );
+}
+
+#[test]
+fn mutant_that_never_runs_blocking_work() {
+    caught(
+        "no-blocking",
+        || mutant(Kind::NoBlocking, backends::tokio_ct),
+        &["p1_runtime_spawn_blocking_runs_off_the_async_thread"],
+    );
+}
