@@ -41,6 +41,8 @@ pub type BlockingJob = Box<dyn FnOnce() + Send + 'static>;
 /// - [`sleep_until`](Runtime::sleep_until) completes at or after `deadline` (never before);
 ///   a deadline in the past completes at once.
 /// - [`now`](Runtime::now) is the clock `sleep_until` is measured against.
+/// - Waking a task schedules it; it never polls the task inside `wake` (every mainstream
+///   executor works this way; core wakes children while holding its own lock).
 ///
 /// # Example
 ///

@@ -18,14 +18,47 @@ use pin_project_lite::pin_project;
 use crate::error::{BoxError, ChildError, JoinError, ScopeError};
 use crate::limit::{Acquire, Permit, Semaphore, TrySpawnError};
 use crate::runtime::Runtime;
-use crate::slab::Slab;
 use crate::start::{Ready, Start, StartSlot};
 use crate::token::{CancelReason, CancelToken, Name};
 use crate::util::lock;
 
 pub(crate) type Payload = Box<dyn Any + Send>;
 
-static GLOBAL_LIVE: AtomicUsize = AtomicUsize::new(0);
+/// The process-wide gauge, sharded so that threads spawning and finishing children do not all
+/// write one cache line: a child is counted up on the shard of the thread that spawned it and
+/// down on the shard of the thread that dropped it, so a shard may go "negative"; the sum is
+/// exact.
+mod gauge {
+    use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+
+    const SHARDS: usize = 16;
+
+    #[repr(align(128))]
+    struct Shard(AtomicIsize);
+
+    static GAUGE: [Shard; SHARDS] = [const { Shard(AtomicIsize::new(0)) }; SHARDS];
+
+    fn shard() -> &'static AtomicIsize {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        }
+        &GAUGE[INDEX.try_with(|i| *i).unwrap_or(0)].0
+    }
+
+    pub(super) fn add() {
+        shard().fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(super) fn sub() {
+        shard().fetch_sub(1, Ordering::AcqRel);
+    }
+
+    pub(super) fn read() -> usize {
+        let sum: isize = GAUGE.iter().map(|s| s.0.load(Ordering::Acquire)).sum();
+        usize::try_from(sum).unwrap_or(0)
+    }
+}
 
 /// The number of live children of all scopes in the process: spawned and not yet dropped
 /// (O1, the "no orphans" gauge). Zero whenever no scope is running.
@@ -34,7 +67,7 @@ static GLOBAL_LIVE: AtomicUsize = AtomicUsize::new(0);
 /// assert_eq!(taskscope_core::live_children(), 0);
 /// ```
 pub fn live_children() -> usize {
-    GLOBAL_LIVE.load(Ordering::Acquire)
+    gauge::read()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -183,13 +216,20 @@ impl<T, E> Child<T, E> {
 /// The scope's view of a child: enough to wake it for cancellation.
 trait Abort: Send + Sync {
     fn wake_task(&self);
+    fn is_live(&self) -> bool;
 }
 
 impl<T: Send, E: Send> Abort for Child<T, E> {
     fn wake_task(&self) {
         self.task_waker.wake();
     }
+    fn is_live(&self) -> bool {
+        self.state.load(Ordering::Acquire) == RUNNING
+    }
 }
+
+/// The registry of a scope is compacted no earlier than at this length.
+const COMPACT_MIN: usize = 64;
 
 /// A typed handle to a child: await it for the child's value, read its state, cancel it.
 ///
@@ -223,23 +263,15 @@ impl<T, E> fmt::Debug for JoinHandle<T, E> {
 impl<T, E> Drop for JoinHandle<T, E> {
     fn drop(&mut self) {
         self.child.detached.store(true, Ordering::Release);
+        // Drop an unread value now: the scope's registry may keep the child a while longer.
+        let output = lock(&self.child.output).take();
+        let Some(Err(unread)) = output else { return };
         let Some(scope) = &self.child.supervisor else { return };
-        let unread = {
-            let mut out = lock(&self.child.output);
-            match out.take() {
-                Some(Err(e)) => Some(e),
-                other => {
-                    *out = other;
-                    None
-                }
-            }
-        };
         // Delivered to this handle, never read, and the scope still running: not lost (F3).
-        if let Some(e) = unread
-            && let Some(scope) = scope.upgrade()
+        if let Some(scope) = scope.upgrade()
             && !scope.finished.load(Ordering::Acquire)
         {
-            scope.collect(self.child.name.clone(), e);
+            scope.collect(self.child.name.clone(), unread);
         }
     }
 }
@@ -339,7 +371,7 @@ pub(crate) trait StartHook<E>: Send + Sync {
 /// Where a child of a limited scope (L1) stands with its permit.
 enum Slot {
     Unlimited,
-    Waiting(Acquire),
+    Waiting(Box<Acquire>),
     Held(#[allow(dead_code)] Permit),
 }
 
@@ -364,7 +396,6 @@ pin_project! {
         fut: Option<F>,
         child: Arc<Child<T, E>>,
         scope: Arc<Inner<E>>,
-        key: usize,
         ambient: Option<Arc<dyn ScopeCtx>>,
         shielded: bool,
         slot: Slot,
@@ -382,7 +413,7 @@ pin_project! {
                     None => Outcome::Cancelled,
                 };
                 *this.slot = Slot::Unlimited;
-                this.scope.child_done(*this.key, this.child, outcome, *this.shielded);
+                this.scope.child_done(this.child, outcome, *this.shielded);
             }
         }
     }
@@ -420,7 +451,7 @@ where
             () => {{
                 let outcome = drop_caught(this.fut.as_mut()).map_or(Outcome::Cancelled, Outcome::Panic);
                 *this.slot = Slot::Unlimited;
-                this.scope.child_done(*this.key, this.child, outcome, *this.shielded);
+                this.scope.child_done(this.child, outcome, *this.shielded);
                 return Poll::Ready(());
             }};
         }
@@ -429,7 +460,7 @@ where
         }
         // L1: wait (FIFO) for a running slot before the first poll.
         if let Slot::Waiting(acquire) = this.slot {
-            match Pin::new(acquire).poll(cx) {
+            match Pin::new(&mut **acquire).poll(cx) {
                 // Granted only after the scope began cancelling: never start (S4).
                 Poll::Ready(Some(_)) if this.scope.token.is_cancelled() && !*this.shielded => stop!(),
                 Poll::Ready(Some(permit)) => *this.slot = Slot::Held(permit),
@@ -474,7 +505,7 @@ where
             (None, o) => o,
         };
         *this.slot = Slot::Unlimited;
-        this.scope.child_done(*this.key, this.child, outcome, *this.shielded);
+        this.scope.child_done(this.child, outcome, *this.shielded);
         Poll::Ready(())
     }
 }
@@ -557,7 +588,11 @@ pub(crate) struct State<E> {
     pub(crate) done: bool,
     pub(crate) errors: Vec<ChildError<E>>,
     pub(crate) panic: Option<Payload>,
-    children: Slab<Arc<dyn Abort>>,
+    /// Every child spawned, to wake them on abort. Finished children are not removed one by
+    /// one (that would take this lock on every completion, contended with the spawner):
+    /// the list is compacted when it has doubled since the last compaction.
+    children: Vec<Arc<dyn Abort>>,
+    compact_at: usize,
 }
 
 pub(crate) struct Inner<E> {
@@ -632,7 +667,8 @@ impl<E: Send + 'static> Inner<E> {
                 done: false,
                 errors: Vec::new(),
                 panic: None,
-                children: Slab::new(),
+                children: Vec::new(),
+                compact_at: COMPACT_MIN,
             }),
             enclosing: Mutex::new(None),
             owner_gone: AtomicBool::new(false),
@@ -717,15 +753,14 @@ impl<E> Inner<E> {
         self.owner.wake();
     }
 
+    /// Wakes every live child so that it looks at its abort flag. Waking under the lock needs
+    /// no copy of the list: a wake only schedules the child (it never polls it inline), and a
+    /// child finishing meanwhile just waits for the lock to remove itself.
     fn wake_all(&self) {
-        let children = {
-            let st = lock(&self.state);
-            let mut v = Vec::with_capacity(st.children.len());
-            st.children.for_each(|c| v.push(c.clone()));
-            v
-        };
-        for c in children {
-            c.wake_task();
+        for c in &lock(&self.state).children {
+            if c.is_live() {
+                c.wake_task();
+            }
         }
     }
 
@@ -792,13 +827,20 @@ impl<E> Inner<E> {
 
     /// A child's future is gone: record its outcome, update the counts, wake the owner on the
     /// last one. A shielded child was not cancelled with its scope, so its value is kept.
-    pub(crate) fn child_done<T>(&self, key: usize, child: &Child<T, E>, outcome: Outcome<T, E>, shielded: bool) {
+    pub(crate) fn child_done<T>(&self, child: &Child<T, E>, outcome: Outcome<T, E>, shielded: bool) {
         let state = match outcome {
             Outcome::Value(v) => {
                 let keep = (shielded || !self.token.is_cancelled())
                     && (self.policy != Policy::Race || !self.won.swap(true, Ordering::AcqRel));
                 if keep {
-                    *lock(&child.output) = Some(Ok(v));
+                    if child.detached.load(Ordering::Acquire) {
+                        // Nobody can read it: drop it now rather than keep it in the registry.
+                        if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
+                            self.panicked(child.name.clone(), p);
+                        }
+                    } else {
+                        *lock(&child.output) = Some(Ok(v));
+                    }
                     if self.policy == Policy::Race {
                         self.cancel(CancelReason::RaceWon { name: child.name.clone() });
                     }
@@ -836,10 +878,9 @@ impl<E> Inner<E> {
             }
             Outcome::Cancelled => CANCELLED,
         };
-        let entry = lock(&self.state).children.remove(key);
-        drop(entry);
+        // The registry entry stays until the next compaction: no lock on this path.
         child.set_state(state);
-        GLOBAL_LIVE.fetch_sub(1, Ordering::AcqRel);
+        gauge::sub();
         self.live_done();
     }
 }
@@ -1044,27 +1085,36 @@ impl<E: Send + 'static> Spawner<E> {
     {
         let supervisor = (self.inner.policy == Policy::Supervise).then(|| Arc::downgrade(&self.inner));
         let child = Arc::new(Child::<T, E>::with_supervisor(None, supervisor));
-        let Some(key) = self.register(&child, false) else {
+        if !self.register(&child, false) {
             drop(f);
             child.state.store(CLOSED, Ordering::Release);
             return JoinHandle { child };
         };
-        let job = BlockingChild { scope: self.inner.clone(), child: child.clone(), key, f: Some(f) };
+        let job = BlockingChild { scope: self.inner.clone(), child: child.clone(), f: Some(f) };
         self.inner.rt.spawn_blocking(Box::new(move || job.run()));
         JoinHandle { child }
     }
 
     /// Registers a child as live (S1) unless the scope refuses spawns (S4).
-    fn register<T: Send + 'static>(&self, child: &Arc<Child<T, E>>, shielded: bool) -> Option<usize> {
+    fn register<T: Send + 'static>(&self, child: &Arc<Child<T, E>>, shielded: bool) -> bool {
         let mut st = lock(&self.inner.state);
         // Cancelling starts when the token fires, even before the owner closes the scope (a
         // parent's cancellation reaches the token first).
         if st.done || (!shielded && (st.closed || self.inner.token.is_cancelled())) {
-            return None;
+            return false;
         }
         self.inner.live.fetch_add(1, Ordering::AcqRel);
-        GLOBAL_LIVE.fetch_add(1, Ordering::AcqRel);
-        Some(st.children.insert(child.clone()))
+        gauge::add();
+        if st.children.len() >= st.compact_at {
+            st.children.retain(|c| c.is_live());
+            st.compact_at = (st.children.len() * 2).max(COMPACT_MIN);
+            let compact_at = st.compact_at;
+            if st.children.capacity() > compact_at * 2 {
+                st.children.shrink_to(compact_at);
+            }
+        }
+        st.children.push(child.clone());
+        true
     }
 
     fn refuse<F, T>(&self, name: Option<Name>, fut: F) -> JoinHandle<T, E> {
@@ -1081,14 +1131,14 @@ impl<E: Send + 'static> Spawner<E> {
     {
         let supervisor = (self.inner.policy == Policy::Supervise).then(|| Arc::downgrade(&self.inner));
         let child = Arc::new(Child::with_supervisor(how.name, supervisor));
-        let Some(key) = self.register(&child, how.shielded) else {
+        if !self.register(&child, how.shielded) {
             child.state.store(CLOSED, Ordering::Release);
             drop(fut);
             return JoinHandle { child };
         };
         let slot = match (how.permit, &self.inner.sem) {
             (Some(p), _) => Slot::Held(p),
-            (None, Some(sem)) if !how.shielded => Slot::Waiting(sem.acquire()),
+            (None, Some(sem)) if !how.shielded => Slot::Waiting(Box::new(sem.acquire())),
             (None, _) => Slot::Unlimited,
         };
         let ambient: Arc<dyn ScopeCtx> = if how.shielded {
@@ -1100,7 +1150,6 @@ impl<E: Send + 'static> Spawner<E> {
             fut: Some(fut),
             child: child.clone(),
             scope: self.inner.clone(),
-            key,
             ambient: Some(ambient),
             shielded: how.shielded,
             slot,
@@ -1180,7 +1229,6 @@ impl<E: Send + 'static> Spawner<E> {
 struct BlockingChild<F, T, E> {
     scope: Arc<Inner<E>>,
     child: Arc<Child<T, E>>,
-    key: usize,
     f: Option<F>,
 }
 
@@ -1201,7 +1249,7 @@ where
                 Err(p) => Outcome::Panic(p),
             }
         };
-        self.scope.child_done(self.key, &self.child, outcome, false);
+        self.scope.child_done(&self.child, outcome, false);
     }
 }
 
@@ -1212,7 +1260,7 @@ impl<F, T, E> Drop for BlockingChild<F, T, E> {
                 Ok(()) => Outcome::Cancelled,
                 Err(p) => Outcome::Panic(p),
             };
-            self.scope.child_done(self.key, &self.child, outcome, false);
+            self.scope.child_done(&self.child, outcome, false);
         }
     }
 }
@@ -1287,5 +1335,28 @@ impl<E> Scope<E> {
     /// A `'static`, cloneable spawner for this scope, to move into children (S3, S5).
     pub fn spawner(&self) -> Spawner<E> {
         self.spawner.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::Builder;
+
+    /// Finished children leave the registry at the next compaction: a long-lived scope with
+    /// many short-lived children does not grow.
+    #[test]
+    fn registry_stays_bounded_for_sequential_children() {
+        let rt = crate::test_runtime();
+        let peak = futures_lite::future::block_on(Builder::new().runtime(rt).run(async |s| {
+            let mut peak = 0;
+            for i in 0..1_000u32 {
+                s.spawn(async move { Ok::<_, BoxError>(i) }).await?;
+                peak = peak.max(lock(&s.inner.state).children.len());
+            }
+            Ok::<_, BoxError>(peak)
+        }))
+        .unwrap();
+        assert!(peak <= 2 * COMPACT_MIN, "the registry grew to {peak} entries");
     }
 }

@@ -74,15 +74,6 @@ impl<T> Slab<T> {
             })
             .collect()
     }
-
-    /// Visits every entry.
-    pub(crate) fn for_each(&self, mut f: impl FnMut(&T)) {
-        for e in &self.entries {
-            if let Entry::Occupied(v) = e {
-                f(v);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
