@@ -1,25 +1,19 @@
 //! The four backend flavours, each one runtime instance that both sides of a comparison use.
 //!
-//! The runtimes are built exactly as `taskscope_tokio::TokioBackend` and
-//! `taskscope_smol::SmolBackend` build theirs (same builder calls, same thread counts, same way
-//! of driving the executor), but owned here, because those backends do not expose the raw
-//! runtime. *Ours* goes through the adapters' public constructors on that same instance
-//! ([`TokioRuntime::from_handle`], [`SmolRuntime::with_executor`]), so ours and the baseline share
-//! the runtime, its threads and its caches.
+//! The runtimes are the adapters' own backends ([`TokioBackend`], [`SmolBackend`], as in the
+//! conformance report): *ours* goes through their adapter, the baselines spawn raw tasks on the
+//! same instance (its tokio handle, its executor), so both sides share the runtime, its threads
+//! and its caches.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
-use std::thread;
 
-use async_executor::Executor;
-use event_listener::Event;
-use taskscope_core::Runtime;
-use taskscope_smol::SmolRuntime;
-use taskscope_tokio::TokioRuntime;
+use taskscope_core::{BlockOn, Runtime};
+use taskscope_smol::SmolBackend;
+use taskscope_tokio::TokioBackend;
 
 /// Worker threads of the multi-threaded flavours (as in the conformance report).
 pub const THREADS: usize = 2;
@@ -69,8 +63,8 @@ pub struct Backend {
 }
 
 enum Kind {
-    Tokio(tokio::runtime::Runtime),
-    Smol(SmolExecutor),
+    Tokio(TokioBackend),
+    Smol(SmolBackend),
 }
 
 impl fmt::Debug for Backend {
@@ -86,21 +80,10 @@ impl Backend {
     /// If the OS refuses to create the runtime's threads.
     pub fn new(flavour: Flavour) -> Self {
         let kind = match flavour {
-            Flavour::TokioMt => Kind::Tokio(
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(THREADS)
-                    .enable_time()
-                    .build()
-                    .expect("taskscope-bench: could not build a multi-thread tokio runtime"),
-            ),
-            Flavour::TokioCt => Kind::Tokio(
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_time()
-                    .build()
-                    .expect("taskscope-bench: could not build a current-thread tokio runtime"),
-            ),
-            Flavour::SmolMt => Kind::Smol(SmolExecutor::new(THREADS)),
-            Flavour::SmolSt => Kind::Smol(SmolExecutor::new(0)),
+            Flavour::TokioMt => Kind::Tokio(TokioBackend::multi_thread(THREADS)),
+            Flavour::TokioCt => Kind::Tokio(TokioBackend::current_thread()),
+            Flavour::SmolMt => Kind::Smol(SmolBackend::multi_thread(THREADS)),
+            Flavour::SmolSt => Kind::Smol(SmolBackend::single_thread()),
         };
         Self { flavour, kind }
     }
@@ -113,8 +96,8 @@ impl Backend {
     /// The taskscope adapter on this runtime instance: what ours gives to `Builder::runtime`.
     pub fn runtime(&self) -> Arc<dyn Runtime> {
         match &self.kind {
-            Kind::Tokio(rt) => Arc::new(TokioRuntime::from_handle(rt.handle().clone())),
-            Kind::Smol(s) => Arc::new(SmolRuntime::with_executor(&s.executor, self.flavour.name())),
+            Kind::Tokio(b) => b.runtime(),
+            Kind::Smol(b) => b.runtime(),
         }
     }
 
@@ -122,8 +105,8 @@ impl Backend {
     /// `BlockOn` does.
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
         match &self.kind {
-            Kind::Tokio(rt) => rt.block_on(fut),
-            Kind::Smol(s) => async_io::block_on(s.executor.run(fut)),
+            Kind::Tokio(b) => b.block_on(fut),
+            Kind::Smol(b) => b.block_on(fut),
         }
     }
 
@@ -134,8 +117,8 @@ impl Backend {
         F::Output: Send + 'static,
     {
         match &self.kind {
-            Kind::Tokio(rt) => RawTask::Tokio(rt.handle().spawn(fut)),
-            Kind::Smol(s) => RawTask::Smol(s.executor.spawn(fut)),
+            Kind::Tokio(b) => RawTask::Tokio(b.handle().spawn(fut)),
+            Kind::Smol(b) => RawTask::Smol(b.executor().spawn(fut)),
         }
     }
 
@@ -147,8 +130,8 @@ impl Backend {
         F::Output: Send + 'static,
     {
         match &self.kind {
-            Kind::Tokio(rt) => drop(rt.handle().spawn(fut)),
-            Kind::Smol(s) => s.executor.spawn(fut).detach(),
+            Kind::Tokio(b) => drop(b.handle().spawn(fut)),
+            Kind::Smol(b) => b.executor().spawn(fut).detach(),
         }
     }
 }
@@ -169,62 +152,6 @@ impl<T> Future for RawTask<T> {
         match self.get_mut() {
             RawTask::Tokio(h) => Pin::new(h).poll(cx).map(|r| r.expect("taskscope-bench: a raw tokio task failed")),
             RawTask::Smol(t) => Pin::new(t).poll(cx),
-        }
-    }
-}
-
-/// An async-executor run by `threads` OS threads (and by whoever calls `block_on`), as
-/// `SmolBackend` runs its own; dropping it stops the threads and drops the executor.
-struct SmolExecutor {
-    executor: Arc<Executor<'static>>,
-    stop: Arc<Stop>,
-    threads: Vec<thread::JoinHandle<()>>,
-}
-
-#[derive(Default)]
-struct Stop {
-    flag: AtomicBool,
-    event: Event,
-}
-
-impl Stop {
-    async fn wait(&self) {
-        loop {
-            if self.flag.load(Ordering::Acquire) {
-                return;
-            }
-            let listener = self.event.listen();
-            if self.flag.load(Ordering::Acquire) {
-                return;
-            }
-            listener.await;
-        }
-    }
-}
-
-impl SmolExecutor {
-    fn new(threads: usize) -> Self {
-        let executor = Arc::new(Executor::new());
-        let stop = Arc::new(Stop::default());
-        let threads = (0..threads)
-            .map(|i| {
-                let (ex, stop) = (executor.clone(), stop.clone());
-                thread::Builder::new()
-                    .name(format!("bench-smol-{i}"))
-                    .spawn(move || async_io::block_on(ex.run(stop.wait())))
-                    .expect("taskscope-bench: could not spawn an executor thread")
-            })
-            .collect();
-        Self { executor, stop, threads }
-    }
-}
-
-impl Drop for SmolExecutor {
-    fn drop(&mut self) {
-        self.stop.flag.store(true, Ordering::Release);
-        self.stop.event.notify(usize::MAX);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
         }
     }
 }

@@ -144,6 +144,11 @@ impl SmolBackend {
     pub fn runtime(&self) -> Arc<dyn Runtime> {
         Arc::new(SmolRuntime::with_executor(&self.executor, self.name))
     }
+
+    /// The executor itself, to run raw smol tasks beside the scopes (benchmarks do).
+    pub fn executor(&self) -> &Arc<Executor<'static>> {
+        &self.executor
+    }
 }
 
 impl BlockOn for SmolBackend {

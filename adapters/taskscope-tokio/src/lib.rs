@@ -127,6 +127,11 @@ impl TokioBackend {
     pub fn runtime(&self) -> Arc<dyn Runtime> {
         Arc::new(TokioRuntime::from_handle(self.rt.handle().clone()))
     }
+
+    /// The runtime's handle, to spawn raw tokio tasks beside the scopes (benchmarks do).
+    pub fn handle(&self) -> &Handle {
+        self.rt.handle()
+    }
 }
 
 impl BlockOn for TokioBackend {
