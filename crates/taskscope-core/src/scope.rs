@@ -80,6 +80,8 @@ pub(crate) trait ScopeCtx: Send + Sync {
     /// or — if dropped early — until its last child has been dropped (S1 across nesting).
     fn hold(&self);
     fn release(&self);
+    /// For [`EnterScope`]: the context back as its concrete type.
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
 thread_local! {
@@ -117,6 +119,41 @@ impl Drop for Enter<'_> {
             let prev = self.slot.take();
             if let Ok(mine) = AMBIENT.try_with(|c| c.replace(prev)) {
                 *self.slot = mine;
+            }
+        }
+    }
+}
+
+/// Makes the scope in `slot` the ambient scope while alive, like [`Enter`], for a child of
+/// that scope: the typed `Arc` itself is moved into the thread-local for the poll and taken
+/// back after it, so a child needs no second reference to its scope.
+struct EnterScope<'a, E: Send + 'static> {
+    slot: &'a mut Option<Arc<Inner<E>>>,
+    prev: Option<Arc<dyn ScopeCtx>>,
+    entered: bool,
+}
+
+impl<'a, E: Send + 'static> EnterScope<'a, E> {
+    fn new(slot: &'a mut Option<Arc<Inner<E>>>) -> Self {
+        let mut mine = slot.take().map(|s| s as Arc<dyn ScopeCtx>);
+        match AMBIENT.try_with(|c| c.replace(mine.take())) {
+            Ok(prev) => Self { slot, prev, entered: true },
+            // Thread-locals are being destroyed: run without an ambient scope.
+            Err(_) => {
+                *slot = mine.and_then(|m| m.into_any().downcast().ok());
+                Self { slot, prev: None, entered: false }
+            }
+        }
+    }
+}
+
+impl<E: Send + 'static> Drop for EnterScope<'_, E> {
+    fn drop(&mut self) {
+        if self.entered {
+            // The thread-local cannot be destroyed while this thread is inside a poll, so
+            // `mine` always comes back.
+            if let Ok(Some(mine)) = AMBIENT.try_with(|c| c.replace(self.prev.take())) {
+                *self.slot = mine.into_any().downcast().ok();
             }
         }
     }
@@ -395,9 +432,10 @@ pin_project! {
         #[pin]
         fut: Option<F>,
         child: Arc<Child<T, E>>,
-        scope: Arc<Inner<E>>,
-        ambient: Option<Arc<dyn ScopeCtx>>,
-        shielded: bool,
+        // The scope; `None` only while it is the ambient scope of this child's poll.
+        scope: Option<Arc<Inner<E>>>,
+        // A shielded child's own ambient context (C8); `None` for the others.
+        shield: Option<Arc<dyn ScopeCtx>>,
         slot: Slot,
         hook: Option<Arc<dyn StartHook<E>>>,
     }
@@ -413,10 +451,15 @@ pin_project! {
                     None => Outcome::Cancelled,
                 };
                 *this.slot = Slot::Unlimited;
-                this.scope.child_done(this.child, outcome, *this.shielded);
+                scope_of(this.scope).child_done(this.child, outcome, this.shield.is_some());
             }
         }
     }
+}
+
+/// A child's scope, outside its poll.
+fn scope_of<E>(scope: &Option<Arc<Inner<E>>>) -> &Inner<E> {
+    scope.as_deref().expect("taskscope: a child's scope is only lent out during its own poll")
 }
 
 /// Drops a pinned future in place, catching a panic from its destructor (F7).
@@ -451,24 +494,24 @@ where
             () => {{
                 let outcome = drop_caught(this.fut.as_mut()).map_or(Outcome::Cancelled, Outcome::Panic);
                 *this.slot = Slot::Unlimited;
-                this.scope.child_done(this.child, outcome, *this.shielded);
+                scope_of(this.scope).child_done(this.child, outcome, this.shield.is_some());
                 return Poll::Ready(());
             }};
         }
-        if Self::must_stop(this.scope, this.child, *this.shielded) {
+        if Self::must_stop(scope_of(this.scope), this.child, this.shield.is_some()) {
             stop!();
         }
         // L1: wait (FIFO) for a running slot before the first poll.
         if let Slot::Waiting(acquire) = this.slot {
             match Pin::new(&mut **acquire).poll(cx) {
                 // Granted only after the scope began cancelling: never start (S4).
-                Poll::Ready(Some(_)) if this.scope.token.is_cancelled() && !*this.shielded => stop!(),
+                Poll::Ready(Some(_)) if scope_of(this.scope).token.is_cancelled() && !this.shield.is_some() => stop!(),
                 Poll::Ready(Some(permit)) => *this.slot = Slot::Held(permit),
                 // The scope is cancelling: a child that never started never starts.
                 Poll::Ready(None) => stop!(),
                 Poll::Pending => {
                     this.child.task_waker.register(cx.waker());
-                    if Self::must_stop(this.scope, this.child, *this.shielded) {
+                    if Self::must_stop(scope_of(this.scope), this.child, this.shield.is_some()) {
                         cx.waker().wake_by_ref();
                     }
                     return Poll::Pending;
@@ -476,15 +519,18 @@ where
             }
         }
         let fut = this.fut.as_mut().as_pin_mut().expect("checked above");
-        let polled = {
-            let _enter = Enter::new(this.ambient);
+        let polled = if this.shield.is_some() {
+            let _enter = Enter::new(this.shield);
+            catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
+        } else {
+            let _enter = EnterScope::new(this.scope);
             catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
         };
         let outcome = match polled {
             Ok(Poll::Pending) => {
                 this.child.task_waker.register(cx.waker());
                 // An abort that raced the poll may have found no waker: look again.
-                if Self::must_stop(this.scope, this.child, *this.shielded) {
+                if Self::must_stop(scope_of(this.scope), this.child, this.shield.is_some()) {
                     cx.waker().wake_by_ref();
                 }
                 return Poll::Pending;
@@ -505,7 +551,7 @@ where
             (None, o) => o,
         };
         *this.slot = Slot::Unlimited;
-        this.scope.child_done(this.child, outcome, *this.shielded);
+        scope_of(this.scope).child_done(this.child, outcome, this.shield.is_some());
         Poll::Ready(())
     }
 }
@@ -529,6 +575,9 @@ impl<E: Send + 'static> ScopeCtx for Shield<E> {
     }
     fn release(&self) {
         self.scope.release();
+    }
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
     }
 }
 
@@ -636,6 +685,9 @@ impl<E: Send + 'static> ScopeCtx for Inner<E> {
     }
     fn release(&self) {
         self.live_done();
+    }
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
     }
 }
 
@@ -1141,17 +1193,16 @@ impl<E: Send + 'static> Spawner<E> {
             (None, Some(sem)) if !how.shielded => Slot::Waiting(Box::new(sem.acquire())),
             (None, _) => Slot::Unlimited,
         };
-        let ambient: Arc<dyn ScopeCtx> = if how.shielded {
-            Arc::new(Shield { token: CancelToken::new(), scope: self.inner.clone() })
+        let shield: Option<Arc<dyn ScopeCtx>> = if how.shielded {
+            Some(Arc::new(Shield { token: CancelToken::new(), scope: self.inner.clone() }))
         } else {
-            self.inner.clone()
+            None
         };
         let task = ChildTask {
             fut: Some(fut),
             child: child.clone(),
-            scope: self.inner.clone(),
-            ambient: Some(ambient),
-            shielded: how.shielded,
+            scope: Some(self.inner.clone()),
+            shield,
             slot,
             hook: how.hook,
         };
