@@ -10,7 +10,6 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use event_listener::EventListener;
 use pin_project_lite::pin_project;
 
 use crate::deadline::Elapsed;
@@ -18,7 +17,7 @@ use crate::error::{ErrorGroup, ScopeError};
 use crate::limit::ZeroLimit;
 use crate::runtime::{BoxedSleep, Runtime};
 use crate::scope::{Enter, Inner, Policy, Scope, ScopeCtx, Spawner, drop_caught, with_ambient};
-use crate::token::{CancelReason, CancelToken, Name};
+use crate::token::{CancelReason, CancelToken, Name, Wait};
 use crate::util::lock;
 
 /// Configures and runs a scope. [`Builder::run`] is the one entry point for a scope with a
@@ -310,12 +309,13 @@ pin_project! {
         // cancellation).
         expired: bool,
         grace_timer: Option<BoxedSleep>,
-        listener: Option<EventListener>,
+        wait: Wait,
     }
 
     impl<B, T, E> PinnedDrop for Driver<B, T, E> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
+            this.inner.token.unregister(this.wait);
             this.inner.owner_dropped();
             // A panic while dropping the body has no owner left to resume in.
             let _ = drop_caught(this.body);
@@ -334,7 +334,7 @@ impl<B, T, E: Send + 'static> Driver<B, T, E> {
             deadline_timer: None,
             expired: false,
             grace_timer: None,
-            listener: None,
+            wait: Wait::default(),
         }
     }
 }
@@ -440,7 +440,7 @@ where
                 continue;
             }
             if !inner.token.is_cancelled() {
-                if inner.token.poll_cancelled(this.listener, cx).is_ready() {
+                if inner.token.poll_cancelled(this.wait, cx).is_ready() {
                     continue;
                 }
             } else if !passthrough && !inner.aborted.load(Ordering::Acquire) && this.grace_timer.is_none() {

@@ -37,6 +37,14 @@ impl<T> Slab<T> {
         key
     }
 
+    /// The value at `key`, if occupied.
+    pub(crate) fn get_mut(&mut self, key: usize) -> Option<&mut T> {
+        match self.entries.get_mut(key) {
+            Some(Entry::Occupied(v)) => Some(v),
+            _ => None,
+        }
+    }
+
     /// Replaces the value at an occupied `key`.
     pub(crate) fn set(&mut self, key: usize, value: T) {
         match self.entries.get_mut(key) {

@@ -5,9 +5,8 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
-use event_listener::{Event, EventListener};
 use pin_project_lite::pin_project;
 
 use crate::slab::Slab;
@@ -85,18 +84,30 @@ impl fmt::Display for CancelReason {
 
 struct Node {
     reason: OnceLock<CancelReason>,
-    event: Event,
-    children: Mutex<Slab<std::sync::Weak<Node>>>,
+    links: Mutex<Links>,
     parent: Option<(Arc<Node>, usize)>,
+}
+
+/// What a token's cancellation reaches: its children and its waiters, under one lock.
+struct Links {
+    /// Set (under the lock) once the token is cancelled: no waiter or child registers after.
+    fired: bool,
+    children: Slab<std::sync::Weak<Node>>,
+    /// The wakers of pending `cancelled()` futures, by the key each future keeps.
+    waiters: Slab<Waker>,
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
         if let Some((parent, key)) = &self.parent {
-            lock(&parent.children).remove(*key);
+            lock(&parent.links).children.remove(*key);
         }
     }
 }
+
+/// A `cancelled()` future's registration with its token: the key of its waker.
+#[derive(Debug, Default)]
+pub(crate) struct Wait(Option<usize>);
 
 /// A cooperative cancellation signal: cheap to clone, `Send + Sync`, needs no runtime.
 ///
@@ -145,8 +156,7 @@ impl CancelToken {
         Self {
             node: Arc::new(Node {
                 reason: OnceLock::new(),
-                event: Event::new(),
-                children: Mutex::new(Slab::new()),
+                links: Mutex::new(Links { fired: false, children: Slab::new(), waiters: Slab::new() }),
                 parent,
             }),
         }
@@ -163,16 +173,16 @@ impl CancelToken {
     /// assert!(!parent.is_cancelled());
     /// ```
     pub fn child(&self) -> CancelToken {
-        let mut children = lock(&self.node.children);
+        let mut links = lock(&self.node.links);
         if let Some(reason) = self.node.reason.get() {
-            drop(children);
+            drop(links);
             let child = Self::new();
             child.cancel_with(CancelReason::Parent(Arc::new(reason.clone())));
             return child;
         }
-        let key = children.insert(std::sync::Weak::new());
+        let key = links.children.insert(std::sync::Weak::new());
         let child = Self::from_node(Some((self.node.clone(), key)));
-        children.set(key, Arc::downgrade(&child.node));
+        links.children.set(key, Arc::downgrade(&child.node));
         child
     }
 
@@ -199,8 +209,14 @@ impl CancelToken {
         // Iterative, so that a deep chain of tokens cannot overflow the stack.
         let mut work = vec![self.node.clone()];
         while let Some(node) = work.pop() {
-            node.event.notify(usize::MAX);
-            let children = lock(&node.children).take_all();
+            let (waiters, children) = {
+                let mut links = lock(&node.links);
+                links.fired = true;
+                (links.waiters.take_all(), links.children.take_all())
+            };
+            for w in waiters {
+                w.wake();
+            }
             if children.is_empty() {
                 continue;
             }
@@ -235,7 +251,7 @@ impl CancelToken {
     /// assert_eq!(t.child_count(), 0);
     /// ```
     pub fn child_count(&self) -> usize {
-        lock(&self.node.children).len()
+        lock(&self.node.links).children.len()
     }
 
     /// A future that resolves once the token is cancelled (at once if it already is).
@@ -243,7 +259,7 @@ impl CancelToken {
     /// # Cancel safety
     /// Cancel-safe: dropping it loses nothing; any number may wait at once, on any thread.
     pub fn cancelled(&self) -> Cancelled<'_> {
-        Cancelled { token: self, listener: None }
+        Cancelled { token: self, wait: Wait::default() }
     }
 
     /// Like [`cancelled`](CancelToken::cancelled), but owns a clone of the token, so the future
@@ -252,7 +268,7 @@ impl CancelToken {
     /// # Cancel safety
     /// Cancel-safe, as [`cancelled`](CancelToken::cancelled).
     pub fn cancelled_owned(self) -> CancelledOwned {
-        CancelledOwned { token: self, listener: None }
+        CancelledOwned { token: self, wait: Wait::default() }
     }
 
     /// Runs `fut` until it completes (`Some(output)`) or the token is cancelled (`None`,
@@ -285,20 +301,35 @@ impl CancelToken {
     }
 
     /// Polls for cancellation, keeping an event listener between calls.
-    pub(crate) fn poll_cancelled(&self, listener: &mut Option<EventListener>, cx: &mut Context<'_>) -> Poll<()> {
-        loop {
-            if self.is_cancelled() {
-                *listener = None;
-                return Poll::Ready(());
-            }
-            match listener {
-                None => *listener = Some(self.node.event.listen()),
-                Some(l) => {
-                    if Pin::new(l).poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    *listener = None;
+    pub(crate) fn poll_cancelled(&self, wait: &mut Wait, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_cancelled() {
+            // Our waker, if registered, is (or is about to be) drained by the canceller.
+            wait.0 = None;
+            return Poll::Ready(());
+        }
+        let mut links = lock(&self.node.links);
+        if links.fired {
+            wait.0 = None;
+            return Poll::Ready(());
+        }
+        match wait.0.and_then(|k| links.waiters.get_mut(k)) {
+            Some(w) => {
+                if !w.will_wake(cx.waker()) {
+                    w.clone_from(cx.waker());
                 }
+            }
+            None => wait.0 = Some(links.waiters.insert(cx.waker().clone())),
+        }
+        Poll::Pending
+    }
+
+    /// Forgets a pending registration (a `cancelled()` future dropped before it fired).
+    pub(crate) fn unregister(&self, wait: &mut Wait) {
+        if let Some(k) = wait.0.take() {
+            let mut links = lock(&self.node.links);
+            // Once fired, the waiters were drained and keys mean nothing any more.
+            if !links.fired {
+                links.waiters.remove(k);
             }
         }
     }
@@ -308,7 +339,13 @@ impl CancelToken {
 #[must_use = "futures do nothing unless polled"]
 pub struct Cancelled<'a> {
     token: &'a CancelToken,
-    listener: Option<EventListener>,
+    wait: Wait,
+}
+
+impl Drop for Cancelled<'_> {
+    fn drop(&mut self) {
+        self.token.unregister(&mut self.wait);
+    }
 }
 
 impl fmt::Debug for Cancelled<'_> {
@@ -321,7 +358,7 @@ impl Future for Cancelled<'_> {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        this.token.poll_cancelled(&mut this.listener, cx)
+        this.token.poll_cancelled(&mut this.wait, cx)
     }
 }
 
@@ -329,7 +366,13 @@ impl Future for Cancelled<'_> {
 #[must_use = "futures do nothing unless polled"]
 pub struct CancelledOwned {
     token: CancelToken,
-    listener: Option<EventListener>,
+    wait: Wait,
+}
+
+impl Drop for CancelledOwned {
+    fn drop(&mut self) {
+        self.token.unregister(&mut self.wait);
+    }
 }
 
 impl fmt::Debug for CancelledOwned {
@@ -342,7 +385,7 @@ impl Future for CancelledOwned {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        this.token.poll_cancelled(&mut this.listener, cx)
+        this.token.poll_cancelled(&mut this.wait, cx)
     }
 }
 
@@ -391,6 +434,52 @@ impl Drop for DropGuard {
     fn drop(&mut self) {
         if let Some(t) = self.token.take() {
             t.cancel();
+        }
+    }
+}
+
+#[cfg(test)]
+mod waiter_tests {
+    use super::*;
+    use futures_lite::future::{block_on, poll_once};
+
+    fn waiters(t: &CancelToken) -> usize {
+        lock(&t.node.links).waiters.len()
+    }
+
+    /// A `cancelled()` future dropped while pending leaves no waker behind; the others are all
+    /// woken by the cancel, and a late poll resolves at once.
+    #[test]
+    fn dropped_waiters_unregister_and_the_rest_are_woken() {
+        let t = CancelToken::new();
+        let mut kept: Vec<_> = (0..10).map(|_| Box::pin(t.clone().cancelled_owned())).collect();
+        for f in &mut kept {
+            assert!(block_on(poll_once(f)).is_none());
+        }
+        let mut dropped: Vec<_> = (0..5).map(|_| Box::pin(t.cancelled())).collect();
+        for f in &mut dropped {
+            assert!(block_on(poll_once(f)).is_none());
+        }
+        assert_eq!(waiters(&t), 15);
+        drop(dropped);
+        assert_eq!(waiters(&t), 10);
+        t.cancel();
+        assert_eq!(waiters(&t), 0);
+        for f in kept {
+            block_on(f);
+        }
+        block_on(t.cancelled());
+    }
+
+    /// No lost wake-up when the cancel races the registration on another thread.
+    #[test]
+    fn cancel_racing_registration_always_wakes() {
+        for _ in 0..200 {
+            let t = CancelToken::new();
+            let t2 = t.clone();
+            let canceller = std::thread::spawn(move || t2.cancel());
+            block_on(t.cancelled());
+            canceller.join().unwrap();
         }
     }
 }
