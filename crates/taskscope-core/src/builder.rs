@@ -68,9 +68,10 @@ enum Deadline {
     After(Duration),
 }
 
-const NO_RUNTIME: &str = "taskscope: no runtime for this scope. Give one with `Builder::runtime`, or use \
-                          `taskscope::scope` (the facade with the `tokio` or `smol` feature), which detects \
-                          the running runtime";
+const NO_RUNTIME: &str = "taskscope: no runtime for this scope or deadline (it is not inside another scope). \
+                          Give one with `Builder::runtime`, or use the `taskscope` facade (`taskscope::scope`, \
+                          `taskscope::fail_after`, ... with the `tokio` or `smol` feature), which detects the \
+                          running runtime";
 
 impl Builder {
     /// A builder with defaults: the ambient runtime and parent (the enclosing scope, if any),

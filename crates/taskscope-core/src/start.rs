@@ -115,8 +115,6 @@ impl<V, T, E> Start<V, T, E> {
     }
 }
 
-impl<V, T, E> Unpin for Start<V, T, E> {}
-
 impl<V, T, E> Future for Start<V, T, E> {
     type Output = Result<(V, JoinHandle<T, E>), JoinError<E>>;
 
