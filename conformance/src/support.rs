@@ -13,6 +13,13 @@ pub fn builder(h: &dyn Harness) -> Builder {
     Builder::new().runtime(h.runtime())
 }
 
+/// Runs `fut` as the body of a scope on the harness's runtime, so that code that needs an
+/// enclosing scope (such as `fail_after`, which times itself on the scope's runtime) has one;
+/// returns its output, and panics if the scope does not succeed.
+pub async fn inside_scope<F: std::future::Future>(h: &dyn Harness, fut: F) -> F::Output {
+    builder(h).run(async |_s| Ok::<_, BoxError>(fut.await)).await.unwrap_or_else(|e| panic!("the scope failed: {e}"))
+}
+
 /// Counts live guards: each child holds one; the count drops when its future is dropped.
 #[derive(Clone, Debug, Default)]
 pub struct Tracker {

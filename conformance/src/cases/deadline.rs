@@ -70,48 +70,39 @@ pub fn c7_scope_timeout_elapsed_after_teardown(h: &dyn Harness) {
 pub fn c7_fail_after_never_fires_early(h: &dyn Harness) {
     let rt = h.runtime();
     h.block_on(Box::pin(async move {
-        builder(h)
-            .run(async |_s| {
-                let start = rt.now();
-                let r = fail_after(Duration::from_millis(30), forever()).await;
-                assert_eq!(r, Err(Elapsed::default()));
-                assert!(rt.now() - start >= Duration::from_millis(30), "fired after {:?}", rt.now() - start);
-                ok()
-            })
-            .await
-            .unwrap();
+        inside_scope(h, async {
+            let start = rt.now();
+            let r = fail_after(Duration::from_millis(30), forever()).await;
+            assert_eq!(r, Err(Elapsed::default()));
+            assert!(rt.now() - start >= Duration::from_millis(30), "fired after {:?}", rt.now() - start);
+        })
+        .await;
     }));
 }
 
 /// C7: a future that completes before its deadline gives its output.
 pub fn c7_fail_after_returns_output_in_time(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
-        builder(h)
-            .run(async |_s| {
-                let r = fail_after(Duration::from_secs(3600), async {
-                    yield_now().await;
-                    7
-                })
-                .await;
-                assert_eq!(r, Ok(7));
-                ok()
+        inside_scope(h, async {
+            let r = fail_after(Duration::from_secs(3600), async {
+                yield_now().await;
+                7
             })
-            .await
-            .unwrap();
+            .await;
+            assert_eq!(r, Ok(7));
+        })
+        .await;
     }));
 }
 
 /// C7: `move_on_after` gives `None` on expiry, `Some` in time.
 pub fn c7_move_on_after_gives_none(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
-        builder(h)
-            .run(async |_s| {
-                assert_eq!(move_on_after(Duration::from_millis(5), forever()).await, None);
-                assert_eq!(move_on_after(Duration::from_secs(3600), async { 3 }).await, Some(3));
-                ok()
-            })
-            .await
-            .unwrap();
+        inside_scope(h, async {
+            assert_eq!(move_on_after(Duration::from_millis(5), forever()).await, None);
+            assert_eq!(move_on_after(Duration::from_secs(3600), async { 3 }).await, Some(3));
+        })
+        .await;
     }));
 }
 
@@ -121,17 +112,14 @@ pub fn c7_absolute_deadlines(h: &dyn Harness) {
     let rt = h.runtime();
     h.block_on(Box::pin(async move {
         let at = rt.now() + Duration::from_millis(10);
-        builder(h)
-            .run(async |_s| {
-                assert_eq!(fail_at(at, forever()).await, Err(Elapsed::default()));
-                assert!(rt.now() >= at);
-                let later = rt.now() + Duration::from_millis(5);
-                assert_eq!(move_on_at(later, forever()).await, None);
-                assert!(rt.now() >= later);
-                ok()
-            })
-            .await
-            .unwrap();
+        inside_scope(h, async {
+            assert_eq!(fail_at(at, forever()).await, Err(Elapsed::default()));
+            assert!(rt.now() >= at);
+            let later = rt.now() + Duration::from_millis(5);
+            assert_eq!(move_on_at(later, forever()).await, None);
+            assert!(rt.now() >= later);
+        })
+        .await;
         let at = rt.now() + Duration::from_millis(10);
         let r = builder(h)
             .deadline(at)
@@ -162,15 +150,12 @@ pub fn c7_deadline_already_past_cancels_before_poll(h: &dyn Harness) {
         assert!(r.unwrap_err().is_elapsed());
         assert!(!polled.load(Ordering::SeqCst), "the body ran after its deadline had passed");
         let p = polled.clone();
-        builder(h)
-            .run(async |_s| {
-                let r = fail_at(past, async move { p.store(true, Ordering::SeqCst) }).await;
-                assert_eq!(r, Err(Elapsed::default()));
-                assert_eq!(fail_after(Duration::ZERO, async { 1 }).await, Err(Elapsed::default()));
-                ok()
-            })
-            .await
-            .unwrap();
+        inside_scope(h, async {
+            let r = fail_at(past, async move { p.store(true, Ordering::SeqCst) }).await;
+            assert_eq!(r, Err(Elapsed::default()));
+            assert_eq!(fail_after(Duration::ZERO, async { 1 }).await, Err(Elapsed::default()));
+        })
+        .await;
         assert!(!polled.load(Ordering::SeqCst), "the future ran after its deadline had passed");
     }));
 }
@@ -257,36 +242,29 @@ pub fn c7_childs_own_timeout_is_ordinary_error(h: &dyn Harness) {
 /// C7: an inner deadline never extends an outer one.
 pub fn c7_inner_deadline_never_extends_outer(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
-        builder(h)
-            .run(async |_s| {
-                let r = fail_after(Duration::from_millis(10), async {
-                    // Much later than the outer one: must not keep the outer waiting.
-                    fail_after(Duration::from_secs(3600), forever()).await
-                })
-                .await;
-                assert_eq!(r, Err(Elapsed::default()));
-                ok()
+        inside_scope(h, async {
+            let r = fail_after(Duration::from_millis(10), async {
+                // Much later than the outer one: must not keep the outer waiting.
+                fail_after(Duration::from_secs(3600), forever()).await
             })
-            .await
-            .unwrap();
+            .await;
+            assert_eq!(r, Err(Elapsed::default()));
+        })
+        .await;
     }));
 }
 
 /// C7: nested deadlines: the earliest wins, and only the one that expired reports it.
 pub fn c7_nested_earliest_deadline_wins(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
-        builder(h)
-            .run(async |_s| {
-                let r = fail_after(Duration::from_secs(3600), async {
-                    fail_after(Duration::from_millis(5), forever()).await
-                })
-                .await;
-                // The inner deadline expired; the outer one did not.
-                assert_eq!(r, Ok(Err(Elapsed::default())));
-                ok()
-            })
-            .await
-            .unwrap();
+        inside_scope(h, async {
+            let r =
+                fail_after(Duration::from_secs(3600), async { fail_after(Duration::from_millis(5), forever()).await })
+                    .await;
+            // The inner deadline expired; the outer one did not.
+            assert_eq!(r, Ok(Err(Elapsed::default())));
+        })
+        .await;
     }));
 }
 
@@ -335,24 +313,21 @@ pub fn c7_outer_deadline_reaches_nested_scope(h: &dyn Harness) {
 pub fn c7_move_on_tears_down_nested_scope_first(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
         let t = Tracker::new();
-        builder(h)
-            .run(async |_s| {
-                let r = move_on_after(
-                    Duration::from_millis(10),
-                    Builder::new().run(async |inner| {
-                        for _ in 0..3 {
-                            inner.spawn(hold_forever(t.guard()));
-                        }
-                        ok()
-                    }),
-                )
-                .await;
-                assert!(r.is_none());
-                assert_eq!(t.live(), 0, "move_on_after returned before the nested children were dropped");
-                ok()
-            })
-            .await
-            .unwrap();
+        inside_scope(h, async {
+            let r = move_on_after(
+                Duration::from_millis(10),
+                Builder::new().run(async |inner| {
+                    for _ in 0..3 {
+                        inner.spawn(hold_forever(t.guard()));
+                    }
+                    ok()
+                }),
+            )
+            .await;
+            assert!(r.is_none());
+            assert_eq!(t.live(), 0, "move_on_after returned before the nested children were dropped");
+        })
+        .await;
     }));
 }
 
@@ -389,18 +364,15 @@ pub fn c7_outer_cancel_is_not_elapsed_for_inner_region(h: &dyn Harness) {
 pub fn c7_sub_millisecond_deadline(h: &dyn Harness) {
     let rt = h.runtime();
     h.block_on(Box::pin(async move {
-        builder(h)
-            .run(async |_s| {
-                for micros in [1, 300, 1_500] {
-                    let d = Duration::from_micros(micros);
-                    let start = rt.now();
-                    assert_eq!(fail_after(d, forever()).await, Err(Elapsed::default()));
-                    assert!(rt.now() - start >= d);
-                }
-                ok()
-            })
-            .await
-            .unwrap();
+        inside_scope(h, async {
+            for micros in [1, 300, 1_500] {
+                let d = Duration::from_micros(micros);
+                let start = rt.now();
+                assert_eq!(fail_after(d, forever()).await, Err(Elapsed::default()));
+                assert!(rt.now() - start >= d);
+            }
+        })
+        .await;
     }));
 }
 
