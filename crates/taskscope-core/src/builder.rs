@@ -361,10 +361,8 @@ where
                 if rt.now() >= deadline || timer.as_mut().poll(cx).is_ready() {
                     *this.deadline_timer = None;
                     *this.expired = true;
+                    // A transparent region has no grace period: this drops its future at once.
                     inner.cancel(CancelReason::Deadline);
-                    if inner.transparent {
-                        inner.abort();
-                    }
                     continue;
                 }
             }
@@ -460,7 +458,7 @@ fn finish<T, E>(inner: &Inner<E>, value: &mut Option<T>, expired: bool) -> Optio
         if inner.live.load(Ordering::Acquire) != 0 {
             return None;
         }
-        st.closed = true;
+        // `done` refuses every spawn from here on; `close` below also releases limit waiters.
         st.done = true;
         (std::mem::take(&mut st.errors), st.panic.take())
     };

@@ -227,11 +227,7 @@ pub(crate) struct Child<T, E> {
 }
 
 impl<T, E> Child<T, E> {
-    fn new(name: Option<Name>) -> Self {
-        Self::with_supervisor(name, None)
-    }
-
-    fn with_supervisor(name: Option<Name>, supervisor: Option<Weak<Inner<E>>>) -> Self {
+    fn new(name: Option<Name>, supervisor: Option<Weak<Inner<E>>>) -> Self {
         Self {
             name,
             state: AtomicU8::new(RUNNING),
@@ -1060,7 +1056,7 @@ impl<E: Send + 'static> Spawner<E> {
         let Some(sem) = &self.inner.sem else { return self.spawn(fut) };
         match sem.acquire().await {
             Some(permit) => self.spawn_child(fut, Spawn { permit: Some(permit), ..Spawn::plain(None) }),
-            None => self.refuse(None, fut),
+            None => Self::refused(self.new_child(None), fut),
         }
     }
 
@@ -1135,13 +1131,10 @@ impl<E: Send + 'static> Spawner<E> {
         F: FnOnce(&CancelToken) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
     {
-        let supervisor = (self.inner.policy == Policy::Supervise).then(|| Arc::downgrade(&self.inner));
-        let child = Arc::new(Child::<T, E>::with_supervisor(None, supervisor));
+        let child = self.new_child(None);
         if !self.register(&child, false) {
-            drop(f);
-            child.state.store(CLOSED, Ordering::Release);
-            return JoinHandle { child };
-        };
+            return Self::refused(child, f);
+        }
         let job = BlockingChild { scope: self.inner.clone(), child: child.clone(), f: Some(f) };
         self.inner.rt.spawn_blocking(Box::new(move || job.run()));
         JoinHandle { child }
@@ -1169,10 +1162,17 @@ impl<E: Send + 'static> Spawner<E> {
         true
     }
 
-    fn refuse<F, T>(&self, name: Option<Name>, fut: F) -> JoinHandle<T, E> {
-        let child = Arc::new(Child::new(name));
+    /// A new child of this scope; a supervised scope's children know it, so that an error
+    /// left unread in a dropped handle still reaches the group (F3).
+    fn new_child<T>(&self, name: Option<Name>) -> Arc<Child<T, E>> {
+        let supervisor = (self.inner.policy == Policy::Supervise).then(|| Arc::downgrade(&self.inner));
+        Arc::new(Child::new(name, supervisor))
+    }
+
+    /// The handle of a refused spawn (S4): `work` is dropped without being run.
+    fn refused<T, W>(child: Arc<Child<T, E>>, work: W) -> JoinHandle<T, E> {
+        drop(work);
         child.state.store(CLOSED, Ordering::Release);
-        drop(fut);
         JoinHandle { child }
     }
 
@@ -1181,13 +1181,10 @@ impl<E: Send + 'static> Spawner<E> {
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        let supervisor = (self.inner.policy == Policy::Supervise).then(|| Arc::downgrade(&self.inner));
-        let child = Arc::new(Child::with_supervisor(how.name, supervisor));
+        let child = self.new_child(how.name);
         if !self.register(&child, how.shielded) {
-            child.state.store(CLOSED, Ordering::Release);
-            drop(fut);
-            return JoinHandle { child };
-        };
+            return Self::refused(child, fut);
+        }
         let slot = match (how.permit, &self.inner.sem) {
             (Some(p), _) => Slot::Held(p),
             (None, Some(sem)) if !how.shielded => Slot::Waiting(Box::new(sem.acquire())),
@@ -1340,7 +1337,8 @@ impl<E> Spawner<E> {
 
     /// Whether spawns are refused: the scope is cancelling or finished.
     pub fn is_closed(&self) -> bool {
-        lock(&self.inner.state).closed || self.inner.token.is_cancelled()
+        let st = lock(&self.inner.state);
+        st.closed || st.done || self.inner.token.is_cancelled()
     }
 
     /// The runtime the scope spawns on.
