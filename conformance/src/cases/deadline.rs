@@ -16,32 +16,6 @@ use taskscope_core::{
 use crate::Harness;
 use crate::support::*;
 
-type Events = Arc<Mutex<Vec<&'static str>>>;
-
-fn events() -> Events {
-    Arc::new(Mutex::new(Vec::new()))
-}
-
-fn push(log: &Events, what: &'static str) {
-    log.lock().unwrap().push(what);
-}
-
-/// Pushes `what` to the log when dropped: a child's cleanup.
-struct OnDrop(Events, &'static str);
-
-impl Drop for OnDrop {
-    fn drop(&mut self) {
-        push(&self.0, self.1);
-    }
-}
-
-/// A child that holds `guard` and never completes.
-async fn hold_forever(guard: Guard) -> Result<(), BoxError> {
-    let _g = guard;
-    forever().await;
-    ok()
-}
-
 /// C7: a scope's timeout cancels it; after teardown (every child dropped) the owner gets
 /// "elapsed", never before the deadline.
 pub fn c7_scope_timeout_elapsed_after_teardown(h: &dyn Harness) {
@@ -53,7 +27,7 @@ pub fn c7_scope_timeout_elapsed_after_teardown(h: &dyn Harness) {
             .timeout(Duration::from_millis(20))
             .run(async |s| {
                 for _ in 0..3 {
-                    s.spawn(hold_forever(t.guard()));
+                    s.spawn(guarded_forever(t.guard()));
                 }
                 Ok::<_, BoxError>(())
             })
@@ -185,7 +159,7 @@ pub fn c7_manual_cancel_is_not_elapsed(h: &dyn Harness) {
         let r = builder(h)
             .timeout(Duration::from_secs(3600))
             .run(async |s| {
-                s.spawn(hold_forever(Tracker::new().guard()));
+                s.spawn(guarded_forever(Tracker::new().guard()));
                 s.cancel();
                 ok()
             })
@@ -318,7 +292,7 @@ pub fn c7_move_on_tears_down_nested_scope_first(h: &dyn Harness) {
                 Duration::from_millis(10),
                 Builder::new().run(async |inner| {
                     for _ in 0..3 {
-                        inner.spawn(hold_forever(t.guard()));
+                        inner.spawn(guarded_forever(t.guard()));
                     }
                     ok()
                 }),
@@ -382,7 +356,7 @@ pub fn c7_sub_millisecond_deadline(h: &dyn Harness) {
 pub fn c7_seeds_nested_deadline_scenario(h: &dyn Harness) {
     let rt = h.runtime();
     h.block_on(Box::pin(async move {
-        let log = events();
+        let log = Log::new();
         let t = Tracker::new();
         let r = builder(h)
             .timeout(Duration::from_millis(250))
@@ -390,7 +364,7 @@ pub fn c7_seeds_nested_deadline_scenario(h: &dyn Harness) {
                 let (l, rt2) = (log.clone(), rt.clone());
                 s.spawn_named("validate", async move {
                     sleep(&rt2, Duration::from_millis(50)).await;
-                    push(&l, "validate done");
+                    l.push("validate done");
                     ok()
                 });
                 // A nested scope inside the deadline's scope.
@@ -399,14 +373,15 @@ pub fn c7_seeds_nested_deadline_scenario(h: &dyn Harness) {
                         let (l, rt2) = (log.clone(), rt.clone());
                         inner.spawn_named("ingest", async move {
                             sleep(&rt2, Duration::from_millis(100)).await;
-                            push(&l, "ingest done");
+                            l.push("ingest done");
                             ok()
                         });
                         let (l, rt2, g) = (log.clone(), rt.clone(), t.guard());
                         inner.spawn_named("parse", async move {
-                            let _cleanup = (OnDrop(l.clone(), "parse cleanup"), g);
+                            let cleanup = l.clone();
+                            let _cleanup = (OnDrop(move || cleanup.push("parse cleanup")), g);
                             sleep(&rt2, Duration::from_millis(500)).await;
-                            push(&l, "parse done");
+                            l.push("parse done");
                             ok()
                         });
                         ok()
@@ -417,9 +392,10 @@ pub fn c7_seeds_nested_deadline_scenario(h: &dyn Harness) {
             .await;
         let err = r.unwrap_err();
         assert!(err.is_elapsed(), "the owner must see the deadline, got {err:?}");
-        let log = log.lock().unwrap().clone();
-        assert!(log.contains(&"validate done") && log.contains(&"ingest done"), "{log:?}");
-        assert!(log.contains(&"parse cleanup") && !log.contains(&"parse done"), "{log:?}");
+        let log = log.events();
+        let has = |e: &str| log.iter().any(|l| l == e);
+        assert!(has("validate done") && has("ingest done"), "{log:?}");
+        assert!(has("parse cleanup") && !has("parse done"), "{log:?}");
         assert_eq!(t.live(), 0);
     }));
 }
@@ -479,7 +455,7 @@ pub fn c2_spawns_refused_during_grace(h: &dyn Harness) {
 /// C2: a deadline with a grace period: children see the deadline reason and may clean up.
 pub fn c2_grace_applies_after_deadline(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
-        let log = events();
+        let log = Log::new();
         let r = builder(h)
             .timeout(Duration::from_millis(5))
             .grace(Duration::from_secs(30))
@@ -488,24 +464,24 @@ pub fn c2_grace_applies_after_deadline(h: &dyn Harness) {
                 s.spawn(async move {
                     token.cancelled().await;
                     if token.reason() == Some(&CancelReason::Deadline) {
-                        push(&l, "cleanup after deadline");
+                        l.push("cleanup after deadline");
                     }
                     yield_now().await;
-                    push(&l, "cleanup finished");
+                    l.push("cleanup finished");
                     ok()
                 });
                 ok()
             })
             .await;
         assert!(r.unwrap_err().is_elapsed());
-        assert_eq!(*log.lock().unwrap(), ["cleanup after deadline", "cleanup finished"]);
+        assert_eq!(log.events(), ["cleanup after deadline", "cleanup finished"]);
     }));
 }
 
 /// C8: a shielded child is not cancelled with its scope: the scope waits for it.
 pub fn c8_shielded_child_survives_scope_cancel(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
-        let log = events();
+        let log = Log::new();
         let r = builder(h)
             .run(async |s| {
                 let gate = Gate::new();
@@ -513,7 +489,7 @@ pub fn c8_shielded_child_survives_scope_cancel(h: &dyn Harness) {
                 s.spawn_shielded(async move {
                     g.wait().await; // opened after the cancel below
                     let token = current_token().expect("inside a scope");
-                    push(&l, if token.is_cancelled() { "shield saw the cancel" } else { "shield finished" });
+                    l.push(if token.is_cancelled() { "shield saw the cancel" } else { "shield finished" });
                     ok()
                 });
                 s.cancel();
@@ -522,7 +498,7 @@ pub fn c8_shielded_child_survives_scope_cancel(h: &dyn Harness) {
             })
             .await;
         assert!(r.unwrap_err().is_cancelled());
-        assert_eq!(*log.lock().unwrap(), ["shield finished"]);
+        assert_eq!(log.events(), ["shield finished"]);
     }));
 }
 
@@ -612,19 +588,19 @@ pub fn c8_shielded_own_deadline_applies(h: &dyn Harness) {
 /// C8: cleanup spawned shielded from a cancelled child's destructor runs to completion, and
 /// the scope waits for it.
 pub fn c8_shielded_cleanup_spawned_from_destructor(h: &dyn Harness) {
-    struct Flush(taskscope_core::Spawner<BoxError>, Events);
+    struct Flush(taskscope_core::Spawner<BoxError>, Log);
     impl Drop for Flush {
         fn drop(&mut self) {
             let l = self.1.clone();
             self.0.spawn_shielded(async move {
                 yield_now().await;
-                push(&l, "flushed");
+                l.push("flushed");
                 ok()
             });
         }
     }
     h.block_on(Box::pin(async move {
-        let log = events();
+        let log = Log::new();
         let r = builder(h)
             .run(async |s| {
                 let flush = Flush(s.spawner(), log.clone());
@@ -639,7 +615,7 @@ pub fn c8_shielded_cleanup_spawned_from_destructor(h: &dyn Harness) {
             })
             .await;
         assert!(r.unwrap_err().is_cancelled());
-        assert_eq!(*log.lock().unwrap(), ["flushed"]);
+        assert_eq!(log.events(), ["flushed"]);
     }));
 }
 
@@ -683,7 +659,7 @@ pub fn c8_owner_drop_still_drops_shielded(h: &dyn Harness) {
         let started = Gate::new();
         {
             let fut = builder(h).run(async |s| {
-                s.spawn_shielded(hold_forever(t.guard()));
+                s.spawn_shielded(guarded_forever(t.guard()));
                 started.open();
                 forever().await;
                 ok()
@@ -702,7 +678,7 @@ pub fn c8_handle_cancel_reaches_shielded_child(h: &dyn Harness) {
         let t = Tracker::new();
         let r = builder(h)
             .run(async |s| {
-                let h = s.spawn_shielded(hold_forever(t.guard()));
+                let h = s.spawn_shielded(guarded_forever(t.guard()));
                 yield_now().await;
                 h.cancel();
                 Ok::<_, BoxError>(h)

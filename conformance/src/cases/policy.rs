@@ -362,23 +362,16 @@ pub fn l2_supervisor_unclaimed_error_goes_to_group(h: &dyn Harness) {
 pub fn l2_supervisor_panic_still_resumes(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
         let t = Tracker::new();
-        let r = futures_lite::future::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
-            builder(h).policy(Policy::Supervise).run(async |s| {
-                let g = t.guard();
-                s.spawn(async move {
-                    let _g = g;
-                    forever().await;
-                    ok()
-                });
-                s.spawn(async {
-                    yield_now().await;
-                    panic!("supervised panic");
-                    #[allow(unreachable_code)]
-                    ok()
-                });
+        let r = catch_panic(builder(h).policy(Policy::Supervise).run(async |s| {
+            s.spawn(guarded_forever(t.guard()));
+            s.spawn(async {
+                yield_now().await;
+                panic!("supervised panic");
+                #[allow(unreachable_code)]
                 ok()
-            }),
-        ))
+            });
+            ok()
+        }))
         .await;
         let payload = r.expect_err("the panic resumes in the owner");
         assert_eq!(taskscope_core::panic_message(&*payload), "supervised panic");
@@ -558,11 +551,7 @@ pub fn l4_cancelling_start_cancels_the_child(h: &dyn Harness) {
         let r = builder(h)
             .run(async |s| {
                 let g = t.guard();
-                let mut start = s.start(|_ready: taskscope_core::Ready<()>| async move {
-                    let _g = g;
-                    forever().await;
-                    ok()
-                });
+                let mut start = s.start(|_ready: taskscope_core::Ready<()>| guarded_forever(g));
                 assert!(poll_once(&mut start).await.is_none());
                 drop(start);
                 Ok::<_, BoxError>("owner unaffected")
@@ -676,12 +665,11 @@ pub fn b1_blocking_value_and_error(h: &dyn Harness) {
 /// B1, F5: a panic in blocking work resumes in the owner.
 pub fn b1_blocking_panic_resumes_in_owner(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
-        let r =
-            futures_lite::future::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(builder(h).run(async |s| {
-                s.spawn_blocking(|_| -> Result<(), BoxError> { panic!("blocking panic") });
-                ok()
-            })))
-            .await;
+        let r = catch_panic(builder(h).run(async |s| {
+            s.spawn_blocking(|_| -> Result<(), BoxError> { panic!("blocking panic") });
+            ok()
+        }))
+        .await;
         let payload = r.expect_err("the panic resumes");
         assert_eq!(taskscope_core::panic_message(&*payload), "blocking panic");
     }));
