@@ -15,7 +15,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use taskscope_conformance::{CaseResult, Harness, backends, cases, run_case_with_timeout};
-use taskscope_core::{BlockingJob, BoxedSleep, BoxedTask, Runtime};
+use taskscope_core::{BlockingJob, BoxedSleep, Runtime, Task};
 
 /// How one mutant breaks the contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,14 +52,14 @@ struct MutantRuntime {
 }
 
 impl Runtime for MutantRuntime {
-    fn spawn(&self, task: BoxedTask) {
+    fn spawn(&self, task: Task) {
         match self.kind {
             Kind::Detach => smol::spawn(task).detach(),
             Kind::DropUnpolled => drop(task),
             Kind::PollAfterShutdown | Kind::LeakOnShutdown => {
-                self.inner.spawn(Box::pin(AtShutdown { task: Some(task), kind: self.kind }))
+                self.inner.spawn(Task::new(AtShutdown { task: Some(task), kind: self.kind }))
             }
-            Kind::LostWakeups => self.inner.spawn(Box::pin(NoWakeByRef(task))),
+            Kind::LostWakeups => self.inner.spawn(Task::new(NoWakeByRef(task))),
             _ => self.inner.spawn(task),
         }
     }
@@ -95,7 +95,7 @@ impl Runtime for MutantRuntime {
 
 /// A task that misbehaves when the executor drops it unfinished (at shutdown).
 struct AtShutdown {
-    task: Option<BoxedTask>,
+    task: Option<Task>,
     kind: Kind,
 }
 
@@ -103,7 +103,7 @@ impl Future for AtShutdown {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let Some(task) = self.task.as_mut() else { return Poll::Ready(()) };
-        let out = task.as_mut().poll(cx);
+        let out = Pin::new(task).poll(cx);
         if out.is_ready() {
             self.task = None;
         }
@@ -119,7 +119,7 @@ impl Drop for AtShutdown {
         } else {
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(20));
-                let _ = task.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+                let _ = Pin::new(&mut task).poll(&mut Context::from_waker(Waker::noop()));
                 drop(task);
             });
         }
@@ -127,7 +127,7 @@ impl Drop for AtShutdown {
 }
 
 /// Polls its task with a waker whose `wake_by_ref` does nothing.
-struct NoWakeByRef(BoxedTask);
+struct NoWakeByRef(Task);
 
 struct ByValueOnly(Waker);
 
@@ -142,7 +142,7 @@ impl Future for NoWakeByRef {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let waker = Waker::from(Arc::new(ByValueOnly(cx.waker().clone())));
-        self.0.as_mut().poll(&mut Context::from_waker(&waker))
+        Pin::new(&mut self.0).poll(&mut Context::from_waker(&waker))
     }
 }
 

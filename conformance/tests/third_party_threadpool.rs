@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::executor::ThreadPool;
-use taskscope_core::{BlockOn, BlockingJob, BoxedSleep, BoxedTask, Runtime};
+use taskscope_core::{BlockOn, BlockingJob, BoxedSleep, Runtime, Task};
 
 /// The adapter: [`Runtime`] over a thread pool.
 #[derive(Debug, Clone)]
@@ -21,7 +21,7 @@ pub struct ThreadPoolRuntime {
 }
 
 impl Runtime for ThreadPoolRuntime {
-    fn spawn(&self, task: BoxedTask) {
+    fn spawn(&self, task: Task) {
         self.pool.spawn_ok(task);
     }
 

@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use async_executor::Executor;
 use event_listener::Event;
-use taskscope_core::{BlockOn, BlockingJob, BoxedSleep, BoxedTask, Runtime};
+use taskscope_core::{BlockOn, BlockingJob, BoxedSleep, Runtime, Task};
 
 /// [`Runtime`] for smol: spawns detached tasks on an executor (by default smol's global one,
 /// which works from any thread).
@@ -51,7 +51,7 @@ impl SmolRuntime {
 }
 
 impl Runtime for SmolRuntime {
-    fn spawn(&self, task: BoxedTask) {
+    fn spawn(&self, task: Task) {
         // Detached: dropping an async-executor Task would cancel it; core needs it to run on.
         match &self.executor {
             Some(ex) => match ex.upgrade() {

@@ -20,7 +20,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use taskscope_core::{BlockOn, BlockingJob, BoxedSleep, BoxedTask, Runtime};
+use taskscope_core::{BlockOn, BlockingJob, BoxedSleep, Runtime, Task};
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 /// [`Runtime`] for tokio: spawns on a captured [`Handle`], so it works from any thread, inside
@@ -70,7 +70,7 @@ impl TokioRuntime {
 }
 
 impl Runtime for TokioRuntime {
-    fn spawn(&self, task: BoxedTask) {
+    fn spawn(&self, task: Task) {
         // Detached: core's wrapper does its own bookkeeping, the JoinHandle is not needed.
         drop(self.handle.spawn(task));
     }

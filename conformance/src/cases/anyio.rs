@@ -114,7 +114,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use taskscope_core::{BoxError, Builder, CancelReason, CancelToken, ChildState, JoinError, ScopeError};
+use taskscope_core::{BoxError, Builder, CancelReason, CancelToken, ChildState, JoinError, ScopeError, Task};
 
 use crate::Harness;
 use crate::support::*;
@@ -171,7 +171,7 @@ pub fn p2_scope_runs_inside_a_plain_runtime_task(h: &dyn Harness) {
         let out = Arc::new(Mutex::new(None));
         let done = CancelToken::new();
         let (o, guard, rt2) = (out.clone(), done.clone().drop_guard(), rt.clone());
-        rt.spawn(Box::pin(async move {
+        rt.spawn(Task::new(async move {
             let _done = guard; // fires when the task ends, even by a panic
             let r = Builder::new()
                 .runtime(rt2)

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use taskscope_core::{BoxError, Builder, CancelToken};
+use taskscope_core::{BoxError, Builder, CancelToken, Task};
 
 use crate::Harness;
 use crate::support::*;
@@ -48,7 +48,7 @@ pub fn p1_runtime_spawn_runs_a_task_to_completion(h: &dyn Harness) {
         let ran = Arc::new(AtomicBool::new(false));
         let ended = CancelToken::new();
         let (r, guard) = (ran.clone(), ended.clone().drop_guard());
-        rt.spawn(Box::pin(async move {
+        rt.spawn(Task::new(async move {
             let _ended = guard; // fires when the task is dropped, finished or not
             yield_now().await;
             r.store(true, Ordering::SeqCst);
@@ -127,7 +127,7 @@ async fn leave_a_scope_running(h: &dyn Harness, t: &Tracker, tick: impl Fn() + C
             ok()
         }
     };
-    rt.spawn(Box::pin(async move {
+    rt.spawn(Task::new(async move {
         let _ = Builder::new()
             .runtime(rt2.clone())
             .run(async |s| {

@@ -10,16 +10,109 @@
 //! [`Runtime::spawn`] never panic, always run to completion on their own, and do their own
 //! bookkeeping when dropped early (for example at runtime shutdown).
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-/// A type-erased, spawned unit of work: what core hands to [`Runtime::spawn`].
+use crate::util::lock;
+
+/// A unit of work core hands to [`Runtime::spawn`]: a `Future<Output = ()>` that is `Send`,
+/// `Unpin` and `'static`, and never unwinds when polled.
 ///
-/// Core's wrapper futures catch every panic of the user's future, so polling a `BoxedTask`
-/// never unwinds into the runtime.
-pub type BoxedTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+/// An adapter spawns it as it is (`tokio::spawn(task)`, `executor.spawn(task).detach()`): the
+/// runtime stores the `Task` inline in its own task cell, and a child of a scope needs just
+/// one allocation besides that cell (its future and the state its handle shares are
+/// allocated together). Dropping a `Task` before it completes (for example when the runtime
+/// shuts down) drops the child's future and records the child as cancelled, at once, on the
+/// dropping thread.
+///
+/// [`Task::new`] wraps any future, for runtimes' own tests and tools.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use taskscope_core::{Runtime, Task};
+///
+/// let rt = taskscope_core::testing::ThreadRuntime;
+/// let ran = Arc::new(AtomicBool::new(false));
+/// let (r, (tx, rx)) = (ran.clone(), std::sync::mpsc::channel());
+/// rt.spawn(Task::new(async move {
+///     r.store(true, Ordering::SeqCst);
+///     tx.send(()).unwrap();
+/// }));
+/// rx.recv().unwrap();
+/// assert!(ran.load(Ordering::SeqCst));
+/// ```
+#[must_use = "a task does nothing unless it is spawned and polled"]
+pub struct Task {
+    /// `None` once completed: the child's cell is released as soon as its task is done.
+    raw: Option<Arc<dyn RawTask>>,
+}
+
+/// What a [`Task`] drives: a scope's child (see `scope::ChildCell`), or a boxed future.
+pub(crate) trait RawTask: Send + Sync {
+    /// Polls the child's future; never unwinds.
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<()>;
+    /// The runtime dropped the task: finish the child as dropped. Does nothing if it
+    /// already completed.
+    fn drop_task(&self);
+}
+
+/// The future of [`Task::new`].
+struct Boxed(Mutex<Pin<Box<dyn Future<Output = ()> + Send + 'static>>>);
+
+impl RawTask for Boxed {
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        lock(&self.0).as_mut().poll(cx)
+    }
+    fn drop_task(&self) {}
+}
+
+impl Task {
+    /// Wraps any future as a task. Core's own children do not go through this.
+    ///
+    /// `fut` should not panic: a runtime is free to do anything with a panicking task (core's
+    /// children catch every panic of the user's future before it reaches the runtime).
+    pub fn new<F>(fut: F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        Self::from_raw(Arc::new(Boxed(Mutex::new(Box::pin(fut)))))
+    }
+
+    pub(crate) fn from_raw(raw: Arc<dyn RawTask>) -> Self {
+        Self { raw: Some(raw) }
+    }
+}
+
+impl fmt::Debug for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task").field("done", &self.raw.is_none()).finish()
+    }
+}
+
+impl Future for Task {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(raw) = &self.raw else { return Poll::Ready(()) };
+        let polled = raw.poll(cx);
+        if polled.is_ready() {
+            self.raw = None;
+        }
+        polled
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        if let Some(raw) = &self.raw {
+            raw.drop_task();
+        }
+    }
+}
 
 /// A type-erased sleep returned by [`Runtime::sleep_until`].
 pub type BoxedSleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -62,7 +155,7 @@ pub type BlockingJob = Box<dyn FnOnce() + Send + 'static>;
 /// ```
 pub trait Runtime: Send + Sync + std::fmt::Debug + 'static {
     /// Spawns a detached task.
-    fn spawn(&self, task: BoxedTask);
+    fn spawn(&self, task: Task);
 
     /// Runs `job` on the runtime's blocking pool.
     fn spawn_blocking(&self, job: BlockingJob);
@@ -88,7 +181,7 @@ pub trait BlockOn {
 }
 
 impl<R: Runtime + ?Sized> Runtime for Arc<R> {
-    fn spawn(&self, task: BoxedTask) {
+    fn spawn(&self, task: Task) {
         (**self).spawn(task);
     }
     fn spawn_blocking(&self, job: BlockingJob) {

@@ -17,7 +17,7 @@ use pin_project_lite::pin_project;
 
 use crate::error::{BoxError, ChildError, JoinError, ScopeError};
 use crate::limit::{Acquire, Permit, Semaphore, TrySpawnError};
-use crate::runtime::Runtime;
+use crate::runtime::{RawTask, Runtime, Task};
 use crate::start::{Ready, Start, StartSlot};
 use crate::token::{CancelReason, CancelToken, Name};
 use crate::util::lock;
@@ -252,12 +252,55 @@ trait Abort: Send + Sync {
     fn is_live(&self) -> bool;
 }
 
-impl<T: Send, E: Send> Abort for Child<T, E> {
+impl<T: Send, E: Send, B: ?Sized + Send + Sync> Abort for ChildCell<T, E, B> {
     fn wake_task(&self) {
-        self.task_waker.wake();
+        self.child.task_waker.wake();
     }
     fn is_live(&self) -> bool {
-        self.state.load(Ordering::Acquire) == RUNNING
+        self.child.state.load(Ordering::Acquire) == RUNNING
+    }
+}
+
+/// A child's shared state and its task body, in one allocation: the runtime's [`Task`], the
+/// handle and the scope's registry each hold an `Arc` to it. The handle and the registry see
+/// the body type-erased ([`SharedChild`]); a refused or blocking child has no body (`()`).
+pub(crate) struct ChildCell<T, E, B: ?Sized> {
+    child: Child<T, E>,
+    body: B,
+}
+
+/// Anything, for a [`ChildCell`] whose body is erased.
+pub(crate) trait Erased: Send + Sync {}
+impl<X: ?Sized + Send + Sync> Erased for X {}
+
+/// A child as its handle sees it.
+pub(crate) type SharedChild<T, E> = ChildCell<T, E, dyn Erased>;
+
+impl<T, E, B: ?Sized> Deref for ChildCell<T, E, B> {
+    type Target = Child<T, E>;
+    fn deref(&self) -> &Child<T, E> {
+        &self.child
+    }
+}
+
+impl<T, E, F> ChildCell<T, E, Mutex<Body<F, E>>> {
+    /// The child's body, pinned. This is the only place core creates a `Pin` by hand.
+    #[allow(unsafe_code)]
+    fn with_body<R>(&self, f: impl FnOnce(Pin<&mut Body<F, E>>, &Child<T, E>) -> R) -> R {
+        let mut body = lock(&self.body);
+        // SAFETY: `Pin::new_unchecked` requires that the `Body` behind this reference is never
+        // moved again before it is dropped (and that its memory is not reused without
+        // dropping it). The `Body` lives inline in a `Mutex` inline in this `ChildCell`, and
+        // a `ChildCell` with a body only ever exists inside the `Arc` that `spawn_child`
+        // allocates it in: an `Arc`'s contents never move, and are dropped in place when the
+        // last reference goes. Nothing moves the body out of the mutex: this function is the
+        // only code that accesses it (no `into_inner`, no `mem::swap`/`replace`/`take` on the
+        // guard), and it hands out only `Pin<&mut Body>`, through which the body's fields are
+        // reached by `pin_project` projections (the future only as `Pin<&mut Option<F>>`,
+        // which is cleared with `Pin::set`, dropping the future in place). The mutex makes
+        // the access exclusive.
+        let body = unsafe { Pin::new_unchecked(&mut *body) };
+        f(body, &self.child)
     }
 }
 
@@ -284,7 +327,7 @@ const COMPACT_MIN: usize = 64;
 /// # Ok::<_, BoxError>(()) }).unwrap();
 /// ```
 pub struct JoinHandle<T, E> {
-    pub(crate) child: Arc<Child<T, E>>,
+    pub(crate) child: Arc<SharedChild<T, E>>,
 }
 
 impl<T, E> fmt::Debug for JoinHandle<T, E> {
@@ -404,7 +447,7 @@ pub(crate) trait StartHook<E>: Send + Sync {
 /// Where a child of a limited scope (L1) stands with its permit.
 enum Slot {
     Unlimited,
-    Waiting(Box<Acquire>),
+    Waiting(Acquire),
     Held(#[allow(dead_code)] Permit),
 }
 
@@ -423,33 +466,32 @@ impl<E> Spawn<E> {
 }
 
 pin_project! {
-    /// Core's wrapper around every child: its own abort check, panic capture and drop guard.
-    struct ChildTask<F, T, E> {
+    /// Core's wrapper around every child's future: its own abort check, panic capture and
+    /// drop handling. It lives in the child's [`ChildCell`], polled through [`Task`].
+    pub(crate) struct Body<F, E> {
         #[pin]
         fut: Option<F>,
-        child: Arc<Child<T, E>>,
-        // The scope; `None` only while it is the ambient scope of this child's poll.
+        // The scope; `None` while it is the ambient scope of this child's poll, and once the
+        // child is done (a done child does not keep its scope alive).
         scope: Option<Arc<Inner<E>>>,
-        // A shielded child's own ambient context (C8); `None` for the others.
-        shield: Option<Arc<dyn ScopeCtx>>,
-        slot: Slot,
-        hook: Option<Arc<dyn StartHook<E>>>,
+        // What only some children have, boxed to keep every child small.
+        extra: Option<Box<Extra<E>>>,
     }
+}
 
-    impl<F, T, E> PinnedDrop for ChildTask<F, T, E> {
-        fn drop(this: Pin<&mut Self>) {
-            // Dropped by the runtime before completing (e.g. at runtime shutdown): still
-            // dropped by us, with panics caught, and counted.
-            let mut this = this.project();
-            if this.fut.is_some() {
-                let outcome = match drop_caught(this.fut.as_mut()) {
-                    Some(p) => Outcome::Panic(p),
-                    None => Outcome::Cancelled,
-                };
-                *this.slot = Slot::Unlimited;
-                scope_of(this.scope).child_done(this.child, outcome, this.shield.is_some());
-            }
-        }
+/// The parts of a child's body that only some children have.
+struct Extra<E> {
+    /// A shielded child's own ambient context (C8).
+    shield: Option<Arc<dyn ScopeCtx>>,
+    /// A limited scope's child's running slot (L1).
+    slot: Slot,
+    /// A started child's hook (L4).
+    hook: Option<Arc<dyn StartHook<E>>>,
+}
+
+impl<E> Extra<E> {
+    fn is_shielded(extra: &Option<Box<Self>>) -> bool {
+        extra.as_ref().is_some_and(|x| x.shield.is_some())
     }
 }
 
@@ -466,48 +508,67 @@ pub(crate) fn drop_caught<F>(mut fut: Pin<&mut Option<F>>) -> Option<Payload> {
     })
 }
 
-impl<F, T, E> ChildTask<F, T, E> {
-    fn must_stop(scope: &Inner<E>, child: &Child<T, E>, shielded: bool) -> bool {
+impl<F, E> Body<F, E> {
+    fn must_stop<T>(scope: &Inner<E>, child: &Child<T, E>, shielded: bool) -> bool {
         child.cancel.load(Ordering::Acquire)
             || if shielded { scope.owner_gone.load(Ordering::SeqCst) } else { scope.aborted.load(Ordering::Acquire) }
     }
-}
 
-impl<F, T, E> Future for ChildTask<F, T, E>
-where
-    F: Future<Output = Result<T, E>>,
-    E: Send + 'static,
-    T: Send + 'static,
-{
-    type Output = ();
+    /// The future is gone: let go of everything that refers to the scope (the cell may
+    /// outlive the scope in a handle), then report the outcome.
+    fn finish<T>(self: Pin<&mut Self>, child: &Child<T, E>, outcome: Outcome<T, E>) {
+        let this = self.project();
+        debug_assert!(this.fut.is_none());
+        let shielded = Extra::is_shielded(this.extra);
+        *this.extra = None;
+        let scope = this.scope.take().expect("taskscope: a child's scope is only lent out during its own poll");
+        scope.child_done(child, outcome, shielded);
+    }
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut this = self.project();
+    /// The runtime dropped the task before it completed (for example at runtime shutdown):
+    /// the future is still dropped by core, with panics caught, and the child counted.
+    fn dropped<T>(mut self: Pin<&mut Self>, child: &Child<T, E>) {
+        let this = self.as_mut().project();
+        if this.fut.is_some() {
+            let outcome = drop_caught(this.fut).map_or(Outcome::Cancelled, Outcome::Panic);
+            self.finish(child, outcome);
+        }
+    }
+
+    fn poll<T>(mut self: Pin<&mut Self>, child: &Child<T, E>, cx: &mut Context<'_>) -> Poll<()>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: Send + 'static,
+        T: Send + 'static,
+    {
+        let mut this = self.as_mut().project();
         if this.fut.is_none() {
             return Poll::Ready(());
         }
         macro_rules! stop {
             () => {{
                 let outcome = drop_caught(this.fut.as_mut()).map_or(Outcome::Cancelled, Outcome::Panic);
-                *this.slot = Slot::Unlimited;
-                scope_of(this.scope).child_done(this.child, outcome, this.shield.is_some());
+                self.finish(child, outcome);
                 return Poll::Ready(());
             }};
         }
-        if Self::must_stop(scope_of(this.scope), this.child, this.shield.is_some()) {
+        let shielded = Extra::is_shielded(this.extra);
+        if Self::must_stop(scope_of(this.scope), child, shielded) {
             stop!();
         }
         // L1: wait (FIFO) for a running slot before the first poll.
-        if let Slot::Waiting(acquire) = this.slot {
-            match Pin::new(&mut **acquire).poll(cx) {
+        if let Some(extra) = this.extra.as_deref_mut()
+            && let Slot::Waiting(acquire) = &mut extra.slot
+        {
+            match Pin::new(acquire).poll(cx) {
                 // Granted only after the scope began cancelling: never start (S4).
-                Poll::Ready(Some(_)) if scope_of(this.scope).token.is_cancelled() && !this.shield.is_some() => stop!(),
-                Poll::Ready(Some(permit)) => *this.slot = Slot::Held(permit),
+                Poll::Ready(Some(_)) if scope_of(this.scope).token.is_cancelled() && !shielded => stop!(),
+                Poll::Ready(Some(permit)) => extra.slot = Slot::Held(permit),
                 // The scope is cancelling: a child that never started never starts.
                 Poll::Ready(None) => stop!(),
                 Poll::Pending => {
-                    this.child.task_waker.register(cx.waker());
-                    if Self::must_stop(scope_of(this.scope), this.child, this.shield.is_some()) {
+                    child.task_waker.register(cx.waker());
+                    if Self::must_stop(scope_of(this.scope), child, shielded) {
                         cx.waker().wake_by_ref();
                     }
                     return Poll::Pending;
@@ -515,24 +576,27 @@ where
             }
         }
         let fut = this.fut.as_mut().as_pin_mut().expect("checked above");
-        let polled = if this.shield.is_some() {
-            let _enter = Enter::new(this.shield);
-            catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
-        } else {
-            let _enter = EnterScope::new(this.scope);
-            catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
+        let polled = match this.extra.as_deref_mut() {
+            Some(Extra { shield: shield @ Some(_), .. }) => {
+                let _enter = Enter::new(shield);
+                catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
+            }
+            _ => {
+                let _enter = EnterScope::new(this.scope);
+                catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
+            }
         };
         let outcome = match polled {
             Ok(Poll::Pending) => {
-                this.child.task_waker.register(cx.waker());
+                child.task_waker.register(cx.waker());
                 // An abort that raced the poll may have found no waker: look again.
-                if Self::must_stop(scope_of(this.scope), this.child, this.shield.is_some()) {
+                if Self::must_stop(scope_of(this.scope), child, shielded) {
                     cx.waker().wake_by_ref();
                 }
                 return Poll::Pending;
             }
             Ok(Poll::Ready(Ok(v))) => Outcome::Value(v),
-            Ok(Poll::Ready(Err(e))) => match this.hook.as_ref() {
+            Ok(Poll::Ready(Err(e))) => match this.extra.as_ref().and_then(|x| x.hook.as_ref()) {
                 None => Outcome::Error(e),
                 Some(hook) => hook.intercept(e).map_or(Outcome::Handled, Outcome::Error),
             },
@@ -546,9 +610,22 @@ where
             (Some(p), _) => Outcome::Panic(p),
             (None, o) => o,
         };
-        *this.slot = Slot::Unlimited;
-        scope_of(this.scope).child_done(this.child, outcome, this.shield.is_some());
+        self.finish(child, outcome);
         Poll::Ready(())
+    }
+}
+
+impl<T, E, F> RawTask for ChildCell<T, E, Mutex<Body<F, E>>>
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    E: Send + 'static,
+    T: Send + 'static,
+{
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.with_body(|body, child| body.poll(child, cx))
+    }
+    fn drop_task(&self) {
+        self.with_body(|body, child| body.dropped(child));
     }
 }
 
@@ -881,13 +958,24 @@ impl<E> Inner<E> {
                 let keep = (shielded || !self.token.is_cancelled())
                     && (self.policy != Policy::Race || !self.won.swap(true, Ordering::AcqRel));
                 if keep {
-                    if child.detached.load(Ordering::Acquire) {
-                        // Nobody can read it: drop it now rather than keep it in the registry.
-                        if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
-                            self.panicked(child.name.clone(), p);
-                        }
+                    // Nobody can read it if the handle is gone: drop it now rather than keep it
+                    // in the cell. Looked at again under the lock, which the handle's drop
+                    // takes after marking itself detached, so a value never outlives both.
+                    let unread = if child.detached.load(Ordering::Acquire) {
+                        Some(v)
                     } else {
-                        *lock(&child.output) = Some(Ok(v));
+                        let mut out = lock(&child.output);
+                        if child.detached.load(Ordering::Acquire) {
+                            Some(v)
+                        } else {
+                            *out = Some(Ok(v));
+                            None
+                        }
+                    };
+                    if let Some(v) = unread
+                        && let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(v)))
+                    {
+                        self.panicked(child.name.clone(), p);
                     }
                     if self.policy == Policy::Race {
                         self.cancel(CancelReason::RaceWon { name: child.name.clone() });
@@ -1056,7 +1144,7 @@ impl<E: Send + 'static> Spawner<E> {
         let Some(sem) = &self.inner.sem else { return self.spawn(fut) };
         match sem.acquire().await {
             Some(permit) => self.spawn_child(fut, Spawn { permit: Some(permit), ..Spawn::plain(None) }),
-            None => Self::refused(self.new_child(None), fut),
+            None => Self::refused(None, fut),
         }
     }
 
@@ -1131,9 +1219,9 @@ impl<E: Send + 'static> Spawner<E> {
         F: FnOnce(&CancelToken) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
     {
-        let child = self.new_child(None);
+        let child = self.new_child(None, ());
         if !self.register(&child, false) {
-            return Self::refused(child, f);
+            return Self::refused(None, f);
         }
         let job = BlockingChild { scope: self.inner.clone(), child: child.clone(), f: Some(f) };
         self.inner.rt.spawn_blocking(Box::new(move || job.run()));
@@ -1141,7 +1229,7 @@ impl<E: Send + 'static> Spawner<E> {
     }
 
     /// Registers a child as live (S1) unless the scope refuses spawns (S4).
-    fn register<T: Send + 'static>(&self, child: &Arc<Child<T, E>>, shielded: bool) -> bool {
+    fn register<C: Abort + 'static>(&self, child: &Arc<C>, shielded: bool) -> bool {
         let mut st = lock(&self.inner.state);
         // Cancelling starts when the token fires, even before the owner closes the scope (a
         // parent's cancellation reaches the token first).
@@ -1162,16 +1250,17 @@ impl<E: Send + 'static> Spawner<E> {
         true
     }
 
-    /// A new child of this scope; a supervised scope's children know it, so that an error
-    /// left unread in a dropped handle still reaches the group (F3).
-    fn new_child<T>(&self, name: Option<Name>) -> Arc<Child<T, E>> {
+    /// A new child of this scope, with `body`; a supervised scope's children know it, so
+    /// that an error left unread in a dropped handle still reaches the group (F3).
+    fn new_child<T, B>(&self, name: Option<Name>, body: B) -> Arc<ChildCell<T, E, B>> {
         let supervisor = (self.inner.policy == Policy::Supervise).then(|| Arc::downgrade(&self.inner));
-        Arc::new(Child::new(name, supervisor))
+        Arc::new(ChildCell { child: Child::new(name, supervisor), body })
     }
 
     /// The handle of a refused spawn (S4): `work` is dropped without being run.
-    fn refused<T, W>(child: Arc<Child<T, E>>, work: W) -> JoinHandle<T, E> {
+    fn refused<T, W>(name: Option<Name>, work: W) -> JoinHandle<T, E> {
         drop(work);
+        let child = Arc::new(ChildCell { child: Child::new(name, None), body: () });
         child.state.store(CLOSED, Ordering::Release);
         JoinHandle { child }
     }
@@ -1181,13 +1270,9 @@ impl<E: Send + 'static> Spawner<E> {
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        let child = self.new_child(how.name);
-        if !self.register(&child, how.shielded) {
-            return Self::refused(child, fut);
-        }
         let slot = match (how.permit, &self.inner.sem) {
             (Some(p), _) => Slot::Held(p),
-            (None, Some(sem)) if !how.shielded => Slot::Waiting(Box::new(sem.acquire())),
+            (None, Some(sem)) if !how.shielded => Slot::Waiting(sem.acquire()),
             (None, _) => Slot::Unlimited,
         };
         let shield: Option<Arc<dyn ScopeCtx>> = if how.shielded {
@@ -1195,15 +1280,23 @@ impl<E: Send + 'static> Spawner<E> {
         } else {
             None
         };
-        let task = ChildTask {
-            fut: Some(fut),
-            child: child.clone(),
-            scope: Some(self.inner.clone()),
-            shield,
-            slot,
-            hook: how.hook,
+        let extra = match (shield, slot, how.hook) {
+            (None, Slot::Unlimited, None) => None,
+            (shield, slot, hook) => Some(Box::new(Extra { shield, slot, hook })),
         };
-        self.inner.rt.spawn(Box::pin(task));
+        let body = Body { fut: Some(fut), scope: Some(self.inner.clone()), extra };
+        let child = self.new_child(how.name, Mutex::new(body));
+        if !self.register(&child, how.shielded) {
+            // Refused (S4): the future is dropped unpolled, and nothing keeps the scope alive.
+            child.state.store(CLOSED, Ordering::Release);
+            child.with_body(|mut body, _| {
+                body.as_mut().project().fut.set(None);
+                let this = body.project();
+                (*this.scope, *this.extra) = (None, None);
+            });
+            return JoinHandle { child };
+        }
+        self.inner.rt.spawn(Task::from_raw(child.clone()));
         JoinHandle { child }
     }
 
@@ -1276,7 +1369,7 @@ impl<E: Send + 'static> Spawner<E> {
 /// shutdown), reports it cancelled, so the scope never waits forever.
 struct BlockingChild<F, T, E> {
     scope: Arc<Inner<E>>,
-    child: Arc<Child<T, E>>,
+    child: Arc<ChildCell<T, E, ()>>,
     f: Option<F>,
 }
 
@@ -1407,5 +1500,29 @@ mod tests {
         }))
         .unwrap();
         assert!(peak <= 2 * COMPACT_MIN, "the registry grew to {peak} entries");
+    }
+
+    /// A child's cell (kept alive by its handle and the registry) lets go of its scope once
+    /// the child is done, refused or dropped: no reference cycle keeps a finished scope alive.
+    #[test]
+    fn done_children_do_not_keep_their_scope_alive() {
+        let rt = crate::test_runtime();
+        let (spawner, handles) = futures_lite::future::block_on(Builder::new().runtime(rt).run(async |s| {
+            let done = s.spawn(async { Ok::<_, BoxError>(1u8) });
+            let cancelled = s.spawn(std::future::pending::<Result<u8, BoxError>>());
+            cancelled.cancel();
+            Ok::<_, BoxError>((s.spawner(), [done, cancelled]))
+        }))
+        .unwrap();
+        assert_eq!(handles.each_ref().map(JoinHandle::state), [ChildState::Finished, ChildState::Cancelled]);
+        let refused = spawner.spawn(async { Ok(2u8) });
+        assert_eq!(refused.state(), ChildState::Closed);
+        // A child's thread may still be returning from its last `child_done` call.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while Arc::strong_count(&spawner.inner) > 1 && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert_eq!(Arc::strong_count(&spawner.inner), 1, "only the spawner we hold is left");
+        drop((handles, refused));
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::runtime::{BlockingJob, BoxedSleep, BoxedTask, Runtime};
+use crate::runtime::{BlockingJob, BoxedSleep, Runtime, Task};
 
 /// One OS thread per task, driven by a tiny block_on; timers are threads that sleep.
 #[derive(Debug)]
@@ -34,7 +34,7 @@ fn block_on<F: std::future::Future>(fut: F) -> F::Output {
 }
 
 impl Runtime for ThreadRuntime {
-    fn spawn(&self, task: BoxedTask) {
+    fn spawn(&self, task: Task) {
         std::thread::spawn(move || block_on(task));
     }
     fn spawn_blocking(&self, job: BlockingJob) {
