@@ -20,7 +20,7 @@ use crate::limit::{Acquire, Permit, Semaphore, TrySpawnError};
 use crate::runtime::{RawTask, Runtime, Task};
 use crate::start::{Ready, Start, StartSlot};
 use crate::token::{CancelReason, CancelToken, Name};
-use crate::util::lock;
+use crate::util::{lock, try_lock};
 
 pub(crate) type Payload = Box<dyn Any + Send>;
 
@@ -712,9 +712,24 @@ pub(crate) struct State<E> {
     pub(crate) panic: Option<Payload>,
     /// Every child spawned, to wake them on abort. Finished children are not removed one by
     /// one (that would take this lock on every completion, contended with the spawner):
-    /// the list is compacted when it has doubled since the last compaction.
+    /// the list is compacted when a spawn finds it doubled since the last compaction, or when
+    /// a completing child finds it mostly finished (see [`Inner::child_done`]).
     children: Vec<Arc<dyn Abort>>,
     compact_at: usize,
+}
+
+impl<E> State<E> {
+    /// Drops the registry's references to finished children (each is the last reference
+    /// once the child's handle is gone; nothing of the user's runs: a finished child's future
+    /// and unread value are already dropped).
+    fn compact(&mut self, registered: &AtomicUsize) {
+        self.children.retain(|c| c.is_live());
+        self.compact_at = (self.children.len() * 2).max(COMPACT_MIN);
+        if self.children.capacity() > self.compact_at * 2 {
+            self.children.shrink_to(self.compact_at);
+        }
+        registered.store(self.children.len(), Ordering::Relaxed);
+    }
 }
 
 pub(crate) struct Inner<E> {
@@ -735,6 +750,8 @@ pub(crate) struct Inner<E> {
     pub(crate) finished: AtomicBool,
     /// Children spawned and not yet dropped.
     pub(crate) live: AtomicUsize,
+    /// The length of the registry (`State::children`), written under the lock, read without.
+    registered: AtomicUsize,
     pub(crate) owner: AtomicWaker,
     pub(crate) state: Mutex<State<E>>,
     /// The enclosing scope this one holds open (see [`ScopeCtx::hold`]); taken when released.
@@ -786,6 +803,7 @@ impl<E: Send + 'static> Inner<E> {
             won: AtomicBool::new(false),
             finished: AtomicBool::new(false),
             live: AtomicUsize::new(0),
+            registered: AtomicUsize::new(0),
             owner: AtomicWaker::new(),
             state: Mutex::new(State {
                 closed: false,
@@ -1014,9 +1032,18 @@ impl<E> Inner<E> {
             }
             Outcome::Cancelled => CANCELLED,
         };
-        // The registry entry stays until the next compaction: no lock on this path.
+        // The registry entry stays until the next compaction: no lock on this path, unless
+        // the registry is mostly finished children (whose cells, futures' space included, it
+        // keeps allocated), and then only if the lock is free.
         child.set_state(state);
         gauge::sub();
+        let registered = self.registered.load(Ordering::Relaxed);
+        if registered >= 2 * COMPACT_MIN
+            && self.live.load(Ordering::Relaxed) * 4 < registered
+            && let Some(mut st) = try_lock(&self.state)
+        {
+            st.compact(&self.registered);
+        }
         self.live_done();
     }
 }
@@ -1239,14 +1266,10 @@ impl<E: Send + 'static> Spawner<E> {
         self.inner.live.fetch_add(1, Ordering::AcqRel);
         gauge::add();
         if st.children.len() >= st.compact_at {
-            st.children.retain(|c| c.is_live());
-            st.compact_at = (st.children.len() * 2).max(COMPACT_MIN);
-            let compact_at = st.compact_at;
-            if st.children.capacity() > compact_at * 2 {
-                st.children.shrink_to(compact_at);
-            }
+            st.compact(&self.inner.registered);
         }
         st.children.push(child.clone());
+        self.inner.registered.store(st.children.len(), Ordering::Relaxed);
         true
     }
 
@@ -1500,6 +1523,32 @@ mod tests {
         }))
         .unwrap();
         assert!(peak <= 2 * COMPACT_MIN, "the registry grew to {peak} entries");
+    }
+
+    /// A burst of children that all finish leaves the registry small without any further
+    /// spawn: completions compact it once it is mostly finished children.
+    #[test]
+    fn registry_shrinks_when_a_burst_of_children_finishes() {
+        let rt = crate::test_runtime();
+        let left = futures_lite::future::block_on(Builder::new().runtime(rt).run(async |s| {
+            let gate = CancelToken::new();
+            let handles: Vec<_> = (0..400)
+                .map(|_| {
+                    let gate = gate.clone();
+                    s.spawn(async move {
+                        gate.cancelled().await;
+                        Ok::<_, BoxError>(())
+                    })
+                })
+                .collect();
+            gate.cancel();
+            for h in handles {
+                h.await?;
+            }
+            Ok::<_, BoxError>(lock(&s.inner.state).children.len())
+        }))
+        .unwrap();
+        assert!(left <= 2 * COMPACT_MIN, "{left} finished children still registered");
     }
 
     /// A child's cell (kept alive by its handle and the registry) lets go of its scope once

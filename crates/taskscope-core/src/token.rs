@@ -326,6 +326,11 @@ impl CancelToken {
     /// Forgets a pending registration (a `cancelled()` future dropped before it fired).
     pub(crate) fn unregister(&self, wait: &mut Wait) {
         if let Some(k) = wait.0.take() {
+            // Cancelled: the canceller drains (or already drained) every waiter, ours included,
+            // so there is nothing to remove and no need to contend for the lock with it.
+            if self.is_cancelled() {
+                return;
+            }
             let mut links = lock(&self.node.links);
             // Once fired, the waiters were drained and keys mean nothing any more.
             if !links.fired {
