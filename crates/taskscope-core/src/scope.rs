@@ -1266,7 +1266,13 @@ impl<E: Send + 'static> Spawner<E> {
         self.inner.live.fetch_add(1, Ordering::AcqRel);
         gauge::add();
         if st.children.len() >= st.compact_at {
-            st.compact(&self.inner.registered);
+            // Compacting a registry of mostly live children (a burst of spawns) would keep
+            // them all: just let it grow.
+            if self.inner.live.load(Ordering::Relaxed) * 2 < st.children.len() {
+                st.compact(&self.inner.registered);
+            } else {
+                st.compact_at = st.children.len() * 2;
+            }
         }
         st.children.push(child.clone());
         self.inner.registered.store(st.children.len(), Ordering::Relaxed);
