@@ -120,6 +120,9 @@ impl Drop for AtShutdown {
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(20));
                 let _ = Pin::new(&mut task).poll(&mut Context::from_waker(Waker::noop()));
+                // Dropped well after every task's extra poll: a scope owner dropped at the same
+                // moment would abort its children first, and hide the mutant from the cases.
+                std::thread::sleep(Duration::from_millis(200));
                 drop(task);
             });
         }

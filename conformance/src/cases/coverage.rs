@@ -352,6 +352,33 @@ pub fn f7_a_destructor_panic_after_completion_is_a_panic(h: &dyn Harness) {
     }));
 }
 
+/// F7 with L4: a value a started child reported, left unread because its start call was
+/// dropped, is dropped when the child ends; a panic in its destructor is the child's panic:
+/// it resumes in the owner, and the scope still returns.
+pub fn f7_an_unread_started_value_panicking_on_drop_is_a_panic(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let ran = Arc::new(AtomicBool::new(false));
+        let bomb = PanicOnDrop(ran.clone(), "started value destructor");
+        let caught = catch_panic(builder(h).run(async |s| {
+            let sent = Gate::new();
+            let g = sent.clone();
+            let start = s.start(|ready| async move {
+                ready.send(bomb);
+                g.open();
+                forever().await;
+                ok()
+            });
+            sent.wait().await;
+            drop(start); // cancels the child, which holds the unread value
+            Ok::<_, BoxError>(())
+        }))
+        .await;
+        assert!(ran.load(Ordering::SeqCst));
+        let payload = caught.expect_err("the destructor panic was lost");
+        assert_eq!(taskscope_core::panic_message(&*payload), "started value destructor");
+    }));
+}
+
 /// F7 with C3: when the owner drops the scope, a child whose destructor panics is still
 /// dropped with the panic caught (nobody is left to resume it); the process survives and the
 /// other children are dropped too.

@@ -151,6 +151,7 @@ macro_rules! __with_cases {
             f6_a_group_is_a_usable_error_value,
             f6_display_lists_every_member_with_its_name,
             f7_a_destructor_panic_after_completion_is_a_panic,
+            f7_an_unread_started_value_panicking_on_drop_is_a_panic,
             f7_a_destructor_panic_after_the_owner_dropped_the_scope_is_contained,
             c2_the_scope_returns_when_cleanup_ends_not_at_grace_end,
             c2_no_spawn_is_accepted_during_the_grace,

@@ -49,26 +49,26 @@ use crate::util::lock;
 #[must_use = "a task does nothing unless it is spawned and polled"]
 pub struct Task {
     /// `None` once completed: the child's cell is released as soon as its task is done.
-    raw: Option<Arc<dyn RawTask>>,
+    raw: Option<Pin<Arc<dyn RawTask>>>,
 }
 
 /// What a [`Task`] drives: a scope's child (see `scope::ChildCell`), or a boxed future.
 pub(crate) trait RawTask: Send + Sync {
     /// Polls the child's future; never unwinds.
-    fn poll(&self, cx: &mut Context<'_>) -> Poll<()>;
+    fn poll(self: Pin<&Self>, cx: &mut Context<'_>) -> Poll<()>;
     /// The runtime dropped the task: finish the child as dropped. Does nothing if it
     /// already completed.
-    fn drop_task(&self);
+    fn drop_task(self: Pin<&Self>);
 }
 
 /// The future of [`Task::new`].
 struct Boxed(Mutex<Pin<Box<dyn Future<Output = ()> + Send + 'static>>>);
 
 impl RawTask for Boxed {
-    fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&Self>, cx: &mut Context<'_>) -> Poll<()> {
         lock(&self.0).as_mut().poll(cx)
     }
-    fn drop_task(&self) {}
+    fn drop_task(self: Pin<&Self>) {}
 }
 
 impl Task {
@@ -80,10 +80,10 @@ impl Task {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        Self::from_raw(Arc::new(Boxed(Mutex::new(Box::pin(fut)))))
+        Self::from_raw(Arc::pin(Boxed(Mutex::new(Box::pin(fut)))))
     }
 
-    pub(crate) fn from_raw(raw: Arc<dyn RawTask>) -> Self {
+    pub(crate) fn from_raw(raw: Pin<Arc<dyn RawTask>>) -> Self {
         Self { raw: Some(raw) }
     }
 }
@@ -98,7 +98,7 @@ impl Future for Task {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let Some(raw) = &self.raw else { return Poll::Ready(()) };
-        let polled = raw.poll(cx);
+        let polled = raw.as_ref().poll(cx);
         if polled.is_ready() {
             self.raw = None;
         }
@@ -109,7 +109,7 @@ impl Future for Task {
 impl Drop for Task {
     fn drop(&mut self) {
         if let Some(raw) = &self.raw {
-            raw.drop_task();
+            raw.as_ref().drop_task();
         }
     }
 }

@@ -286,21 +286,22 @@ impl<T, E, B: ?Sized> Deref for ChildCell<T, E, B> {
 impl<T, E, F> ChildCell<T, E, Mutex<Body<F, E>>> {
     /// The child's body, pinned. This is the only place core creates a `Pin` by hand.
     #[allow(unsafe_code)]
-    fn with_body<R>(&self, f: impl FnOnce(Pin<&mut Body<F, E>>, &Child<T, E>) -> R) -> R {
-        let mut body = lock(&self.body);
+    fn with_body<R>(self: Pin<&Self>, f: impl FnOnce(Pin<&mut Body<F, E>>, &Child<T, E>) -> R) -> R {
+        let mut body = lock(&self.get_ref().body);
         // SAFETY: `Pin::new_unchecked` requires that the `Body` behind this reference is never
-        // moved again before it is dropped (and that its memory is not reused without
-        // dropping it). The `Body` lives inline in a `Mutex` inline in this `ChildCell`, and
-        // a `ChildCell` with a body only ever exists inside the `Arc` that `spawn_child`
-        // allocates it in: an `Arc`'s contents never move, and are dropped in place when the
-        // last reference goes. Nothing moves the body out of the mutex: this function is the
-        // only code that accesses it (no `into_inner`, no `mem::swap`/`replace`/`take` on the
-        // guard), and it hands out only `Pin<&mut Body>`, through which the body's fields are
-        // reached by `pin_project` projections (the future only as `Pin<&mut Option<F>>`,
-        // which is cleared with `Pin::set`, dropping the future in place). The mutex makes
-        // the access exclusive.
+        // moved again before it is dropped, and that its memory is not reused before then.
+        // - The cell is pinned (`self: Pin<&Self>`; every cell is created by `Arc::pin`), so it
+        //   stays where it is until its drop glue runs, and the body is a field of it, inline
+        //   in a `Mutex` that stores it inline: the body cannot move unless something moves it
+        //   out of the mutex.
+        // - Nothing does: this function is the only code that reaches into the mutex (besides
+        //   the drop glue, which drops the body in place), and it hands out only
+        //   `Pin<&mut Body>`. The body's fields are reached through `pin_project` projections:
+        //   the future only as `Pin<&mut Option<F>>`, cleared with `Pin::set`, which drops it
+        //   in place. `ChildCell` has no `Drop` impl and no manual `Unpin` impl.
+        // - The mutex makes the access exclusive.
         let body = unsafe { Pin::new_unchecked(&mut *body) };
-        f(body, &self.child)
+        f(body, &self.get_ref().child)
     }
 }
 
@@ -327,7 +328,7 @@ const COMPACT_MIN: usize = 64;
 /// # Ok::<_, BoxError>(()) }).unwrap();
 /// ```
 pub struct JoinHandle<T, E> {
-    pub(crate) child: Arc<SharedChild<T, E>>,
+    pub(crate) child: Pin<Arc<SharedChild<T, E>>>,
 }
 
 impl<T, E> fmt::Debug for JoinHandle<T, E> {
@@ -500,6 +501,27 @@ fn scope_of<E>(scope: &Option<Arc<Inner<E>>>) -> &Inner<E> {
     scope.as_deref().expect("taskscope: a child's scope is only lent out during its own poll")
 }
 
+/// `outcome`, unless dropping what the child left behind panicked (`late`): a panic wins over
+/// any other outcome, and only the first panic of a child is kept.
+fn with_panic<T, E>(outcome: Outcome<T, E>, late: Option<Payload>) -> Outcome<T, E> {
+    match (late, outcome) {
+        (None, outcome) => outcome,
+        (Some(late), Outcome::Panic(first)) => {
+            drop_quietly(late);
+            Outcome::Panic(first)
+        }
+        (Some(late), other) => {
+            drop_quietly(other);
+            Outcome::Panic(late)
+        }
+    }
+}
+
+/// Drops `v`, ignoring a panic from its destructor: for what nobody can be told about.
+fn drop_quietly<V>(v: V) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(v)));
+}
+
 /// Drops a pinned future in place, catching a panic from its destructor (F7).
 pub(crate) fn drop_caught<F>(mut fut: Pin<&mut Option<F>>) -> Option<Payload> {
     catch_unwind(AssertUnwindSafe(|| fut.set(None))).err().inspect(|_| {
@@ -519,10 +541,16 @@ impl<F, E> Body<F, E> {
     fn finish<T>(self: Pin<&mut Self>, child: &Child<T, E>, outcome: Outcome<T, E>) {
         let this = self.project();
         debug_assert!(this.fut.is_none());
-        let shielded = Extra::is_shielded(this.extra);
-        *this.extra = None;
         let scope = this.scope.take().expect("taskscope: a child's scope is only lent out during its own poll");
-        scope.child_done(child, outcome, shielded);
+        let shielded = Extra::is_shielded(this.extra);
+        let (extra, waker) = (this.extra.take(), child.task_waker.take());
+        // A started child's hook may hold the last reference to the value or error it reported
+        // (its `Start` was dropped): user destructors, caught like the future's own (F7). The
+        // waker goes too, so a finished child no longer holds on to the runtime's task.
+        let late = catch_unwind(AssertUnwindSafe(move || drop((extra, waker)))).err();
+        scope.child_done(child, with_panic(outcome, late), shielded);
+        // The last reference to a scope whose owner is gone drops its unread errors: contained.
+        drop_quietly(scope);
     }
 
     /// The runtime dropped the task before it completed (for example at runtime shutdown):
@@ -602,14 +630,7 @@ impl<F, E> Body<F, E> {
             },
             Err(p) => Outcome::Panic(p),
         };
-        let outcome = match (drop_caught(this.fut), outcome) {
-            (Some(p), Outcome::Panic(first)) => {
-                drop(p);
-                Outcome::Panic(first)
-            }
-            (Some(p), _) => Outcome::Panic(p),
-            (None, o) => o,
-        };
+        let outcome = with_panic(outcome, drop_caught(this.fut));
         self.finish(child, outcome);
         Poll::Ready(())
     }
@@ -621,10 +642,10 @@ where
     E: Send + 'static,
     T: Send + 'static,
 {
-    fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&Self>, cx: &mut Context<'_>) -> Poll<()> {
         self.with_body(|body, child| body.poll(child, cx))
     }
-    fn drop_task(&self) {
+    fn drop_task(self: Pin<&Self>) {
         self.with_body(|body, child| body.dropped(child));
     }
 }
@@ -714,7 +735,7 @@ pub(crate) struct State<E> {
     /// one (that would take this lock on every completion, contended with the spawner):
     /// the list is compacted when a spawn finds it doubled since the last compaction, or when
     /// a completing child finds it mostly finished (see [`Inner::child_done`]).
-    children: Vec<Arc<dyn Abort>>,
+    children: Vec<Pin<Arc<dyn Abort>>>,
     compact_at: usize,
 }
 
@@ -919,7 +940,7 @@ impl<E> Inner<E> {
         };
         // Only the first payload resumes; dropping a later one must not unwind into core.
         if let Some(p) = extra {
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(p)));
+            drop_quietly(p);
         }
     }
 
@@ -1256,7 +1277,7 @@ impl<E: Send + 'static> Spawner<E> {
     }
 
     /// Registers a child as live (S1) unless the scope refuses spawns (S4).
-    fn register<C: Abort + 'static>(&self, child: &Arc<C>, shielded: bool) -> bool {
+    fn register<C: Abort + 'static>(&self, child: &Pin<Arc<C>>, shielded: bool) -> bool {
         let mut st = lock(&self.inner.state);
         // Cancelling starts when the token fires, even before the owner closes the scope (a
         // parent's cancellation reaches the token first).
@@ -1281,15 +1302,15 @@ impl<E: Send + 'static> Spawner<E> {
 
     /// A new child of this scope, with `body`; a supervised scope's children know it, so
     /// that an error left unread in a dropped handle still reaches the group (F3).
-    fn new_child<T, B>(&self, name: Option<Name>, body: B) -> Arc<ChildCell<T, E, B>> {
+    fn new_child<T, B>(&self, name: Option<Name>, body: B) -> Pin<Arc<ChildCell<T, E, B>>> {
         let supervisor = (self.inner.policy == Policy::Supervise).then(|| Arc::downgrade(&self.inner));
-        Arc::new(ChildCell { child: Child::new(name, supervisor), body })
+        Arc::pin(ChildCell { child: Child::new(name, supervisor), body })
     }
 
     /// The handle of a refused spawn (S4): `work` is dropped without being run.
     fn refused<T, W>(name: Option<Name>, work: W) -> JoinHandle<T, E> {
         drop(work);
-        let child = Arc::new(ChildCell { child: Child::new(name, None), body: () });
+        let child = Arc::pin(ChildCell { child: Child::new(name, None), body: () });
         child.state.store(CLOSED, Ordering::Release);
         JoinHandle { child }
     }
@@ -1318,7 +1339,7 @@ impl<E: Send + 'static> Spawner<E> {
         if !self.register(&child, how.shielded) {
             // Refused (S4): the future is dropped unpolled, and nothing keeps the scope alive.
             child.state.store(CLOSED, Ordering::Release);
-            child.with_body(|mut body, _| {
+            child.as_ref().with_body(|mut body, _| {
                 body.as_mut().project().fut.set(None);
                 let this = body.project();
                 (*this.scope, *this.extra) = (None, None);
@@ -1398,7 +1419,7 @@ impl<E: Send + 'static> Spawner<E> {
 /// shutdown), reports it cancelled, so the scope never waits forever.
 struct BlockingChild<F, T, E> {
     scope: Arc<Inner<E>>,
-    child: Arc<ChildCell<T, E, ()>>,
+    child: Pin<Arc<ChildCell<T, E, ()>>>,
     f: Option<F>,
 }
 
@@ -1410,7 +1431,7 @@ where
         let Some(f) = self.f.take() else { return };
         let outcome = if self.scope.aborted.load(Ordering::Acquire) || self.child.cancel.load(Ordering::Acquire) {
             // Cancelled before it started: never run it.
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(f)));
+            drop_quietly(f);
             Outcome::Cancelled
         } else {
             match catch_unwind(AssertUnwindSafe(|| f(&self.scope.token))) {
