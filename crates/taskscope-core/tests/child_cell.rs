@@ -2,8 +2,10 @@
 //! `ChildCell` (one allocation shared by the runtime's `Task`, the handle and the scope's
 //! registry). Every child here is `!Unpin` and checks, on every poll and in its destructor,
 //! that it never moved; children migrate between worker threads, handles are dropped on other
-//! threads while their children finish, and a runtime shutdown drops pending children through
-//! `Task`'s destructor. Also run under Miri (`cargo +nightly miri test -p taskscope-core --test
+//! threads while their children finish, a runtime shutdown drops pending children through
+//! `Task`'s destructor, children with side state (limited, shielded, started) are cancelled
+//! before and after they start, and refused spawns drop their futures unpolled. Also run under
+//! Miri (`cargo +nightly miri test -p taskscope-core --test
 //! child_cell`), with smaller counts.
 
 use std::future::Future;
@@ -226,4 +228,62 @@ fn runtime_shutdown_drops_pending_children_in_place() {
     assert!(!scope_ended.load(Ordering::SeqCst), "the owner never finished: it was dropped");
     assert_eq!(tally.moved.load(Ordering::SeqCst), 0, "a pinned child future moved");
     assert_eq!(tally.drops.load(Ordering::SeqCst), CHILDREN, "every pending child future is dropped once");
+}
+
+#[test]
+fn limited_shielded_and_started_children_are_dropped_once_in_place() {
+    let pool = Pool::start();
+    let tally = Arc::new(Tally::default());
+    let rt: Arc<dyn Runtime> = pool.clone();
+    let t = tally.clone();
+    let spawned = CHILDREN / 3;
+    let out = futures_lite::future::block_on(Builder::new().runtime(rt).limit(4).unwrap().run(
+        async move |s: &Scope<BoxError>| {
+            for i in 0..spawned {
+                let inner = Pinned::new(i % 5, i, &t);
+                match i % 3 {
+                    // Queued for one of the four running slots (L1), in spawn order.
+                    0 => drop(s.spawn(async move { inner.await.map(drop) })),
+                    // Shielded (C8): not limited, survives the cancel below.
+                    1 => drop(s.spawn_shielded(async move { inner.await.map(drop) })),
+                    // Started (L4): reports ready, then finishes.
+                    _ => {
+                        let (v, _h) = s
+                            .start(|ready| async move {
+                                ready.send(i);
+                                inner.await.map(drop)
+                            })
+                            .await?;
+                        assert_eq!(v, i);
+                    }
+                }
+            }
+            // Queued children that have not started yet never will (S4).
+            s.cancel();
+            Ok(())
+        },
+    ));
+    assert!(matches!(out, Err(taskscope_core::ScopeError::Cancelled { .. })), "{out:?}");
+    pool.shutdown();
+    assert_eq!(tally.moved.load(Ordering::SeqCst), 0, "a pinned child future moved");
+    assert_eq!(tally.drops.load(Ordering::SeqCst), spawned, "every child future is dropped once");
+}
+
+#[test]
+fn refused_children_are_dropped_unpolled() {
+    let pool = Pool::start();
+    let tally = Arc::new(Tally::default());
+    let rt: Arc<dyn Runtime> = pool.clone();
+    let spawner = futures_lite::future::block_on(
+        Builder::new().runtime(rt).run(async |s: &Scope<BoxError>| Ok::<_, BoxError>(s.spawner())),
+    )
+    .unwrap();
+    for i in 0..CHILDREN / 10 {
+        let inner = Pinned::new(0, i, &tally);
+        let h = spawner.spawn(async move { inner.await.map(drop) });
+        assert_eq!(h.state(), taskscope_core::ChildState::Closed);
+    }
+    pool.shutdown();
+    assert_eq!(tally.polls.load(Ordering::SeqCst), 0, "a refused child was polled");
+    assert_eq!(tally.drops.load(Ordering::SeqCst), CHILDREN / 10, "every refused future is dropped once");
 }
