@@ -553,13 +553,18 @@ impl<F, E> Body<F, E> {
         drop_quietly(scope);
     }
 
+    /// Drops the future in place and reports the child cancelled (or panicked, if the
+    /// future's destructor panicked: F7).
+    fn stop<T>(mut self: Pin<&mut Self>, child: &Child<T, E>) {
+        let outcome = drop_caught(self.as_mut().project().fut).map_or(Outcome::Cancelled, Outcome::Panic);
+        self.finish(child, outcome);
+    }
+
     /// The runtime dropped the task before it completed (for example at runtime shutdown):
     /// the future is still dropped by core, with panics caught, and the child counted.
-    fn dropped<T>(mut self: Pin<&mut Self>, child: &Child<T, E>) {
-        let this = self.as_mut().project();
-        if this.fut.is_some() {
-            let outcome = drop_caught(this.fut).map_or(Outcome::Cancelled, Outcome::Panic);
-            self.finish(child, outcome);
+    fn dropped<T>(self: Pin<&mut Self>, child: &Child<T, E>) {
+        if self.fut.is_some() {
+            self.stop(child);
         }
     }
 
@@ -575,8 +580,7 @@ impl<F, E> Body<F, E> {
         }
         macro_rules! stop {
             () => {{
-                let outcome = drop_caught(this.fut.as_mut()).map_or(Outcome::Cancelled, Outcome::Panic);
-                self.finish(child, outcome);
+                self.stop(child);
                 return Poll::Ready(());
             }};
         }
@@ -960,7 +964,8 @@ impl<E> Inner<E> {
         self.cancel(CancelReason::SiblingPanicked { name });
     }
 
-    /// Drops a value that arrived too late (F4), catching a panic from its destructor.
+    /// Drops a value nobody will read (one that arrived too late, F4, or whose handle is gone),
+    /// catching a panic from its destructor: that panic is the child's.
     fn drop_late<V>(&self, name: &Option<Name>, v: V) -> u8 {
         if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
             self.panicked(name.clone(), p);
@@ -1011,10 +1016,9 @@ impl<E> Inner<E> {
                             None
                         }
                     };
-                    if let Some(v) = unread
-                        && let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(v)))
-                    {
-                        self.panicked(child.name.clone(), p);
+                    if let Some(v) = unread {
+                        // The child finished all the same: its state stays "finished".
+                        let _ = self.drop_late(&child.name, v);
                     }
                     if self.policy == Policy::Race {
                         self.cancel(CancelReason::RaceWon { name: child.name.clone() });
