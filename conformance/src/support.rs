@@ -1,6 +1,6 @@
 //! Helpers for writing cases: drop trackers, gates, timed waits with wide margins.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -203,6 +203,17 @@ impl<F: FnMut()> std::fmt::Debug for OnDrop<F> {
 impl<F: FnMut()> Drop for OnDrop<F> {
     fn drop(&mut self) {
         (self.0)();
+    }
+}
+
+/// Sets its flag, then panics with its message, when dropped: a destructor that panics (F7).
+#[derive(Debug)]
+pub struct PanicOnDrop(pub Arc<AtomicBool>, pub &'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+        panic!("{}", self.1);
     }
 }
 

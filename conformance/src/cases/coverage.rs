@@ -16,16 +16,6 @@ use crate::support::*;
 
 const LONG: Duration = Duration::from_secs(30);
 
-/// Sets its flag, then panics, when dropped.
-struct PanicOnDrop(Arc<AtomicBool>, &'static str);
-
-impl Drop for PanicOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-        panic!("{}", self.1);
-    }
-}
-
 #[derive(Debug)]
 struct Leaf;
 

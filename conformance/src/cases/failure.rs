@@ -385,18 +385,11 @@ pub fn f6_nested_scopes_nest_groups(h: &dyn Harness) {
 /// F7: a panic in a child's destructor while it is being cancelled is caught and handled as a
 /// panic (resumes in the owner); the process survives, on every runtime.
 pub fn f7_panic_in_destructor_during_cancel(h: &dyn Harness) {
-    struct PanicOnDrop(Arc<AtomicBool>);
-    impl Drop for PanicOnDrop {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::SeqCst);
-            panic!("destructor panic");
-        }
-    }
     h.block_on(Box::pin(async move {
         let ran = Arc::new(AtomicBool::new(false));
         let t = Tracker::new();
         let fut = builder(h).run(async |s| {
-            let bomb = PanicOnDrop(ran.clone());
+            let bomb = PanicOnDrop(ran.clone(), "destructor panic");
             s.spawn(async move {
                 let _b = bomb;
                 forever().await;
