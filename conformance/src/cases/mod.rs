@@ -4,6 +4,7 @@
 mod cancel;
 mod deadline;
 mod failure;
+mod hardening;
 mod policy;
 mod scope;
 mod token;
@@ -16,6 +17,7 @@ pub mod trio;
 pub use cancel::*;
 pub use deadline::*;
 pub use failure::*;
+pub use hardening::*;
 pub use policy::*;
 pub use scope::*;
 pub use token::*;
@@ -230,6 +232,16 @@ macro_rules! __with_cases {
             b1_blocking_work_watches_the_token,
             b1_blocking_value_and_error,
             b1_blocking_panic_resumes_in_owner,
+            l1_a_queued_child_cancelled_as_the_slot_frees_loses_no_permit,
+            l4_a_report_after_the_child_failed_is_ignored,
+            c7_elapsed_with_a_typed_error_passed_on_by_a_nested_scope,
+            f3_a_failed_handle_passed_on_with_question_mark_is_not_a_second_member,
+            f3_a_typed_error_passed_on_from_a_handle_is_not_a_second_member,
+            c9_a_blocking_child_is_cancelled_through_its_handle,
+            c9_a_cancelled_handle_reports_after_the_childs_scopes_drained,
+            o3_the_count_drops_before_the_handle_reports,
+            t2_a_deep_token_chain_held_by_its_leaf_drops_in_constant_stack,
+            l3_racing_no_futures_is_refused_at_the_call,
         }
     };
 }

@@ -6,7 +6,6 @@ use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,10 @@ use crate::deadline::Elapsed;
 use crate::error::{ErrorGroup, ScopeError};
 use crate::limit::ZeroLimit;
 use crate::runtime::{BoxedSleep, Runtime};
-use crate::scope::{Enter, Inner, Policy, Scope, ScopeCtx, Spawner, drop_caught, with_ambient};
+use crate::scope::{
+    Enter, Inner, Policy, Scope, ScopeCtx, Spawner, drop_caught, mark_handed_cancellation, poll_tracked, with_ambient,
+};
+use crate::sync::Ordering;
 use crate::token::{CancelReason, CancelToken, Name, Wait};
 use crate::util::lock;
 
@@ -241,7 +243,8 @@ impl Builder {
     /// gets the [`ErrorGroup`] of all their errors, in completion order.
     ///
     /// # Panics
-    /// If `futures` is empty (there is nothing to race), and as [`run`](Builder::run) does.
+    /// At the call, before anything runs, if `futures` is empty (there would be no winner to
+    /// return); while awaited, as [`run`](Builder::run) does.
     ///
     /// ```
     /// # use taskscope_core::{Builder, BoxError};
@@ -253,20 +256,27 @@ impl Builder {
     /// assert_eq!(Builder::new().runtime(rt).race(mirrors).await?, "from b");
     /// # Ok::<_, taskscope_core::ScopeError<BoxError>>(()) }).unwrap();
     /// ```
-    pub async fn race<I, F, T, E>(self, futures: I) -> Result<T, ScopeError<E>>
+    #[track_caller]
+    pub fn race<I, F, T, E>(self, futures: I) -> impl Future<Output = Result<T, ScopeError<E>>>
     where
         I: IntoIterator<Item = F>,
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static,
     {
-        let handles = self
-            .policy(Policy::Race)
-            .run(async move |s| Ok(futures.into_iter().map(|f| s.spawn(f)).collect::<Vec<_>>()))
-            .await?;
-        assert!(!handles.is_empty(), "taskscope: `Builder::race` needs at least one future to race");
-        let winner = handles.into_iter().find_map(|h| h.result().ok());
-        Ok(winner.expect("taskscope: a race scope succeeded without a winner"))
+        let futures: Vec<F> = futures.into_iter().collect();
+        assert!(
+            !futures.is_empty(),
+            "taskscope: `race` was given no futures: there would be no winner to return; race at least one"
+        );
+        async move {
+            let handles = self
+                .policy(Policy::Race)
+                .run(async move |s| Ok(futures.into_iter().map(|f| s.spawn(f)).collect::<Vec<_>>()))
+                .await?;
+            let winner = handles.into_iter().find_map(|h| h.result().ok());
+            Ok(winner.expect("taskscope: a race scope succeeded without a winner"))
+        }
     }
 
     /// Runs `fut` under this builder's deadline, as a cancel scope (C7): the general form of
@@ -394,10 +404,10 @@ where
                         inner.panicked(None, p);
                     }
                 } else {
-                    let polled = {
+                    let (polled, handed) = poll_tracked(None, || {
                         let _enter = Enter::new(this.ambient);
                         catch_unwind(AssertUnwindSafe(|| body.poll(cx)))
-                    };
+                    });
                     match polled {
                         Ok(Poll::Pending) => {}
                         Ok(Poll::Ready(result)) => {
@@ -406,7 +416,13 @@ where
                             }
                             match result {
                                 Ok(v) => *this.value = Some(v),
-                                Err(e) if inner.is_our_cancellation(&e) => drop(e),
+                                // The cancellation core handed the body in this poll, passed
+                                // on (F2, F3): dropped, not collected.
+                                Err(e) if handed && inner.token.is_cancelled() => {
+                                    if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(e))) {
+                                        inner.panicked(None, p);
+                                    }
+                                }
                                 Err(e) => inner.fail(None, e),
                             }
                             continue;
@@ -425,6 +441,10 @@ where
             if this.body.is_none()
                 && let Some(out) = finish(inner, this.value, *this.expired)
             {
+                if let Err(ScopeError::Cancelled { reason: CancelReason::Parent(_), errors: None }) = &out {
+                    // A bare cancellation from outside, handed to whoever awaits this scope.
+                    mark_handed_cancellation();
+                }
                 return Poll::Ready(out);
             }
 

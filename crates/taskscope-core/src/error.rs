@@ -386,11 +386,10 @@ impl<E: fmt::Display> fmt::Display for ScopeError<E> {
     }
 }
 
-impl<E: fmt::Debug + fmt::Display + 'static> Error for ScopeError<E> {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.errors().map(|g| g as &(dyn Error + 'static))
-    }
-}
+/// `Display` already lists every member of the group, so `source()` is `None`: error reporters
+/// that walk the chain (anyhow, eyre) print each error once. The members themselves are in
+/// [`ScopeError::errors`].
+impl<E: fmt::Debug + fmt::Display + 'static> Error for ScopeError<E> {}
 
 /// Why a [`JoinHandle`](crate::JoinHandle) has no value to give.
 ///

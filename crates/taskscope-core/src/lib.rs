@@ -82,6 +82,7 @@ mod runtime;
 mod scope;
 mod slab;
 mod start;
+mod sync;
 mod token;
 mod util;
 

@@ -7,18 +7,17 @@ use std::future::Future;
 use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::task::AtomicWaker;
 use pin_project_lite::pin_project;
 
-use crate::error::{BoxError, ChildError, JoinError, ScopeError};
+use crate::error::{ChildError, JoinError};
 use crate::limit::{Acquire, Permit, Semaphore, TrySpawnError};
 use crate::runtime::{RawTask, Runtime, Task};
 use crate::start::{Ready, Start, StartSlot};
+use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, AtomicWaker, Mutex, Ordering, local_key};
 use crate::token::{CancelReason, CancelToken, Name};
 use crate::util::{lock, try_lock};
 
@@ -84,7 +83,7 @@ pub(crate) trait ScopeCtx: Send + Sync {
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
-thread_local! {
+local_key! {
     static AMBIENT: Cell<Option<Arc<dyn ScopeCtx>>> = const { Cell::new(None) };
 }
 
@@ -164,6 +163,102 @@ pub(crate) fn with_ambient<R>(f: impl FnOnce(Option<&Arc<dyn ScopeCtx>>) -> R) -
     let r = f(cur.as_ref());
     let _ = AMBIENT.try_with(|c| c.set(cur));
     r
+}
+
+local_key! {
+    /// Set while a child's future is polled on this thread: that child's [`Drain`], if a scope
+    /// opened in it already made one. `None` outside a child's poll (and in a scope's body).
+    static DRAIN: Cell<Option<Option<Arc<Drain>>>> = const { Cell::new(None) };
+}
+
+local_key! {
+    /// Set during the poll of a child or a body when core hands that future a cancellation:
+    /// a nested scope's bare "cancelled by the parent", or a handle's error-less `JoinError`
+    /// (see [`mark_handed_cancellation`]).
+    static HANDED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Core is handing the future being polled a cancellation as a value. If that future then
+/// returns an error in the same poll while its own scope is cancelling, the error is that
+/// cancellation, passed on with `?`: it is dropped, not collected (F2, F3), whatever the error
+/// type is.
+pub(crate) fn mark_handed_cancellation() {
+    let _ = HANDED.try_with(|h| h.set(true));
+}
+
+/// Runs one poll of a child's or body's future with its own [`HANDED`] flag (and, for a
+/// child, its [`DRAIN`] slot) on this thread; returns the poll's result and whether core
+/// handed the future a cancellation during it. The previous values are restored afterwards,
+/// so polls nest (a body polled inside a child's poll).
+pub(crate) fn poll_tracked<R>(mut drain: Option<&mut Option<Arc<Drain>>>, poll: impl FnOnce() -> R) -> (R, bool) {
+    let prev_handed = HANDED.try_with(|h| h.replace(false)).unwrap_or(false);
+    let mine = drain.as_deref_mut().map(Option::take);
+    let prev_drain = DRAIN.try_with(|c| c.replace(mine)).ok().flatten();
+    let r = poll();
+    let handed = HANDED.try_with(|h| h.replace(prev_handed)).unwrap_or(false);
+    let back = DRAIN.try_with(|c| c.replace(prev_drain)).ok().flatten();
+    if let Some(slot) = drain {
+        *slot = back.flatten();
+    }
+    (r, handed)
+}
+
+/// What a child's handle waits for besides the child's future (C9): the scopes the child
+/// opened, still draining after the future was dropped. Made by the first scope a child
+/// opens (see [`Drain::hold_current`]); each such scope holds it until it has drained.
+pub(crate) struct Drain {
+    /// Scopes opened in the child and not yet drained.
+    holds: AtomicUsize,
+    /// The child's publication (see [`Inner::publish`]), deferred until `holds` is zero.
+    pending: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl Drain {
+    /// Called by a scope being opened: if this thread is polling a child, hold its drain
+    /// (making it on first use).
+    pub(crate) fn hold_current() -> Option<Arc<Drain>> {
+        DRAIN
+            .try_with(|c| {
+                let mut slot = c.take()?;
+                let drain = slot
+                    .get_or_insert_with(|| Arc::new(Drain { holds: AtomicUsize::new(0), pending: Mutex::new(None) }))
+                    .clone();
+                drain.holds.fetch_add(1, Ordering::AcqRel);
+                c.set(Some(slot));
+                Some(drain)
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// A scope the child opened has drained: on the last one, run the child's publication if
+    /// its future is already gone.
+    fn release(&self) {
+        if self.holds.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let pending = lock(&self.pending).take();
+            if let Some(publish) = pending {
+                publish();
+            }
+        }
+    }
+
+    /// The child's future is gone: publish now if every scope it opened has drained, else
+    /// leave `publish` to the last [`release`](Self::release). Both sides decide under the
+    /// `pending` lock, so exactly one of them runs it.
+    fn finish(&self, publish: Box<dyn FnOnce() + Send>) {
+        let now = {
+            let mut pending = lock(&self.pending);
+            if self.holds.load(Ordering::Acquire) == 0 {
+                Some(publish)
+            } else {
+                *pending = Some(publish);
+                None
+            }
+        };
+        if let Some(publish) = now {
+            publish();
+        }
+    }
 }
 
 /// The token of the innermost scope whose child or body is running on this thread, if any.
@@ -305,6 +400,15 @@ impl<T, E, F> ChildCell<T, E, Mutex<Body<F, E>>> {
     }
 }
 
+/// What a nested scope holds open until it has drained: its enclosing scope, and the drain of
+/// the child whose poll opened it.
+type Holds = (Option<Arc<dyn ScopeCtx>>, Option<Arc<Drain>>);
+
+/// A scope's `live` counter counts each live child (or nested scope's hold) as two units, so
+/// that a child being published can be taken out of the reported count before its handle
+/// wakes and out of the owner's count after (see [`Inner::publish`]).
+const LIVE_UNIT: usize = 2;
+
 /// The registry of a scope is compacted no earlier than at this length.
 const COMPACT_MIN: usize = 64;
 
@@ -345,10 +449,11 @@ impl<T, E> Drop for JoinHandle<T, E> {
         let Some(Err(unread)) = output else { return };
         let Some(scope) = &self.child.supervisor else { return };
         // Delivered to this handle, never read, and the scope still running: not lost (F3).
+        // Once the scope has taken its errors it is the handle's to drop, like any value.
         if let Some(scope) = scope.upgrade()
-            && !scope.finished.load(Ordering::Acquire)
+            && let Some(late) = scope.collect_unless_done(self.child.name.clone(), unread)
         {
-            scope.collect(self.child.name.clone(), unread);
+            drop(late);
         }
     }
 }
@@ -379,7 +484,11 @@ impl<T, E> JoinHandle<T, E> {
     /// Cancels this child only (C9): its future is dropped at its next suspension point, its
     /// state becomes [`ChildState::Cancelled`], and the scope does not fail. Does nothing if
     /// the child already completed. A shielded child (C8) is cancelled too: shielding protects
-    /// from the scope's cancellation, not from its own.
+    /// from the scope's cancellation, not from its own. A blocking child's token fires at once;
+    /// once its closure returns, its value is dropped and it reports cancelled.
+    ///
+    /// The handle reports the terminal state only once the child's future has been dropped and
+    /// every scope the child opened has drained, like awaiting a cancelled Python task.
     pub fn cancel(&self) {
         self.child.cancel.store(true, Ordering::Release);
         self.child.task_waker.wake();
@@ -396,6 +505,12 @@ impl<T, E> JoinHandle<T, E> {
 
     fn outcome(&self, state: u8) -> Result<T, JoinError<E>> {
         let name = self.child.name.clone();
+        if matches!(state, PANICKED | CANCELLED | CLOSED)
+            || (state == FAILED && lock(&self.child.output).as_ref().is_none_or(|o| o.is_ok()))
+        {
+            // An error-less `JoinError`: core's cancellation, handed over as a value (F2).
+            mark_handed_cancellation();
+        }
         match state {
             RUNNING => Err(JoinError::Running { name }),
             FINISHED => match lock(&self.child.output).take() {
@@ -443,6 +558,8 @@ pub(crate) enum Outcome<T, E> {
 pub(crate) trait StartHook<E>: Send + Sync {
     /// `None` if the error was taken (the child had not reported ready), else the error back.
     fn intercept(&self, error: E) -> Option<E>;
+    /// The child ended (its future is gone): a report that comes later is ignored.
+    fn end(&self);
 }
 
 /// Where a child of a limited scope (L1) stands with its permit.
@@ -488,9 +605,15 @@ struct Extra<E> {
     slot: Slot,
     /// A started child's hook (L4).
     hook: Option<Arc<dyn StartHook<E>>>,
+    /// The scopes this child opened, for its handle to wait for (C9).
+    drain: Option<Arc<Drain>>,
 }
 
 impl<E> Extra<E> {
+    fn empty() -> Box<Self> {
+        Box::new(Self { shield: None, slot: Slot::Unlimited, hook: None, drain: None })
+    }
+
     fn is_shielded(extra: &Option<Box<Self>>) -> bool {
         extra.as_ref().is_some_and(|x| x.shield.is_some())
     }
@@ -538,37 +661,71 @@ impl<F, E> Body<F, E> {
 
     /// The future is gone: let go of everything that refers to the scope (the cell may
     /// outlive the scope in a handle), then report the outcome.
-    fn finish<T>(self: Pin<&mut Self>, child: &Child<T, E>, outcome: Outcome<T, E>) {
+    /// `me` is the runtime's task of this very child: kept by a publication that has to
+    /// wait for the scopes the child opened (C9).
+    fn finish<T>(self: Pin<&mut Self>, me: &Pin<Arc<dyn RawTask>>, child: &Child<T, E>, outcome: Outcome<T, E>)
+    where
+        E: Send + 'static,
+    {
         let this = self.project();
         debug_assert!(this.fut.is_none());
         let scope = this.scope.take().expect("taskscope: a child's scope is only lent out during its own poll");
         let shielded = Extra::is_shielded(this.extra);
+        let drain = this.extra.as_mut().and_then(|x| x.drain.take());
+        if let Some(hook) = this.extra.as_ref().and_then(|x| x.hook.as_ref()) {
+            // Before the state is published: the start call maps the state to its error.
+            hook.end();
+        }
         let (extra, waker) = (this.extra.take(), child.task_waker.take());
         // A started child's hook may hold the last reference to the value or error it reported
         // (its `Start` was dropped): user destructors, caught like the future's own (F7). The
         // waker goes too, so a finished child no longer holds on to the runtime's task.
         let late = catch_unwind(AssertUnwindSafe(move || drop((extra, waker)))).err();
-        scope.child_done(child, with_panic(outcome, late), shielded);
-        // The last reference to a scope whose owner is gone drops its unread errors: contained.
-        drop_quietly(scope);
+        let state = scope.child_done(child, with_panic(outcome, late), shielded);
+        match drain {
+            None => {
+                scope.publish(|| child.set_state(state));
+                // The last reference to a scope whose owner is gone drops its unread errors:
+                // contained.
+                drop_quietly(scope);
+            }
+            Some(drain) => {
+                let task = me.clone();
+                drain.finish(Box::new(move || {
+                    scope.publish(|| task.as_ref().publish_state(state));
+                    drop_quietly(scope);
+                }));
+            }
+        }
     }
 
     /// Drops the future in place and reports the child cancelled (or panicked, if the
     /// future's destructor panicked: F7).
-    fn stop<T>(mut self: Pin<&mut Self>, child: &Child<T, E>) {
+    fn stop<T>(mut self: Pin<&mut Self>, me: &Pin<Arc<dyn RawTask>>, child: &Child<T, E>)
+    where
+        E: Send + 'static,
+    {
         let outcome = drop_caught(self.as_mut().project().fut).map_or(Outcome::Cancelled, Outcome::Panic);
-        self.finish(child, outcome);
+        self.finish(me, child, outcome);
     }
 
     /// The runtime dropped the task before it completed (for example at runtime shutdown):
     /// the future is still dropped by core, with panics caught, and the child counted.
-    fn dropped<T>(self: Pin<&mut Self>, child: &Child<T, E>) {
+    fn dropped<T>(self: Pin<&mut Self>, me: &Pin<Arc<dyn RawTask>>, child: &Child<T, E>)
+    where
+        E: Send + 'static,
+    {
         if self.fut.is_some() {
-            self.stop(child);
+            self.stop(me, child);
         }
     }
 
-    fn poll<T>(mut self: Pin<&mut Self>, child: &Child<T, E>, cx: &mut Context<'_>) -> Poll<()>
+    fn poll<T>(
+        mut self: Pin<&mut Self>,
+        me: &Pin<Arc<dyn RawTask>>,
+        child: &Child<T, E>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()>
     where
         F: Future<Output = Result<T, E>>,
         E: Send + 'static,
@@ -580,7 +737,7 @@ impl<F, E> Body<F, E> {
         }
         macro_rules! stop {
             () => {{
-                self.stop(child);
+                self.stop(me, child);
                 return Poll::Ready(());
             }};
         }
@@ -608,7 +765,8 @@ impl<F, E> Body<F, E> {
             }
         }
         let fut = this.fut.as_mut().as_pin_mut().expect("checked above");
-        let polled = match this.extra.as_deref_mut() {
+        let mut drain = this.extra.as_mut().and_then(|x| x.drain.take());
+        let (polled, handed) = poll_tracked(Some(&mut drain), || match this.extra.as_deref_mut() {
             Some(Extra { shield: shield @ Some(_), .. }) => {
                 let _enter = Enter::new(shield);
                 catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
@@ -617,7 +775,10 @@ impl<F, E> Body<F, E> {
                 let _enter = EnterScope::new(this.scope);
                 catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
             }
-        };
+        });
+        if drain.is_some() {
+            this.extra.get_or_insert_with(Extra::empty).drain = drain;
+        }
         let outcome = match polled {
             Ok(Poll::Pending) => {
                 child.task_waker.register(cx.waker());
@@ -628,6 +789,10 @@ impl<F, E> Body<F, E> {
                 return Poll::Pending;
             }
             Ok(Poll::Ready(Ok(v))) => Outcome::Value(v),
+            // The cancellation core handed this child in this poll, passed on (F2, F3).
+            Ok(Poll::Ready(Err(e))) if handed && scope_of(this.scope).token.is_cancelled() => {
+                catch_unwind(AssertUnwindSafe(move || drop(e))).map_or_else(Outcome::Panic, |()| Outcome::Cancelled)
+            }
             Ok(Poll::Ready(Err(e))) => match this.extra.as_ref().and_then(|x| x.hook.as_ref()) {
                 None => Outcome::Error(e),
                 Some(hook) => hook.intercept(e).map_or(Outcome::Handled, Outcome::Error),
@@ -635,7 +800,7 @@ impl<F, E> Body<F, E> {
             Err(p) => Outcome::Panic(p),
         };
         let outcome = with_panic(outcome, drop_caught(this.fut));
-        self.finish(child, outcome);
+        self.finish(me, child, outcome);
         Poll::Ready(())
     }
 }
@@ -646,11 +811,14 @@ where
     E: Send + 'static,
     T: Send + 'static,
 {
-    fn poll(self: Pin<&Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.with_body(|body, child| body.poll(child, cx))
+    fn poll(self: Pin<&Self>, me: &Pin<Arc<dyn RawTask>>, cx: &mut Context<'_>) -> Poll<()> {
+        self.with_body(|body, child| body.poll(me, child, cx))
     }
-    fn drop_task(self: Pin<&Self>) {
-        self.with_body(|body, child| body.dropped(child));
+    fn drop_task(self: Pin<&Self>, me: &Pin<Arc<dyn RawTask>>) {
+        self.with_body(|body, child| body.dropped(me, child));
+    }
+    fn publish_state(self: Pin<&Self>, state: u8) {
+        self.child.set_state(state);
     }
 }
 
@@ -779,13 +947,11 @@ pub(crate) struct Inner<E> {
     registered: AtomicUsize,
     pub(crate) owner: AtomicWaker,
     pub(crate) state: Mutex<State<E>>,
-    /// The enclosing scope this one holds open (see [`ScopeCtx::hold`]); taken when released.
-    enclosing: Mutex<Option<Arc<dyn ScopeCtx>>>,
+    /// The enclosing scope this one holds open (see [`ScopeCtx::hold`]), and the drain of the
+    /// child whose poll opened it (see [`Drain`]); both taken when released.
+    enclosing: Mutex<Holds>,
     /// The owner dropped the scope before it finished: the last child releases the hold.
     owner_gone: AtomicBool,
-    /// [`is_parent_cancellation`] for `E` (a function pointer keeps `E: 'static` off the
-    /// bounds of every drop guard).
-    parent_cancellation: fn(&E) -> bool,
 }
 
 impl<E: Send + 'static> ScopeCtx for Inner<E> {
@@ -796,10 +962,10 @@ impl<E: Send + 'static> ScopeCtx for Inner<E> {
         &self.rt
     }
     fn hold(&self) {
-        self.live.fetch_add(1, Ordering::AcqRel);
+        self.live.fetch_add(LIVE_UNIT, Ordering::AcqRel);
     }
     fn release(&self) {
-        self.live_done();
+        self.live_done(LIVE_UNIT);
     }
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
@@ -838,14 +1004,14 @@ impl<E: Send + 'static> Inner<E> {
                 children: Vec::new(),
                 compact_at: COMPACT_MIN,
             }),
-            enclosing: Mutex::new(None),
+            enclosing: Mutex::new((None, None)),
             owner_gone: AtomicBool::new(false),
-            parent_cancellation: is_parent_cancellation::<E>,
         });
         if let Some(e) = enclosing {
             e.hold();
-            *lock(&inner.enclosing) = Some(e);
+            lock(&inner.enclosing).0 = Some(e);
         }
+        lock(&inner.enclosing).1 = Drain::hold_current();
         inner
     }
 }
@@ -871,13 +1037,20 @@ impl<E> Inner<E> {
         }
     }
 
-    /// One live item (a child, or a nested scope's hold) is gone: wake the owner on the last one,
-    /// and if the owner already dropped the scope, release our own hold on the enclosing scope
-    /// (transitively, so a chain of dropped nested scopes drains in order).
-    fn live_done(&self) {
+    /// The number of live children (and nested scopes' holds), as reported (O1, O3): a child
+    /// whose state is being published no longer counts.
+    pub(crate) fn live_count(&self) -> usize {
+        self.live.load(Ordering::Acquire) / LIVE_UNIT
+    }
+
+    /// `units` of live count are gone (a nested scope's hold, or the second half of a child's
+    /// [`publish`](Self::publish)): wake the owner on the last one, and if the owner already
+    /// dropped the scope, release our own hold on the enclosing scope (transitively, so a
+    /// chain of dropped nested scopes drains in order).
+    fn live_done(&self, units: usize) {
         // SeqCst pairs with the owner's store of `owner_gone` and load of `live`: at least one
         // side sees the other, so the hold is always released.
-        if self.live.fetch_sub(1, Ordering::SeqCst) == 1 {
+        if self.live.fetch_sub(units, Ordering::SeqCst) == units {
             self.owner.wake();
             if self.owner_gone.load(Ordering::SeqCst) {
                 self.release_enclosing();
@@ -885,11 +1058,18 @@ impl<E> Inner<E> {
         }
     }
 
-    /// Releases the hold on the enclosing scope, once.
+    /// Releases the hold on the enclosing scope, and on the child that opened this scope
+    /// (C9: its handle reports only once this scope has drained), once.
     pub(crate) fn release_enclosing(&self) {
-        let enclosing = lock(&self.enclosing).take();
+        let (enclosing, drain) = {
+            let mut held = lock(&self.enclosing);
+            (held.0.take(), held.1.take())
+        };
         if let Some(e) = enclosing {
             e.release();
+        }
+        if let Some(d) = drain {
+            d.release();
         }
     }
 
@@ -959,6 +1139,18 @@ impl<E> Inner<E> {
         lock(&self.state).errors.push(ChildError::new(name, error));
     }
 
+    /// [`collect`](Self::collect), unless the owner already took the errors (the scope is
+    /// done): then the error is given back. Decided under the lock the owner takes them
+    /// under, so an error is either in the group or given back, never left behind (F3).
+    fn collect_unless_done(&self, name: Option<Name>, error: E) -> Option<E> {
+        let mut st = lock(&self.state);
+        if st.done {
+            return Some(error);
+        }
+        st.errors.push(ChildError::new(name, error));
+        None
+    }
+
     pub(crate) fn panicked(&self, name: Option<Name>, p: Payload) {
         self.record_panic(p);
         self.cancel(CancelReason::SiblingPanicked { name });
@@ -976,28 +1168,13 @@ impl<E> Inner<E> {
     }
 }
 
-/// Whether `e` is a nested scope's bare cancellation by its parent, returned with `?`: when
-/// that parent is cancelling, the child was cancelled, it did not fail (F2: cancellation is
-/// never a member).
-fn is_parent_cancellation<E: 'static>(e: &E) -> bool {
-    let any: &dyn Any = e;
-    let nested = match any.downcast_ref::<BoxError>() {
-        Some(b) => b.downcast_ref::<ScopeError<BoxError>>(),
-        None => any.downcast_ref::<ScopeError<BoxError>>(),
-    };
-    matches!(nested, Some(ScopeError::Cancelled { reason: CancelReason::Parent(_), errors: None }))
-}
-
 impl<E> Inner<E> {
-    /// See [`is_parent_cancellation`].
-    pub(crate) fn is_our_cancellation(&self, e: &E) -> bool {
-        self.token.is_cancelled() && (self.parent_cancellation)(e)
-    }
-
-    /// A child's future is gone: record its outcome, update the counts, wake the owner on the
-    /// last one. A shielded child was not cancelled with its scope, so its value is kept.
-    pub(crate) fn child_done<T>(&self, child: &Child<T, E>, outcome: Outcome<T, E>, shielded: bool) {
-        let state = match outcome {
+    /// A child's future is gone: record its outcome (a value for its handle, an error for the
+    /// group, a panic to resume) and return the child's terminal state, which the caller then
+    /// [`publish`](Self::publish)es. A shielded child was not cancelled with its scope, so its
+    /// value is kept.
+    pub(crate) fn child_done<T>(&self, child: &Child<T, E>, outcome: Outcome<T, E>, shielded: bool) -> u8 {
+        match outcome {
             Outcome::Value(v) => {
                 let keep = (shielded || !self.token.is_cancelled())
                     && (self.policy != Policy::Race || !self.won.swap(true, Ordering::AcqRel));
@@ -1030,10 +1207,6 @@ impl<E> Inner<E> {
                     self.drop_late(&child.name, v)
                 }
             }
-            Outcome::Error(e) if self.is_our_cancellation(&e) => {
-                let _ = self.drop_late(&child.name, e);
-                CANCELLED
-            }
             Outcome::Error(e) => {
                 match self.policy {
                     Policy::FailFast => self.fail(child.name.clone(), e),
@@ -1056,20 +1229,30 @@ impl<E> Inner<E> {
                 PANICKED
             }
             Outcome::Cancelled => CANCELLED,
-        };
+        }
+    }
+
+    /// Makes a child's terminal state visible (O3): first the counts drop (the process gauge,
+    /// and half of the child's live units, so [`live_count`](Self::live_count) no longer
+    /// includes it), then `set_state` stores the state and wakes the handle, and only then the
+    /// last unit goes, which lets the owner finish (S1): whoever sees the handle's terminal
+    /// state sees counts without the child, and the scope never returns while a handle still
+    /// says "running".
+    pub(crate) fn publish(&self, set_state: impl FnOnce()) {
+        gauge::sub();
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        set_state();
         // The registry entry stays until the next compaction: no lock on this path, unless
         // the registry is mostly finished children (whose cells, futures' space included, it
         // keeps allocated), and then only if the lock is free.
-        child.set_state(state);
-        gauge::sub();
         let registered = self.registered.load(Ordering::Relaxed);
         if registered >= 2 * COMPACT_MIN
-            && self.live.load(Ordering::Relaxed) * 4 < registered
+            && self.live_count() * 4 < registered
             && let Some(mut st) = try_lock(&self.state)
         {
             st.compact(&self.registered);
         }
-        self.live_done();
+        self.live_done(1);
     }
 }
 
@@ -1093,7 +1276,7 @@ impl<E> fmt::Debug for Spawner<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Spawner")
             .field("runtime", &self.inner.rt.name())
-            .field("live_children", &self.inner.live.load(Ordering::Relaxed))
+            .field("live_children", &self.inner.live_count())
             .field("token", &self.inner.token)
             .finish()
     }
@@ -1242,11 +1425,14 @@ impl<E: Send + 'static> Spawner<E> {
     /// Runs blocking work in the scope (B1), on the runtime's blocking pool (tokio's
     /// `spawn_blocking`, smol's `blocking::unblock`), like Python's `asyncio.to_thread`.
     ///
-    /// The closure gets the scope's token: a running closure cannot be dropped, so it should
-    /// check [`CancelToken::is_cancelled`] to stop early. The scope waits for it (S1) however
-    /// the scope ends; its error fails the scope and its panic resumes in the owner like any
-    /// child's. If the scope is cancelled before the closure starts, it never runs. It does
-    /// not count against a concurrency limit (the blocking pool bounds it).
+    /// The closure gets a token of its own, a child of the scope's: it fires when the scope is
+    /// cancelled and when the returned handle's [`cancel`](JoinHandle::cancel) is called. A
+    /// running closure cannot be dropped, so it should check [`CancelToken::is_cancelled`] to
+    /// stop early. The scope waits for it (S1) however the scope ends; its error fails the
+    /// scope and its panic resumes in the owner like any child's. If the scope is cancelled
+    /// before the closure starts, it never runs. Cancelled through its handle, whatever it
+    /// returns is dropped and the handle reports [`ChildState::Cancelled`] (C9). It does not
+    /// count against a concurrency limit (the blocking pool bounds it).
     ///
     /// ```
     /// # use taskscope_core::{Builder, BoxError};
@@ -1275,7 +1461,12 @@ impl<E: Send + 'static> Spawner<E> {
         if !self.register(&child, false) {
             return Self::refused(None, f);
         }
-        let job = BlockingChild { scope: self.inner.clone(), child: child.clone(), f: Some(f) };
+        // The closure watches a token of its own, which the scope's cancellation reaches (a
+        // child token) and so does the handle's `cancel` (it wakes the child's task waker,
+        // which fires the token: C9).
+        let token = self.inner.token.child();
+        child.task_waker.register(&std::task::Waker::from(Arc::new(CancelOnWake(token.clone()))));
+        let job = BlockingChild { scope: self.inner.clone(), child: child.clone(), token, f: Some(f) };
         self.inner.rt.spawn_blocking(Box::new(move || job.run()));
         JoinHandle { child }
     }
@@ -1288,12 +1479,12 @@ impl<E: Send + 'static> Spawner<E> {
         if st.done || (!shielded && (st.closed || self.inner.token.is_cancelled())) {
             return false;
         }
-        self.inner.live.fetch_add(1, Ordering::AcqRel);
+        self.inner.live.fetch_add(LIVE_UNIT, Ordering::AcqRel);
         gauge::add();
         if st.children.len() >= st.compact_at {
             // Compacting a registry of mostly live children (a burst of spawns) would keep
             // them all: just let it grow.
-            if self.inner.live.load(Ordering::Relaxed) * 2 < st.children.len() {
+            if self.inner.live_count() * 2 < st.children.len() {
                 st.compact(&self.inner.registered);
             } else {
                 st.compact_at = st.children.len() * 2;
@@ -1336,7 +1527,7 @@ impl<E: Send + 'static> Spawner<E> {
         };
         let extra = match (shield, slot, how.hook) {
             (None, Slot::Unlimited, None) => None,
-            (shield, slot, hook) => Some(Box::new(Extra { shield, slot, hook })),
+            (shield, slot, hook) => Some(Box::new(Extra { shield, slot, hook, drain: None })),
         };
         let body = Body { fut: Some(fut), scope: Some(self.inner.clone()), extra };
         let child = self.new_child(how.name, Mutex::new(body));
@@ -1424,7 +1615,20 @@ impl<E: Send + 'static> Spawner<E> {
 struct BlockingChild<F, T, E> {
     scope: Arc<Inner<E>>,
     child: Pin<Arc<ChildCell<T, E, ()>>>,
+    token: CancelToken,
     f: Option<F>,
+}
+
+/// A blocking child's task waker: waking it (the handle's `cancel`) fires the child's token.
+struct CancelOnWake(CancelToken);
+
+impl std::task::Wake for CancelOnWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.cancel_with(CancelReason::Explicit(Name::Borrowed("JoinHandle::cancel() called")));
+    }
 }
 
 impl<F, T, E> BlockingChild<F, T, E>
@@ -1438,13 +1642,20 @@ where
             drop_quietly(f);
             Outcome::Cancelled
         } else {
-            match catch_unwind(AssertUnwindSafe(|| f(&self.scope.token))) {
+            match catch_unwind(AssertUnwindSafe(|| f(&self.token))) {
+                // Cancelled through its handle while it ran (C9): whatever it returned is
+                // dropped, and it reports "cancelled", not a failure.
+                Ok(result) if self.child.cancel.load(Ordering::Acquire) => {
+                    catch_unwind(AssertUnwindSafe(move || drop(result)))
+                        .map_or_else(Outcome::Panic, |()| Outcome::Cancelled)
+                }
                 Ok(Ok(v)) => Outcome::Value(v),
                 Ok(Err(e)) => Outcome::Error(e),
                 Err(p) => Outcome::Panic(p),
             }
         };
-        self.scope.child_done(&self.child, outcome, false);
+        let state = self.scope.child_done(&self.child, outcome, false);
+        self.scope.publish(|| self.child.set_state(state));
     }
 }
 
@@ -1455,7 +1666,8 @@ impl<F, T, E> Drop for BlockingChild<F, T, E> {
                 Ok(()) => Outcome::Cancelled,
                 Err(p) => Outcome::Panic(p),
             };
-            self.scope.child_done(&self.child, outcome, false);
+            let state = self.scope.child_done(&self.child, outcome, false);
+            self.scope.publish(|| self.child.set_state(state));
         }
     }
 }
@@ -1479,7 +1691,7 @@ impl<E> Spawner<E> {
 
     /// The number of live children: spawned and not yet dropped (O1).
     pub fn live_children(&self) -> usize {
-        self.inner.live.load(Ordering::Acquire)
+        self.inner.live_count()
     }
 
     /// Whether spawns are refused: the scope is cancelling or finished.
@@ -1534,10 +1746,11 @@ impl<E> Scope<E> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(taskscope_loom)))]
 mod tests {
     use super::*;
     use crate::builder::Builder;
+    use crate::error::BoxError;
 
     /// Finished children leave the registry at the next compaction: a long-lived scope with
     /// many short-lived children does not grow.
