@@ -9,26 +9,11 @@
 //! "elapsed" from "failed", give the scope itself a [`Builder::timeout`] or
 //! [`Builder::deadline`].
 
-use std::fmt;
 use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
 use crate::builder::Builder;
-
-/// The deadline of [`fail_after`] / [`fail_at`] expired before the future completed.
-///
-/// It is an ordinary error: a child whose own timeout expires returns it, and the scope
-/// collects it like any other error (C7).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Elapsed(pub(crate) ());
-
-impl fmt::Display for Elapsed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("deadline elapsed")
-    }
-}
-
-impl std::error::Error for Elapsed {}
+use crate::error::Elapsed;
 
 /// Runs `fut` for at most `timeout` (AnyIO's `fail_after`, Python's `asyncio.timeout`): its
 /// output, or [`Elapsed`] once the deadline has cancelled it and every scope opened inside it

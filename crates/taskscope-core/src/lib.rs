@@ -87,9 +87,10 @@ mod token;
 mod util;
 
 pub use builder::{Builder, DetectRuntime};
-pub use deadline::{Elapsed, fail_after, fail_at, move_on_after, move_on_at};
-pub use error::{BoxError, ChildError, ErrorGroup, JoinError, ScopeError, panic_message};
-pub use limit::{TrySpawnError, ZeroLimit};
+pub use deadline::{fail_after, fail_at, move_on_after, move_on_at};
+pub use error::{
+    BoxError, ChildError, Elapsed, ErrorGroup, JoinError, ScopeError, TrySpawnError, ZeroLimit, panic_message,
+};
 pub use runtime::{BlockOn, BlockingJob, BoxedSleep, Runtime, Task};
 pub use scope::{ChildState, JoinHandle, Policy, Scope, Spawner, current_runtime, current_token, live_children};
 pub use start::{Ready, Start};

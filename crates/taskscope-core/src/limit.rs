@@ -4,7 +4,6 @@
 //! gave up).
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,60 +11,6 @@ use std::task::{Context, Poll};
 
 use crate::sync::{AtomicU8, AtomicWaker, Mutex, Ordering};
 use crate::util::lock;
-
-/// A concurrency limit of zero was asked for (L1): no child could ever run.
-///
-/// ```
-/// let err = taskscope_core::Builder::new().limit(0).unwrap_err();
-/// assert!(err.to_string().contains("at least 1"));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ZeroLimit;
-
-impl fmt::Display for ZeroLimit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a concurrency limit of 0 would never run a child: use a limit of at least 1")
-    }
-}
-
-impl std::error::Error for ZeroLimit {}
-
-/// Why [`Spawner::try_spawn`](crate::Spawner::try_spawn) did not spawn; gives the future back.
-pub enum TrySpawnError<F> {
-    /// Every running slot of the scope's concurrency limit is taken (L1).
-    Full(F),
-    /// The scope is cancelling or finished (S4).
-    Closed(F),
-}
-
-impl<F> TrySpawnError<F> {
-    /// The future that was not spawned.
-    pub fn into_inner(self) -> F {
-        match self {
-            TrySpawnError::Full(f) | TrySpawnError::Closed(f) => f,
-        }
-    }
-}
-
-impl<F> fmt::Debug for TrySpawnError<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrySpawnError::Full(_) => f.write_str("Full(..)"),
-            TrySpawnError::Closed(_) => f.write_str("Closed(..)"),
-        }
-    }
-}
-
-impl<F> fmt::Display for TrySpawnError<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrySpawnError::Full(_) => f.write_str("the scope is full: every slot of its concurrency limit is taken"),
-            TrySpawnError::Closed(_) => f.write_str("the scope is cancelling or finished: no more spawns"),
-        }
-    }
-}
-
-impl<F> std::error::Error for TrySpawnError<F> {}
 
 const WAITING: u8 = 0;
 const GRANTED: u8 = 1;

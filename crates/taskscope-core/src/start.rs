@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::error::JoinError;
-use crate::scope::{ChildState, JoinHandle, StartHook, mark_handed_cancellation};
+use crate::scope::{ChildState, JoinHandle, Spawn, Spawner, StartHook, mark_handed_cancellation};
 use crate::sync::{AtomicWaker, Mutex};
+use crate::token::Name;
 use crate::util::lock;
 
 /// What a started child and its [`Start`] future share: whichever comes first, the report or
@@ -204,6 +205,72 @@ impl<V, T, E> Drop for Start<V, T, E> {
 
 /// Model checks of the start slot (`RUSTFLAGS="--cfg taskscope_loom" cargo test -p
 /// taskscope-core --release --lib loom`): a report from another thread against the child's end.
+impl<E: Send + 'static> Spawner<E> {
+    /// Starts a child and waits until it reports ready (L4, AnyIO's `task_group.start`): `f`
+    /// gets a [`Ready`] reporter, and the call returns the value the child reports together
+    /// with the child's handle, while the child runs on in the scope.
+    ///
+    /// - An error the child returns before reporting ready is returned by this call
+    ///   ([`JoinError::Failed`] with the error) and does not fail the scope.
+    /// - A child that ends without reporting ready gives [`JoinError::NotReady`].
+    /// - Reporting twice is impossible: [`Ready::send`] consumes the reporter.
+    /// - After ready, the child is an ordinary child: its error fails the scope.
+    ///
+    /// # Cancel safety
+    /// Dropping the returned future before it completes cancels the child (C9).
+    ///
+    /// ```
+    /// # use taskscope_core::{Builder, BoxError};
+    /// # let rt = taskscope_core::test_runtime();
+    /// # futures_lite::future::block_on(async {
+    /// Builder::new().runtime(rt).run(async |s| {
+    ///     let (port, _server) = s
+    ///         .start(|ready| async move {
+    ///             ready.send(8080u16); // bound and listening
+    ///             // ... serve until cancelled ...
+    ///             Ok::<_, BoxError>(())
+    ///         })
+    ///         .await?;
+    ///     assert_eq!(port, 8080);
+    ///     Ok(())
+    /// }).await?;
+    /// # Ok::<_, BoxError>(()) }).unwrap();
+    /// ```
+    pub fn start<V, T, F, Fut>(&self, f: F) -> Start<V, T, E>
+    where
+        F: FnOnce(Ready<V>) -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        V: Send + 'static,
+        T: Send + 'static,
+    {
+        self.start_child(None, f)
+    }
+
+    /// [`start`](Spawner::start) with a name for the child.
+    pub fn start_named<V, T, F, Fut>(&self, name: impl Into<Name>, f: F) -> Start<V, T, E>
+    where
+        F: FnOnce(Ready<V>) -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        V: Send + 'static,
+        T: Send + 'static,
+    {
+        self.start_child(Some(name.into()), f)
+    }
+
+    fn start_child<V, T, F, Fut>(&self, name: Option<Name>, f: F) -> Start<V, T, E>
+    where
+        F: FnOnce(Ready<V>) -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        V: Send + 'static,
+        T: Send + 'static,
+    {
+        let slot = StartSlot::new();
+        let fut = f(Ready::new(slot.clone()));
+        let handle = self.spawn_child(fut, Spawn { hook: Some(slot.clone()), ..Spawn::plain(name) });
+        Start::new(slot, handle)
+    }
+}
+
 #[cfg(all(test, taskscope_loom))]
 mod loom_models {
     use super::*;
