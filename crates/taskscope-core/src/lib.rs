@@ -76,22 +76,26 @@
 
 mod builder;
 mod deadline;
+mod detect;
 mod error;
 mod limit;
 mod runtime;
 mod scope;
 mod slab;
 mod start;
+mod time;
 mod token;
 mod util;
 
-pub use builder::{Builder, DetectRuntime};
+pub use builder::Builder;
 pub use deadline::{Elapsed, fail_after, fail_at, move_on_after, move_on_at};
+pub use detect::{DetectRuntime, NoRuntime};
 pub use error::{BoxError, ChildError, ErrorGroup, JoinError, ScopeError, panic_message};
 pub use limit::{TrySpawnError, ZeroLimit};
 pub use runtime::{BlockOn, BlockingJob, BoxedSleep, Runtime, Task};
 pub use scope::{ChildState, JoinHandle, Policy, Scope, Spawner, current_runtime, current_token, live_children};
 pub use start::{Ready, Start};
+pub use time::{Interval, Sleep, Tick, YieldNow, interval, now, sleep, sleep_until, yield_now};
 pub use token::{CancelReason, CancelToken, Cancelled, CancelledOwned, DropGuard, Name, RunUntilCancelled};
 
 #[doc(hidden)]
