@@ -6,6 +6,7 @@ mod deadline;
 mod failure;
 mod policy;
 mod scope;
+mod time;
 mod token;
 
 pub mod anyio;
@@ -18,6 +19,7 @@ pub use deadline::*;
 pub use failure::*;
 pub use policy::*;
 pub use scope::*;
+pub use time::*;
 pub use token::*;
 
 pub use anyio::*;
@@ -230,6 +232,17 @@ macro_rules! __with_cases {
             b1_blocking_work_watches_the_token,
             b1_blocking_value_and_error,
             b1_blocking_panic_resumes_in_owner,
+            // Portable time (time.rs).
+            p4_sleep_waits_at_least_its_duration,
+            p4_sleep_until_a_past_instant_completes_at_once,
+            p4_duration_max_is_forever_never_a_panic,
+            p4_a_child_sleeping_forever_is_cancelled_promptly,
+            p4_time_runs_on_the_enclosing_scopes_runtime,
+            p4_now_is_the_runtimes_clock,
+            p4_interval_ticks_every_period,
+            p4_interval_skips_missed_ticks,
+            p4_a_dropped_tick_loses_no_tick,
+            p4_yield_now_lets_a_sibling_run,
         }
     };
 }
