@@ -40,7 +40,7 @@
 //! which gives the tests `sleeps_then_answers::tokio_mt`, `sleeps_then_answers::tokio_ct`,
 //! `sleeps_then_answers::smol_mt` and `sleeps_then_answers::smol_st` (those whose feature is
 //! enabled). Each runs the body on a fresh runtime of its flavour, through
-//! [`BlockOn`](crate::BlockOn), with no scope around it: the code under test finds the
+//! [`BlockOn`], with no scope around it: the code under test finds the
 //! runtime the way an application's code does (see the crate docs), so the test also proves
 //! that the library needs no runtime-specific code.
 //!
