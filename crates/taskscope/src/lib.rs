@@ -362,7 +362,9 @@ pub fn move_on_at<F: IntoFuture>(deadline: Instant, fut: F) -> impl Future<Outpu
 /// `Duration::MAX` waits forever. See [`taskscope_core::sleep`] and [`Sleep`].
 ///
 /// # Panics
-/// If no runtime is found, at the caller's line, saying what to do.
+/// If no runtime is found, at the caller's line, saying what to do. The fallible form is
+/// `Sleep::after_in(&taskscope::runtime()?, duration)` ([`runtime`] gives the [`NoRuntime`]
+/// error instead of panicking).
 ///
 /// ```
 /// # #[cfg(feature = "smol")] {

@@ -62,6 +62,7 @@
 
 use std::future::Future;
 
+#[cfg(any(feature = "tokio", feature = "smol"))]
 use crate::BlockOn;
 
 /// A backend flavour a test runs on.
@@ -126,6 +127,9 @@ where
     F: FnOnce() -> Fut,
     Fut: Future,
 {
+    // Without a backend feature there is no flavour: `flavour` cannot exist.
+    #[cfg(not(any(feature = "tokio", feature = "smol")))]
+    let _ = test;
     match flavour {
         #[cfg(feature = "tokio")]
         Flavour::TokioMt => taskscope_tokio::TokioBackend::multi_thread(2).block_on(test()),
