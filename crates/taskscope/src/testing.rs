@@ -54,11 +54,14 @@
 //!
 //! # Adding a backend
 //!
-//! The list of flavours is [`Flavour`] plus one line per flavour in the macro that expands the
-//! tests (`__taskscope_backend_tests!`), each behind the facade feature that brings the
-//! backend. A deterministic simulation backend joins with one more line there, behind a `sim`
-//! feature, running the body once per seed (the body is a function, so it can be called again
-//! for every seed) and naming the failing seed.
+//! A flavour is a [`Flavour`] variant with its arm in [`run`], and one line in the list the
+//! macro expands (`__taskscope_backend_tests!`), inside the gate of the facade feature that
+//! brings the backend (`__taskscope_if_tokio!`, `__taskscope_if_smol!`: a gate is a macro
+//! defined twice, expanding or not with the feature, because a `cfg` written in the macro's
+//! output would test the calling crate's features). The deterministic simulation backend
+//! joins this way behind a `sim` feature: its line runs the body once per seed (the body is a
+//! function, so it can be called again for every seed) and names the failing seed; nothing
+//! changes for the crates that use the macro.
 
 use std::future::Future;
 
