@@ -9,6 +9,10 @@
 //! - [`CancelToken`] and [`CancelReason`]: the cooperative signal that comes first.
 //! - [`ErrorGroup`] and [`ScopeError`]: every error, in one value.
 //! - [`live_children`]: the process-wide "no orphans" gauge.
+//! - [`sleep`], [`sleep_until`], [`now`], [`interval`], [`yield_now`]: portable time on the
+//!   enclosing scope's runtime (P4), so library code never names a runtime to wait.
+//! - [`NoRuntime`]: what every entry point says, naming the caller's line, when it finds no
+//!   runtime (P2).
 //!
 //! Every guarantee has a rule ID in the semantics contract (`DESIGN.md`), cited below, and a
 //! conformance case named after it.
