@@ -308,7 +308,7 @@ pub async fn story() -> Vec<String> {
     // 4. The first answer wins.
     let mirrors = [
         Mirror::new("far", Duration::from_secs(30)),
-        Mirror::new("near", Duration::from_millis(20)),
+        Mirror::new("near", Duration::from_millis(100)),
         Mirror::refusing("down"),
     ];
     match fetch_fastest(&mirrors, "index.html").await {
