@@ -11,7 +11,7 @@ use taskscope_core::{
 };
 
 use crate::Harness;
-use crate::support::{assert_prompt, builder, err, expect_failed, inside_scope, messages};
+use crate::support::{Gate, OnDrop, assert_prompt, builder, err, expect_failed, inside_scope, messages};
 
 /// P4: `sleep(d)` completes no earlier than `d` after it was called, on the scope's clock, in
 /// the body and in a child.
@@ -73,14 +73,23 @@ pub fn p4_a_child_sleeping_forever_is_cancelled_promptly(h: &dyn Harness) {
         let start = Instant::now();
         let dropped = Arc::new(AtomicBool::new(false));
         let d = dropped.clone();
+        let asleep = Gate::new();
         let r = builder(h)
             .run(async |s| {
+                let flag = OnDrop(move || d.store(true, Ordering::SeqCst));
+                let opened = asleep.clone();
                 s.spawn(async move {
-                    let _flag = crate::support::OnDrop(move || d.store(true, Ordering::SeqCst));
-                    sleep(Duration::MAX).await;
+                    let _flag = flag;
+                    let forever = sleep(Duration::MAX);
+                    opened.open();
+                    forever.await;
                     Ok::<_, BoxError>(())
                 });
-                s.spawn(async { Err::<(), _>(err("boom")) });
+                let asleep = asleep.clone();
+                s.spawn(async move {
+                    asleep.wait().await;
+                    Err::<(), _>(err("boom"))
+                });
                 Ok(())
             })
             .await;
