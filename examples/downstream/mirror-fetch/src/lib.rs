@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 use std::fmt;
+use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -72,31 +73,53 @@ pub struct Mirror {
 
 #[derive(Debug, Default)]
 struct Stats {
+    in_flight: AtomicUsize,
     running: AtomicUsize,
     peak: AtomicUsize,
     cancelled: AtomicUsize,
 }
 
-/// Counts a fetch as running while alive; a fetch dropped before it completed was cancelled.
-struct InFlight<'a> {
-    stats: &'a Stats,
-    done: bool,
+/// One fetch, from the moment it is asked for: a fetch dropped before it answered (running or
+/// not yet started) was cancelled.
+struct Request {
+    stats: Arc<Stats>,
+    answered: bool,
 }
 
-impl<'a> InFlight<'a> {
-    fn new(stats: &'a Stats) -> Self {
-        let now = stats.running.fetch_add(1, Ordering::SeqCst) + 1;
-        stats.peak.fetch_max(now, Ordering::SeqCst);
-        Self { stats, done: false }
+impl Request {
+    fn new(stats: Arc<Stats>) -> Self {
+        stats.in_flight.fetch_add(1, Ordering::SeqCst);
+        Self { stats, answered: false }
+    }
+
+    fn answered(&mut self) {
+        self.answered = true;
     }
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for Request {
     fn drop(&mut self) {
-        self.stats.running.fetch_sub(1, Ordering::SeqCst);
-        if !self.done {
+        self.stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if !self.answered {
             self.stats.cancelled.fetch_add(1, Ordering::SeqCst);
         }
+    }
+}
+
+/// A fetch that is running (polled at least once, not yet answered or dropped).
+struct Running<'a>(&'a Stats);
+
+impl<'a> Running<'a> {
+    fn new(stats: &'a Stats) -> Self {
+        let now = stats.running.fetch_add(1, Ordering::SeqCst) + 1;
+        stats.peak.fetch_max(now, Ordering::SeqCst);
+        Self(stats)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -117,13 +140,14 @@ impl Mirror {
         self.name
     }
 
-    /// Fetches `path`.
+    /// Asks for `path`: the fetch counts as in flight from this call until it answers or is
+    /// dropped (cancelled).
     ///
     /// # Errors
     /// [`FetchError::Refused`] from a refusing mirror, [`FetchError::NotFound`] for a path
     /// starting with `missing`.
-    pub async fn fetch(&self, path: &str) -> Result<Page, FetchError> {
-        let mut in_flight = InFlight::new(&self.stats);
+    pub fn fetch(&self, path: &str) -> impl Future<Output = Result<Page, FetchError>> + Send + 'static {
+        let mut request = Request::new(self.stats.clone());
         let answer = if self.refuses {
             Err(FetchError::Refused { mirror: self.name })
         } else if path.starts_with("missing") {
@@ -132,14 +156,18 @@ impl Mirror {
             Ok(Page { mirror: self.name, path: path.to_owned() })
         };
         let delay = if answer.is_ok() { self.latency } else { Duration::from_millis(1) };
-        taskscope::sleep(delay).await; // a cancelled fetch is dropped here
-        in_flight.done = true;
-        answer
+        async move {
+            let running = Running::new(&request.stats);
+            taskscope::sleep(delay).await; // a cancelled fetch is dropped here
+            drop(running);
+            request.answered();
+            answer
+        }
     }
 
-    /// Fetches running now.
-    pub fn running(&self) -> usize {
-        self.stats.running.load(Ordering::SeqCst)
+    /// Fetches asked for and not yet answered or dropped.
+    pub fn in_flight(&self) -> usize {
+        self.stats.in_flight.load(Ordering::SeqCst)
     }
 
     /// The most fetches that ran at once.
@@ -147,7 +175,7 @@ impl Mirror {
         self.stats.peak.load(Ordering::SeqCst)
     }
 
-    /// Fetches dropped before they completed.
+    /// Fetches dropped before they answered (running, or never started).
     pub fn cancelled(&self) -> usize {
         self.stats.cancelled.load(Ordering::SeqCst)
     }
@@ -171,10 +199,7 @@ pub async fn fetch_all(
         .expect("a NonZeroUsize is not zero")
         .timeout(deadline)
         .run(async |s| {
-            let fetches = paths.iter().map(|path| {
-                let (mirror, path) = (mirror.clone(), (*path).to_owned());
-                s.spawn_named(path.clone(), async move { mirror.fetch(&path).await })
-            });
+            let fetches = paths.iter().map(|path| s.spawn_named((*path).to_owned(), mirror.fetch(path)));
             Ok(fetches.collect::<Vec<_>>())
         })
         .await?;
@@ -190,11 +215,7 @@ pub async fn fetch_all(
 /// # Panics
 /// If `mirrors` is empty.
 pub async fn fetch_fastest(mirrors: &[Mirror], path: &str) -> Result<Page, ScopeError<FetchError>> {
-    let asks = mirrors.iter().map(|mirror| {
-        let (mirror, path) = (mirror.clone(), path.to_owned());
-        async move { mirror.fetch(&path).await }
-    });
-    taskscope::builder().race(asks).await
+    taskscope::builder().race(mirrors.iter().map(|mirror| mirror.fetch(path))).await
 }
 
 /// What [`fetch_each`] got: the pages, and the failures split by kind.
@@ -219,9 +240,9 @@ pub async fn fetch_each(jobs: &[(Mirror, &str)]) -> Result<Report, ScopeError<Fe
         .policy(Policy::Supervise)
         .run(async |s| {
             for (mirror, path) in jobs {
-                let (mirror, path, pages) = (mirror.clone(), (*path).to_owned(), pages.clone());
+                let (fetch, pages) = (mirror.fetch(path), pages.clone());
                 s.spawn(async move {
-                    let page = mirror.fetch(&path).await?;
+                    let page = fetch.await?;
                     pages.lock().unwrap_or_else(PoisonError::into_inner).push(page);
                     Ok(())
                 });
@@ -267,7 +288,7 @@ pub async fn story() -> Vec<String> {
     let limit = NonZeroUsize::new(2).expect("2 is not zero");
 
     // 1. Fan-out with a limit.
-    let eu = Mirror::new("eu", Duration::from_millis(20));
+    let eu = Mirror::new("eu", Duration::from_millis(50));
     let files = ["a.txt", "b.txt", "c.txt", "d.txt", "e.txt", "f.txt"];
     match fetch_all(&eu, &files, limit, Duration::from_secs(30)).await {
         Ok(pages) => lines.push(format!(
@@ -284,9 +305,9 @@ pub async fn story() -> Vec<String> {
     let slow = Mirror::new("slow", Duration::from_secs(30));
     match fetch_all(&slow, &files, limit, Duration::from_millis(50)).await {
         Err(e) if e.is_elapsed() => lines.push(format!(
-            "deadline: gave up on slow after the overall deadline; {} fetches cancelled, {} still running",
+            "deadline: gave up on slow after the overall deadline; {} fetches cancelled, {} still in flight",
             slow.cancelled(),
-            slow.running()
+            slow.in_flight()
         )),
         other => lines.push(format!("deadline: unexpected {other:?}")),
     }
@@ -296,11 +317,11 @@ pub async fn story() -> Vec<String> {
     let with_missing = ["a.txt", "missing-1.txt", "b.txt", "c.txt"];
     match fetch_all(&us, &with_missing, NonZeroUsize::new(4).expect("4"), Duration::from_secs(30)).await {
         Err(ScopeError::Failed(group)) => lines.push(format!(
-            "first failure: {} ({} error); {} other fetches cancelled, {} still running",
+            "first failure: {} ({} error); {} other fetches cancelled, {} still in flight",
             group.cause(),
             group.len(),
             us.cancelled(),
-            us.running()
+            us.in_flight()
         )),
         other => lines.push(format!("first failure: unexpected {other:?}")),
     }
@@ -313,10 +334,10 @@ pub async fn story() -> Vec<String> {
     ];
     match fetch_fastest(&mirrors, "index.html").await {
         Ok(page) => lines.push(format!(
-            "race: index.html from {}; {} slower mirror cancelled, {} still running",
+            "race: index.html from {}; {} slower mirror cancelled, {} still in flight",
             page.mirror,
             mirrors.iter().map(Mirror::cancelled).sum::<usize>(),
-            mirrors.iter().map(Mirror::running).sum::<usize>()
+            mirrors.iter().map(Mirror::in_flight).sum::<usize>()
         )),
         Err(e) => lines.push(format!("race failed: {e}")),
     }

@@ -15,9 +15,9 @@ fn limit(n: usize) -> NonZeroUsize {
 /// What every application prints after its `runtime:` line (CI compares the apps' output too).
 const STORY: &[&str] = &[
     "fan-out: 6 pages from eu, at most 2 at once (peak 2): a.txt, b.txt, c.txt, d.txt, e.txt, f.txt",
-    "deadline: gave up on slow after the overall deadline; 2 fetches cancelled, 0 still running",
-    "first failure: not found: missing-1.txt (1 error); 3 other fetches cancelled, 0 still running",
-    "race: index.html from near; 1 slower mirror cancelled, 0 still running",
+    "deadline: gave up on slow after the overall deadline; 6 fetches cancelled, 0 still in flight",
+    "first failure: not found: missing-1.txt (1 error); 3 other fetches cancelled, 0 still in flight",
+    "race: index.html from near; 1 slower mirror cancelled, 0 still in flight",
     "collect-all: 2 pages (a.txt, c.txt)",
     "  missing, skipped: missing-1.txt, missing-2.txt",
     "  other errors, reported: down refused the connection",
@@ -30,14 +30,14 @@ taskscope::test_on_every_backend! {
         let order: Vec<_> = pages.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(order, ["c", "a", "b", "d", "e"]);
         assert_eq!(eu.peak(), 2);
-        assert_eq!(eu.running(), 0);
+        assert_eq!(eu.in_flight(), 0);
     }
 
     async fn the_overall_deadline_cancels_every_fetch() {
         let slow = Mirror::new("slow", Duration::from_secs(30));
         let err = fetch_all(&slow, &["a", "b", "c"], limit(3), Duration::from_millis(20)).await.unwrap_err();
         assert!(err.is_elapsed(), "{err}");
-        assert_eq!((slow.cancelled(), slow.running()), (3, 0));
+        assert_eq!((slow.cancelled(), slow.in_flight()), (3, 0));
     }
 
     async fn the_first_failure_cancels_the_rest() {
@@ -46,14 +46,14 @@ taskscope::test_on_every_backend! {
         let ScopeError::Failed(group) = err else { panic!("not a failure: {err}") };
         assert_eq!(group.cause(), &FetchError::NotFound { path: "missing-x".into() });
         assert_eq!(group.members()[0].name(), Some("missing-x"));
-        assert_eq!((us.cancelled(), us.running()), (2, 0));
+        assert_eq!((us.cancelled(), us.in_flight()), (2, 0));
     }
 
     async fn the_first_answer_wins_and_the_rest_are_cancelled() {
         let mirrors = [Mirror::new("far", Duration::from_secs(30)), Mirror::new("near", Duration::from_millis(5))];
         let page = fetch_fastest(&mirrors, "index.html").await.unwrap();
         assert_eq!(page.mirror, "near");
-        assert_eq!((mirrors[0].cancelled(), mirrors[0].running()), (1, 0));
+        assert_eq!((mirrors[0].cancelled(), mirrors[0].in_flight()), (1, 0));
     }
 
     async fn when_every_mirror_fails_the_race_gives_every_error() {
