@@ -217,3 +217,35 @@ impl Drop for SmolBackend {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn current_name() -> Option<&'static str> {
+        SmolRuntime::current().map(|rt| rt.name())
+    }
+
+    #[test]
+    fn enter_guards_nest_and_restore_the_previous_runtime() {
+        let (a, b) = (Arc::new(Executor::new()), Arc::new(Executor::new()));
+        assert_eq!(current_name(), None);
+        let outer = SmolRuntime::with_executor(&a, "a").enter();
+        let inner = SmolRuntime::with_executor(&b, "b").enter();
+        assert_eq!(current_name(), Some("b"));
+        drop(inner);
+        assert_eq!(current_name(), Some("a"));
+        drop(outer);
+        assert_eq!(current_name(), None);
+    }
+
+    #[test]
+    fn a_backend_is_current_inside_block_on_and_on_its_threads_only() {
+        let st = SmolBackend::single_thread();
+        assert_eq!(st.block_on(async { current_name() }), Some("smol-st"));
+        assert_eq!(current_name(), None, "block_on restores the previous runtime");
+        let mt = SmolBackend::multi_thread(2);
+        let on_worker = mt.block_on(mt.executor().spawn(async { current_name() }));
+        assert_eq!(on_worker, Some("smol-mt"));
+    }
+}
