@@ -88,8 +88,8 @@ impl Builder {
     /// How to find a runtime when none was given and the scope is not nested in another:
     /// called when the scope starts (its first poll), so a scope created outside a runtime and
     /// then handed to one (`runtime.block_on(scope)`) finds it. The `taskscope` facade's
-    /// builders detect tokio or smol this way; when `detect` fails, its [`NoRuntime`](crate::NoRuntime) message
-    /// is the panic's.
+    /// builders detect tokio or smol this way; when `detect` fails, the message of its
+    /// [`NoRuntime`](crate::NoRuntime) is the panic's.
     pub fn fallback_runtime(mut self, detect: DetectRuntime) -> Self {
         self.fallback = Some(detect);
         self
@@ -222,10 +222,10 @@ impl Builder {
     ///
     /// # Panics
     /// If no runtime was given, none is ambient (this is not inside another scope) and none
-    /// was detected (see [`Builder::fallback_runtime`]), with a [`NoRuntime`](crate::NoRuntime) message naming
-    /// the line that created the builder: give one with [`Builder::runtime`], or use the
-    /// `taskscope` facade, which detects tokio or smol. Also resumes panics of the body and
-    /// children, as described above.
+    /// was detected (see [`Builder::fallback_runtime`]), with a [`NoRuntime`](crate::NoRuntime)
+    /// message naming the line that created the builder: give one with [`Builder::runtime`],
+    /// or use the `taskscope` facade, which detects tokio or smol. Also resumes panics of the
+    /// body and children, as described above.
     ///
     /// # Cancel safety
     /// Dropping the future cancels the scope (C3): every child is dropped promptly by its
