@@ -7,6 +7,7 @@ mod failure;
 mod hardening;
 mod policy;
 mod scope;
+mod time;
 mod token;
 
 pub mod anyio;
@@ -20,6 +21,7 @@ pub use failure::*;
 pub use hardening::*;
 pub use policy::*;
 pub use scope::*;
+pub use time::*;
 pub use token::*;
 
 pub use anyio::*;
@@ -242,6 +244,17 @@ macro_rules! __with_cases {
             o3_the_count_drops_before_the_handle_reports,
             t2_a_deep_token_chain_held_by_its_leaf_drops_in_constant_stack,
             l3_racing_no_futures_is_refused_at_the_call,
+            // Portable time (time.rs).
+            p4_sleep_waits_at_least_its_duration,
+            p4_sleep_until_a_past_instant_completes_at_once,
+            p4_duration_max_is_forever_never_a_panic,
+            p4_a_child_sleeping_forever_is_cancelled_promptly,
+            p4_time_runs_on_the_enclosing_scopes_runtime,
+            p4_now_is_the_runtimes_clock,
+            p4_interval_ticks_every_period,
+            p4_interval_skips_missed_ticks,
+            p4_a_dropped_tick_loses_no_tick,
+            p4_yield_now_lets_a_sibling_run,
         }
     };
 }

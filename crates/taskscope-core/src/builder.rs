@@ -3,9 +3,11 @@
 use std::convert::Infallible;
 use std::future::{Future, IntoFuture};
 use std::num::NonZeroUsize;
+use std::panic::Location;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::detect::{DetectRuntime, resolve_runtime};
 use crate::error::{Elapsed, ScopeError, ZeroLimit};
 use crate::runtime::Runtime;
 use crate::scope::{Driver, Inner, Policy, Scope, Spawner, with_ambient};
@@ -42,6 +44,8 @@ use crate::token::{CancelToken, Name};
 pub struct Builder {
     runtime: Option<Arc<dyn Runtime>>,
     fallback: Option<DetectRuntime>,
+    // The line that created the builder, named by the "no runtime" panic.
+    caller: Option<&'static Location<'static>>,
     name: Option<Name>,
     parent: Option<CancelToken>,
     grace: Duration,
@@ -50,25 +54,21 @@ pub struct Builder {
     limit: Option<NonZeroUsize>,
 }
 
-/// A function that finds a runtime (see [`Builder::fallback_runtime`]).
-pub type DetectRuntime = fn() -> Option<Arc<dyn Runtime>>;
-
 #[derive(Debug, Clone, Copy)]
 enum Deadline {
     At(Instant),
     After(Duration),
 }
 
-const NO_RUNTIME: &str = "taskscope: no runtime for this scope or deadline (it is not inside another scope). \
-                          Give one with `Builder::runtime`, or use the `taskscope` facade (`taskscope::scope`, \
-                          `taskscope::fail_after`, ... with the `tokio` or `smol` feature), which detects the \
-                          running runtime";
-
 impl Builder {
     /// A builder with defaults: the ambient runtime and parent (the enclosing scope, if any),
     /// no grace period, no deadline, no limit, [`Policy::FailFast`].
+    ///
+    /// It remembers the caller's line: if the scope finds no runtime when it starts, the panic
+    /// message names that line.
+    #[track_caller]
     pub fn new() -> Self {
-        Self::default()
+        Self { caller: Some(Location::caller()), ..Self::default() }
     }
 
     /// The runtime to spawn children on.
@@ -78,8 +78,10 @@ impl Builder {
     }
 
     /// How to find a runtime when none was given and the scope is not nested in another:
-    /// called when the scope starts (its first poll). The `taskscope` facade uses it to detect
-    /// tokio or smol.
+    /// called when the scope starts (its first poll), so a scope created outside a runtime and
+    /// then handed to one (`runtime.block_on(scope)`) finds it. The `taskscope` facade's
+    /// builders detect tokio or smol this way; when `detect` fails, the message of its
+    /// [`NoRuntime`](crate::NoRuntime) is the panic's.
     pub fn fallback_runtime(mut self, detect: DetectRuntime) -> Self {
         self.fallback = Some(detect);
         self
@@ -186,7 +188,8 @@ impl Builder {
         let enclosing = with_ambient(|a| a.cloned());
         let ambient_rt = enclosing.as_ref().map(|a| a.runtime().clone());
         let ambient_token = enclosing.as_ref().map(|a| a.token().clone());
-        let rt = self.runtime.or(ambient_rt).or_else(|| self.fallback.and_then(|f| f())).expect(NO_RUNTIME);
+        let rt =
+            resolve_runtime(self.runtime.or(ambient_rt), self.fallback, self.caller).unwrap_or_else(|e| panic!("{e}"));
         let token = match self.parent.or(ambient_token) {
             Some(parent) => parent.child(),
             None => CancelToken::new(),
@@ -210,9 +213,11 @@ impl Builder {
     /// resumes here once every child is dropped (F5).
     ///
     /// # Panics
-    /// If no runtime was given and none is ambient (this is not inside another scope): give
-    /// one with [`Builder::runtime`], or use the `taskscope` facade's `scope`, which detects
-    /// tokio or smol. Also resumes panics of the body and children, as described above.
+    /// If no runtime was given, none is ambient (this is not inside another scope) and none
+    /// was detected (see [`Builder::fallback_runtime`]), with a [`NoRuntime`](crate::NoRuntime)
+    /// message naming the line that created the builder: give one with [`Builder::runtime`],
+    /// or use the `taskscope` facade, which detects tokio or smol. Also resumes panics of the
+    /// body and children, as described above.
     ///
     /// # Cancel safety
     /// Dropping the future cancels the scope (C3): every child is dropped promptly by its

@@ -9,7 +9,7 @@
 //! "elapsed" from "failed", give the scope itself a [`Builder::timeout`] or
 //! [`Builder::deadline`].
 
-use std::future::IntoFuture;
+use std::future::{Future, IntoFuture};
 use std::time::{Duration, Instant};
 
 use crate::builder::Builder;
@@ -24,8 +24,9 @@ use crate::error::Elapsed;
 /// deadline gives `Elapsed`: a cancellation of the enclosing scope passes through to `fut`.
 ///
 /// # Panics
-/// Outside a scope (there is no runtime to time it with): use [`Builder::fail`] with a
-/// runtime, or the facade's `taskscope::fail_after`.
+/// When first polled outside a scope (there is no runtime to time it with), naming the
+/// caller's line: use [`Builder::fail`] with a runtime, or the facade's
+/// `taskscope::fail_after`, which detects tokio or smol.
 ///
 /// # Cancel safety
 /// Dropping it drops `fut` (and cancels any scope inside it, C3).
@@ -43,16 +44,18 @@ use crate::error::Elapsed;
 /// }).await?;
 /// # Ok::<_, taskscope_core::ScopeError<BoxError>>(()) }).unwrap();
 /// ```
-pub async fn fail_after<F: IntoFuture>(timeout: Duration, fut: F) -> Result<F::Output, Elapsed> {
-    Builder::new().timeout(timeout).fail(fut).await
+#[track_caller]
+pub fn fail_after<F: IntoFuture>(timeout: Duration, fut: F) -> impl Future<Output = Result<F::Output, Elapsed>> {
+    Builder::new().timeout(timeout).fail(fut)
 }
 
 /// [`fail_after`] with an absolute deadline. A deadline already past cancels at once.
 ///
 /// # Panics
 /// Outside a scope, as [`fail_after`].
-pub async fn fail_at<F: IntoFuture>(deadline: Instant, fut: F) -> Result<F::Output, Elapsed> {
-    Builder::new().deadline(deadline).fail(fut).await
+#[track_caller]
+pub fn fail_at<F: IntoFuture>(deadline: Instant, fut: F) -> impl Future<Output = Result<F::Output, Elapsed>> {
+    Builder::new().deadline(deadline).fail(fut)
 }
 
 /// Runs `fut` for at most `timeout` (AnyIO's `move_on_after`): `Some(output)`, or `None` once
@@ -78,14 +81,16 @@ pub async fn fail_at<F: IntoFuture>(deadline: Instant, fut: F) -> Result<F::Outp
 /// }).await?;
 /// # Ok::<_, taskscope_core::ScopeError<BoxError>>(()) }).unwrap();
 /// ```
-pub async fn move_on_after<F: IntoFuture>(timeout: Duration, fut: F) -> Option<F::Output> {
-    Builder::new().timeout(timeout).move_on(fut).await
+#[track_caller]
+pub fn move_on_after<F: IntoFuture>(timeout: Duration, fut: F) -> impl Future<Output = Option<F::Output>> {
+    Builder::new().timeout(timeout).move_on(fut)
 }
 
 /// [`move_on_after`] with an absolute deadline.
 ///
 /// # Panics
 /// Outside a scope, as [`fail_after`].
-pub async fn move_on_at<F: IntoFuture>(deadline: Instant, fut: F) -> Option<F::Output> {
-    Builder::new().deadline(deadline).move_on(fut).await
+#[track_caller]
+pub fn move_on_at<F: IntoFuture>(deadline: Instant, fut: F) -> impl Future<Output = Option<F::Output>> {
+    Builder::new().deadline(deadline).move_on(fut)
 }
