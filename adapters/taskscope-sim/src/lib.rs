@@ -30,7 +30,7 @@
 //!         let rt_b = rt.clone();
 //!         s.spawn_named("B", async move {
 //!             rt_b.sleep_until(rt_b.now() + Duration::from_millis(500)).await;
-//!             Err(BoxError::msg("sensor B failed"))
+//!             Err::<(), _>(BoxError::msg("sensor B failed"))
 //!         });
 //!         Ok(())
 //!     }).await;
@@ -55,5 +55,5 @@ mod sim;
 
 pub use inject::{Injected, Injector, Point, cancel_at_every_poll};
 pub use rng::Rng;
-pub use seeds::{SEED_ENV, SEEDS_ENV, check};
+pub use seeds::{SEED_ENV, SEEDS_ENV, check, replay};
 pub use sim::{Sim, SimRuntime};

@@ -17,6 +17,40 @@ pub const SEED_ENV: &str = "TASKSCOPE_SIM_SEED";
 /// search than the test asks for: `TASKSCOPE_SIM_SEEDS=100000 cargo test ...`.
 pub const SEEDS_ENV: &str = "TASKSCOPE_SIM_SEEDS";
 
+/// Runs `body` once on a fresh [`Sim`] with `seed`, as [`check`] runs each seed: the way to
+/// replay one seed from code (a panic resumes as it is).
+///
+/// ```
+/// let mut seen = Vec::new();
+/// for _ in 0..2 {
+///     let mut order = Vec::new();
+///     taskscope_sim::replay(9, |rt| {
+///         let order = &mut order;
+///         async move {
+///             let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+///             taskscope_core::Builder::new().runtime(rt).run(async |s| {
+///                 for i in 0..5 {
+///                     let log = log.clone();
+///                     s.spawn(async move { log.lock().unwrap().push(i); Ok::<_, taskscope_core::BoxError>(()) });
+///                 }
+///                 Ok(())
+///             }).await.unwrap();
+///             *order = log.lock().unwrap().clone();
+///         }
+///     });
+///     seen.push(order);
+/// }
+/// assert_eq!(seen[0], seen[1]); // one seed, one schedule
+/// ```
+pub fn replay<F, Fut>(seed: u64, body: F)
+where
+    F: FnOnce(Arc<dyn Runtime>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let sim = Sim::new(seed);
+    sim.block_on(body(sim.runtime()));
+}
+
 /// Runs `body` once per seed `0..seeds`, each time on a fresh [`Sim`] given to `body` as its
 /// runtime. A run that panics (an assertion, a deadlock, a panic resumed from a child) stops
 /// the loop: the seed and the command that replays it are printed to stderr, then the panic
@@ -47,9 +81,9 @@ where
     Fut: Future<Output = ()>,
 {
     let number = |name: &str| {
-        std::env::var(name).ok().map(|v| {
-            v.trim().parse::<u64>().unwrap_or_else(|_| panic!("{name} must be a number, got {v:?}"))
-        })
+        std::env::var(name)
+            .ok()
+            .map(|v| v.trim().parse::<u64>().unwrap_or_else(|_| panic!("{name} must be a number, got {v:?}")))
     };
     let chosen: Vec<u64> = match number(SEED_ENV) {
         Some(seed) => vec![seed],

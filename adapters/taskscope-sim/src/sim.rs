@@ -270,10 +270,8 @@ impl Sim {
             return;
         }
         if st.running_jobs > 0 {
-            let _unused = self
-                .shared
-                .wakeup
-                .wait_while(st, |s| s.ready.is_empty() && s.running_jobs > 0 && s.timers.is_empty());
+            let _unused =
+                self.shared.wakeup.wait_while(st, |s| s.ready.is_empty() && s.running_jobs > 0 && s.timers.is_empty());
             return;
         }
         let (st, _) = self
