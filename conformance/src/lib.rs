@@ -84,6 +84,7 @@ use taskscope_core::{BlockOn, CancelToken, Runtime};
 
 pub mod cases;
 pub mod support;
+pub mod trees;
 
 #[cfg(feature = "backends")]
 pub mod backends;

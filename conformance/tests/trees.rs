@@ -1,0 +1,75 @@
+//! Randomized scope trees against the model (see `taskscope_conformance::trees`): a large
+//! fixed-seed batch on the simulation (virtual time, exact end times), a small one on every
+//! real backend, and a long batch from a random seed on demand:
+//!
+//! ```text
+//! TASKSCOPE_TREES=1000000 cargo test --release -p taskscope-conformance --test trees -- --ignored --nocapture
+//! ```
+//!
+//! (`TASKSCOPE_TREES_SEED=N` starts that batch at seed `N`, to replay a failure.)
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use taskscope_conformance::backends;
+use taskscope_conformance::trees::{Mode, Shape, check_trees};
+
+/// The gauge is process-wide: one batch at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn batch(name: &str, make: fn() -> Box<dyn taskscope_conformance::Harness>, first: u64, count: u64, mode: Mode) {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // The trees' children panic on purpose with a `u32` payload: keep the output readable.
+    static QUIET: std::sync::Once = std::sync::Once::new();
+    QUIET.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<u32>().is_none() {
+                default(info);
+            }
+        }));
+    });
+    let start = Instant::now();
+    let children = check_trees(make, first, count, mode);
+    eprintln!("{name}: {count} trees from seed {first}, {children} children, {:.2?}", start.elapsed());
+}
+
+const VIRTUAL: Mode = Mode { shape: Shape::VIRTUAL, exact_time: true, gauge: true };
+const REAL: Mode = Mode { shape: Shape::REAL, exact_time: false, gauge: true };
+
+#[test]
+fn ten_thousand_trees_on_sim() {
+    batch("sim", backends::sim, 0, 10_000, VIRTUAL);
+}
+
+#[test]
+fn trees_on_tokio_mt() {
+    batch("tokio-mt", backends::tokio_mt, 0, 12, REAL);
+}
+
+#[test]
+fn trees_on_tokio_ct() {
+    batch("tokio-ct", backends::tokio_ct, 0, 12, REAL);
+}
+
+#[test]
+fn trees_on_smol_mt() {
+    batch("smol-mt", backends::smol_mt, 0, 12, REAL);
+}
+
+#[test]
+fn trees_on_smol_st() {
+    batch("smol-st", backends::smol_st, 0, 12, REAL);
+}
+
+#[test]
+#[ignore = "a long batch on demand: TASKSCOPE_TREES=N (and TASKSCOPE_TREES_SEED=S to replay)"]
+fn long_batch_from_a_random_seed() {
+    let count = std::env::var("TASKSCOPE_TREES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let first = std::env::var("TASKSCOPE_TREES_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+        use std::hash::{BuildHasher, RandomState};
+        RandomState::new().hash_one(Instant::now()) >> 16
+    });
+    eprintln!("long batch: {count} trees from seed {first} (replay: TASKSCOPE_TREES_SEED={first})");
+    batch("sim", backends::sim, first, count, VIRTUAL);
+}
