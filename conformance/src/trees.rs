@@ -466,7 +466,18 @@ fn run_child(run: Arc<Run>, c: ChildSpec, token: CancelToken, spawner: Spawner<B
         let work = sleep_units(&run.rt, run.unit, c.run);
         if c.ignores_token {
             work.await;
-        } else if futures_lite::future::or(async { work.await; false }, async { token.cancelled().await; true }).await {
+        } else if futures_lite::future::or(
+            async {
+                work.await;
+                false
+            },
+            async {
+                token.cancelled().await;
+                true
+            },
+        )
+        .await
+        {
             let (ms, err) = c.cleanup;
             sleep_units(&run.rt, run.unit, ms).await;
             return err.map_or(Ok(()), |id| Err(leaf_error(id)));
@@ -553,8 +564,8 @@ pub struct Mode {
 }
 
 /// Runs the tree of `seed` on `h` and checks it against the model; panics with the seed, the
-/// tree and both outcomes on any difference.
-pub fn check_tree(h: &dyn Harness, seed: u64, mode: Mode) {
+/// tree and both outcomes on any difference. Returns the outcome.
+pub fn check_tree(h: &dyn Harness, seed: u64, mode: Mode) -> Outcome {
     let shape = mode.shape;
     let tree = Tree::generate(seed, shape);
     let (expected, expected_end) = tree.predict();
@@ -601,17 +612,42 @@ pub fn check_tree(h: &dyn Harness, seed: u64, mode: Mode) {
     if mode.exact_time && took != shape.unit * expected_end as u32 {
         fail(format!("ended at {took:?}, the model says {expected_end} units"));
     }
+    outcome
+}
+
+/// What a batch of [`check_trees`] ran.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Trees run.
+    pub trees: u64,
+    /// Child futures polled (leaves and nested scopes' children, siblings included).
+    pub children: usize,
+    /// Trees whose root succeeded, failed, was cancelled, panicked.
+    pub ok: u64,
+    /// See `ok`.
+    pub failed: u64,
+    /// See `ok`.
+    pub cancelled: u64,
+    /// See `ok`.
+    pub panicked: u64,
 }
 
 /// Runs the trees of seeds `first..first + count`, each on a fresh harness from `make`; on a
-/// failure the panic names the seed. Returns how many children the trees ran.
-pub fn check_trees(make: fn() -> Box<dyn Harness>, first: u64, count: u64, mode: Mode) -> usize {
+/// failure the panic names the seed.
+pub fn check_trees(make: fn() -> Box<dyn Harness>, first: u64, count: u64, mode: Mode) -> Stats {
     let before = CHILDREN.load(Ordering::Relaxed);
+    let mut stats = Stats { trees: count, ..Stats::default() };
     for seed in first..first + count {
         let h = make();
-        check_tree(&*h, seed, mode);
+        match check_tree(&*h, seed, mode) {
+            Outcome::Ok => stats.ok += 1,
+            Outcome::Failed(_) => stats.failed += 1,
+            Outcome::Cancelled(..) => stats.cancelled += 1,
+            Outcome::Panic(_) => stats.panicked += 1,
+        }
     }
-    CHILDREN.load(Ordering::Relaxed) - before
+    stats.children = CHILDREN.load(Ordering::Relaxed) - before;
+    stats
 }
 
 /// Children run by [`check_tree`] so far (for reports).

@@ -30,8 +30,16 @@ fn batch(name: &str, make: fn() -> Box<dyn taskscope_conformance::Harness>, firs
         }));
     });
     let start = Instant::now();
-    let children = check_trees(make, first, count, mode);
-    eprintln!("{name}: {count} trees from seed {first}, {children} children, {:.2?}", start.elapsed());
+    let s = check_trees(make, first, count, mode);
+    eprintln!(
+        "{name}: {count} trees from seed {first}, {} children; {} ok, {} failed, {} cancelled, {} panicked; {:.2?}",
+        s.children,
+        s.ok,
+        s.failed,
+        s.cancelled,
+        s.panicked,
+        start.elapsed()
+    );
 }
 
 const VIRTUAL: Mode = Mode { shape: Shape::VIRTUAL, exact_time: true, gauge: true };
