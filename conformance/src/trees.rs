@@ -131,6 +131,9 @@ pub enum Member {
     Group(Vec<Member>),
     /// A nested scope's own deadline (an ordinary error for its parent, C7).
     Elapsed,
+    /// A nested scope cancelled by its parent, with the errors its children returned during
+    /// its grace period.
+    Cancelled(Vec<Member>),
 }
 
 /// Why a scope was cancelled, as the model sees it.
@@ -187,10 +190,10 @@ impl Tree {
     }
 
     fn predict_timed(&self) -> Option<(Outcome, u64)> {
-        let mut times = Times(Vec::new());
+        let mut times = Times(Default::default());
         let outer = self.external.map(|t| (t, Why::Parent));
         if let Some(t) = self.external {
-            times.add(t);
+            times.add(self, 0, t);
         }
         let r = model_scope(&self.root, 0, outer, &mut times);
         times.distinct().then_some(r)
@@ -209,10 +212,13 @@ fn gen_scope(rng: &mut Rng, ids: &mut Ids, shape: Shape, depth: u32, root: bool,
     };
     let fail_fast = policy == Policy::FailFast;
     // A panic goes up through every scope: only where all of them fail fast.
-    let panics = panics && fail_fast;
+    let panics = panics && fail_fast && (root || rng.chance(50));
     let n = rng.range(if root { 1 } else { 0 }, shape.max_children);
     let children = (0..n).map(|_| gen_child(rng, ids, shape, depth, panics, true)).collect();
-    let grace = if root && policy != Policy::Race && rng.chance(40) { rng.range(1, shape.span / 2) } else { 0 };
+    // Nested scopes get a grace only where no panic can happen in them (a panic during a
+    // nested grace is outside what the model predicts).
+    let grace =
+        if (root || !panics) && policy != Policy::Race && rng.chance(40) { rng.range(1, shape.span / 2) } else { 0 };
     ScopeSpec {
         policy,
         deadline: rng.chance(30).then(|| rng.range(1, shape.span)),
@@ -243,22 +249,25 @@ fn gen_child(rng: &mut Rng, ids: &mut Ids, shape: Shape, depth: u32, panics: boo
     }
 }
 
-/// Every independent event time of a tree: they must be distinct for the outcome to be fixed.
-struct Times(Vec<u64>);
+/// Every independent event time of a tree, by event (the address of its spec and what it
+/// is): distinct events must have distinct times for the outcome to be fixed. The model may
+/// visit an event twice (a nested scope first on its own, then cancelled by its parent).
+struct Times(std::collections::BTreeSet<(u64, usize, u8)>);
 
 impl Times {
-    fn add(&mut self, t: u64) {
-        self.0.push(t);
+    fn add<T>(&mut self, event: &T, what: u8, t: u64) {
+        self.0.insert((t, std::ptr::from_ref(event) as usize, what));
     }
-    fn distinct(&mut self) -> bool {
-        self.0.sort_unstable();
-        self.0.windows(2).all(|w| w[0] != w[1])
+    fn distinct(&self) -> bool {
+        let times: Vec<u64> = self.0.iter().map(|e| e.0).collect();
+        times.windows(2).all(|w| w[0] != w[1])
     }
 }
 
 /// A child instance in the model.
 struct Running<'a> {
     spec: &'a ChildSpec,
+    start: u64,
     /// When it ends if not cancelled, and how.
     end: u64,
     result: Result<(), Fault>,
@@ -293,9 +302,9 @@ fn model_scope(spec: &ScopeSpec, t0: u64, outer: Option<(u64, Why)>, times: &mut
             }
         };
         if !matches!(c.end, End::Nested(_)) {
-            times.add(end);
+            times.add(c, 0, end);
         }
-        Running { spec: c, end, result, done: false }
+        Running { spec: c, start, end, result, done: false }
     }
 
     let mut running: Vec<Running<'_>> = Vec::new();
@@ -303,14 +312,17 @@ fn model_scope(spec: &ScopeSpec, t0: u64, outer: Option<(u64, Why)>, times: &mut
     let slots = spec.limit.unwrap_or(usize::MAX);
     let active = |running: &Vec<Running<'_>>| running.iter().filter(|r| !r.done).count();
     let mut body_end = Some(t0 + spec.body_ms);
-    times.add(t0 + spec.body_ms);
+    times.add(spec, 1, t0 + spec.body_ms);
     let deadline = spec.deadline.map(|d| t0 + d);
     if let Some(d) = deadline {
-        times.add(d);
+        times.add(spec, 2, d);
     }
     let mut errors: Vec<Member> = Vec::new();
     let mut won = false;
-    for c in &spec.children {
+    // A scope opened under an already cancelled parent (a nested scope opened by a sibling
+    // spawned just before its spawner failed) refuses every spawn (S4).
+    let born_cancelled = outer.is_some_and(|(t, _)| t <= t0);
+    for c in spec.children.iter().filter(|_| !born_cancelled) {
         if active(&running) < slots {
             running.push(natural(c, t0, times));
         } else {
@@ -379,23 +391,32 @@ fn model_scope(spec: &ScopeSpec, t0: u64, outer: Option<(u64, Why)>, times: &mut
     let mut end = c;
     let mut late: Vec<(u64, Member)> = Vec::new();
     if spec.grace > 0 {
-        times.add(c + spec.grace);
+        times.add(spec, 3, c + spec.grace);
     }
     for r in running.iter().filter(|r| !r.done && r.end > c) {
         if spec.grace == 0 {
             continue;
         }
         let expiry = c + spec.grace;
-        if matches!(r.spec.end, End::Nested(_)) {
-            // The nested scope (no grace) is cancelled by its parent at `c` and drops its
-            // children at once: the child is cancelled, not failed.
-            continue;
-        }
-        let (finish, result) = if r.spec.ignores_token {
+        let (finish, result) = if let End::Nested(s) = &r.spec.end {
+            // The parent's cancellation reaches the nested scope at `c` (C6), which tears down
+            // under its own grace. A bare cancellation by the parent is not an error (F2);
+            // errors collected meanwhile are (F3).
+            let (o, nested_end) = model_scope(s, r.start, Some((c, Why::Parent)), times);
+            let result = match o {
+                Outcome::Ok => Ok(()),
+                Outcome::Cancelled(Why::Parent, m) if m.is_empty() => Ok(()),
+                Outcome::Cancelled(Why::Parent, m) => Err(Fault::Error(Member::Cancelled(m))),
+                Outcome::Cancelled(Why::Deadline, m) if m.is_empty() => Err(Fault::Error(Member::Elapsed)),
+                Outcome::Failed(m) => Err(Fault::Error(Member::Group(m))),
+                other => unreachable!("a nested scope ends {other:?} only where the generator allows no grace"),
+            };
+            (nested_end, result)
+        } else if r.spec.ignores_token {
             (r.end, r.result.clone())
         } else {
             let (ms, err) = r.spec.cleanup;
-            times.add(c + ms);
+            times.add(r.spec, 4, c + ms);
             (c + ms, err.map_or(Ok(()), |id| Err(Fault::Error(Member::Leaf(id)))))
         };
         if finish < expiry {
@@ -526,6 +547,9 @@ fn observe(r: &Result<(), ScopeError<BoxError>>) -> Result<Outcome, String> {
             return match nested {
                 ScopeError::Failed(g) => Ok(Member::Group(members(g)?)),
                 n if n.is_elapsed() => Ok(Member::Elapsed),
+                ScopeError::Cancelled { reason: CancelReason::Parent(_), errors: Some(g) } => {
+                    Ok(Member::Cancelled(members(g)?))
+                }
                 other => Err(format!("unexpected nested outcome as an error: {other:?}")),
             };
         }
