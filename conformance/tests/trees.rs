@@ -11,13 +11,13 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
-use taskscope_conformance::backends;
 use taskscope_conformance::trees::{Mode, Shape, check_trees};
+use taskscope_conformance::{Harness, backends, harness};
 
 /// The gauge is process-wide: one batch at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn batch(name: &str, make: fn() -> Box<dyn taskscope_conformance::Harness>, first: u64, count: u64, mode: Mode) {
+fn batch(name: &str, make: &dyn Fn(u64) -> Box<dyn Harness>, first: u64, count: u64, mode: Mode) {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // The trees' children panic on purpose with a `u32` payload: keep the output readable.
     static QUIET: std::sync::Once = std::sync::Once::new();
@@ -42,32 +42,39 @@ fn batch(name: &str, make: fn() -> Box<dyn taskscope_conformance::Harness>, firs
     );
 }
 
+/// The simulation, scheduled by the tree's own seed: each tree also runs a different
+/// interleaving.
+fn sim(seed: u64) -> Box<dyn Harness> {
+    let b = taskscope_sim::Sim::new(seed);
+    harness(b.runtime(), b)
+}
+
 const VIRTUAL: Mode = Mode { shape: Shape::VIRTUAL, exact_time: true, gauge: true };
 const REAL: Mode = Mode { shape: Shape::REAL, exact_time: false, gauge: true };
 
 #[test]
 fn ten_thousand_trees_on_sim() {
-    batch("sim", backends::sim, 0, 10_000, VIRTUAL);
+    batch("sim", &sim, 0, 10_000, VIRTUAL);
 }
 
 #[test]
 fn trees_on_tokio_mt() {
-    batch("tokio-mt", backends::tokio_mt, 0, 12, REAL);
+    batch("tokio-mt", &|_| backends::tokio_mt(), 0, 12, REAL);
 }
 
 #[test]
 fn trees_on_tokio_ct() {
-    batch("tokio-ct", backends::tokio_ct, 0, 12, REAL);
+    batch("tokio-ct", &|_| backends::tokio_ct(), 0, 12, REAL);
 }
 
 #[test]
 fn trees_on_smol_mt() {
-    batch("smol-mt", backends::smol_mt, 0, 12, REAL);
+    batch("smol-mt", &|_| backends::smol_mt(), 0, 12, REAL);
 }
 
 #[test]
 fn trees_on_smol_st() {
-    batch("smol-st", backends::smol_st, 0, 12, REAL);
+    batch("smol-st", &|_| backends::smol_st(), 0, 12, REAL);
 }
 
 #[test]
@@ -79,5 +86,5 @@ fn long_batch_from_a_random_seed() {
         RandomState::new().hash_one(Instant::now()) >> 16
     });
     eprintln!("long batch: {count} trees from seed {first} (replay: TASKSCOPE_TREES_SEED={first})");
-    batch("sim", backends::sim, first, count, VIRTUAL);
+    batch("sim", &sim, first, count, VIRTUAL);
 }
