@@ -340,3 +340,91 @@ fn cancellation_injection_finds_the_await_point_that_leaks() {
     // Cancelled before its first poll it took nothing; at each timer it leaks.
     assert_eq!(leaked_at, [Some(1), Some(2), Some(3)]);
 }
+
+#[test]
+fn cancellation_injection_can_cancel_cooperatively_through_a_token() {
+    // The target watches its token; at each point the token is cancelled instead of the
+    // target being dropped, and the target's cleanup must run every time.
+    let cleaned = Arc::new(AtomicUsize::new(0));
+    let c = cleaned.clone();
+    let n = cancel_at_every_poll(
+        5,
+        move |rt, inject| {
+            let cleaned = c.clone();
+            async move {
+                let token = CancelToken::new();
+                let t = token.clone();
+                let work = async move {
+                    for _ in 0..4 {
+                        let tick = rt.sleep_until(rt.now() + Duration::from_millis(10));
+                        if futures_lite::future::or(async { tick.await; false }, async { t.cancelled().await; true }).await {
+                            break;
+                        }
+                    }
+                    cleaned.fetch_add(1, Ordering::SeqCst); // the cleanup
+                    t.is_cancelled()
+                };
+                inject.wrap_with(work, move || { token.cancel(); }).await
+            }
+        },
+        |point, out| {
+            assert_eq!(cleaned.swap(0, Ordering::SeqCst), 1, "no cleanup at {point:?}");
+            assert_eq!(out, Some(point.at.is_some()), "at {point:?}");
+        },
+    );
+    assert_eq!(n, 5, "four timers and the start");
+}
+
+#[test]
+fn cancellation_injection_drops_a_scope_at_each_await_of_its_body_and_leaves_no_child() {
+    let live = Arc::new(AtomicUsize::new(0));
+    struct Live(Arc<AtomicUsize>);
+    impl Drop for Live {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let l = live.clone();
+    let n = cancel_at_every_poll(
+        11,
+        move |rt, inject| {
+            let live = l.clone();
+            async move {
+                let scope = Builder::new().runtime(rt.clone()).run(async |s| {
+                    for i in 0..5_u64 {
+                        let (live, rt2) = (live.clone(), rt.clone());
+                        live.fetch_add(1, Ordering::SeqCst);
+                        let guard = Live(live.clone());
+                        s.spawn(async move {
+                            let _guard = guard;
+                            // A nested scope whose child outlives nothing either (S1, C6).
+                            Builder::new()
+                                .run(async |inner| {
+                                    live.fetch_add(1, Ordering::SeqCst);
+                                    let g = Live(live.clone());
+                                    inner.spawn(async move {
+                                        let _g = g;
+                                        rt2.sleep_until(rt2.now() + Duration::from_millis(3 * i + 1)).await;
+                                        Ok::<_, BoxError>(())
+                                    });
+                                    Ok(())
+                                })
+                                .await?;
+                            Ok::<_, BoxError>(())
+                        });
+                        rt.sleep_until(rt.now() + Duration::from_millis(2)).await;
+                    }
+                    Ok(())
+                });
+                inject.wrap(scope).await.map(|r| r.is_ok())
+            }
+        },
+        |point, out| {
+            assert_eq!(live.load(Ordering::SeqCst), 0, "a child outlived the dropped scope at {point:?}");
+            if point.at.is_none() {
+                assert_eq!(out, Some(true));
+            }
+        },
+    );
+    assert!(n >= 6, "the body's five timers and its start, at least: {n}");
+}
