@@ -100,6 +100,8 @@ pub struct ChildSpec {
     /// returns this error or `Ok`.
     cleanup: (u64, Option<u32>),
     sibling: Option<Box<ChildSpec>>,
+    /// Cancelled through its handle at this time (units from the scope's start), C9.
+    cancel_at: Option<u64>,
 }
 
 /// How a child ends when not cancelled.
@@ -214,7 +216,14 @@ fn gen_scope(rng: &mut Rng, ids: &mut Ids, shape: Shape, depth: u32, root: bool,
     // Nested scopes where a panic may happen get no grace period (below).
     let panics = panics && (root || rng.chance(50));
     let n = rng.range(if root { 1 } else { 0 }, shape.max_children);
-    let children = (0..n).map(|_| gen_child(rng, ids, shape, depth, panics, true)).collect();
+    let mut children: Vec<ChildSpec> = (0..n).map(|_| gen_child(rng, ids, shape, depth, panics, true)).collect();
+    // Handle cancellations (C9) where keeping a handle does not change where errors go (a
+    // supervising scope delivers an error to a live handle instead of its group).
+    if policy != Policy::Supervise {
+        for c in &mut children {
+            c.cancel_at = rng.chance(15).then(|| rng.range(1, shape.span));
+        }
+    }
     // Nested scopes get a grace only where no panic can happen in them (a panic during a
     // nested grace is outside what the model predicts).
     let grace =
@@ -246,6 +255,7 @@ fn gen_child(rng: &mut Rng, ids: &mut Ids, shape: Shape, depth: u32, panics: boo
         sibling: (may_spawn && !nested && rng.chance(15))
             .then(|| Box::new(gen_child(rng, ids, shape, depth, panics, false))),
         end,
+        cancel_at: None,
     }
 }
 
@@ -319,6 +329,12 @@ fn model_scope(spec: &ScopeSpec, t0: u64, outer: Option<(u64, Why)>, times: &mut
     }
     let mut errors: Vec<Member> = Vec::new();
     let mut won = false;
+    // Handle cancellations still to come: (time, the child's spec).
+    let mut handle_cancels: Vec<(u64, &ChildSpec)> =
+        spec.children.iter().filter_map(|c| c.cancel_at.map(|x| (t0 + x, c))).collect();
+    for &(t, c) in &handle_cancels {
+        times.add(c, 5, t);
+    }
     // A scope opened under an already cancelled parent (a nested scope opened by a sibling
     // spawned just before its spawner failed) refuses every spawn (S4).
     let born_cancelled = outer.is_some_and(|(t, _)| t <= t0);
@@ -339,7 +355,12 @@ fn model_scope(spec: &ScopeSpec, t0: u64, outer: Option<(u64, Why)>, times: &mut
         if let Some(b) = body_end {
             next = next.min(b);
         }
-        if next == u64::MAX {
+        let next_handle = handle_cancels.iter().enumerate().min_by_key(|(_, (t, _))| *t).map(|(i, &(t, c))| (i, t, c));
+        if let Some((_, t, _)) = next_handle {
+            // A handle cancel only matters while its child may still run.
+            next = next.min(t);
+        }
+        if next == u64::MAX || (next_child.is_none() && body_end.is_none() && queue.is_empty()) {
             // Every child and the body are done: the scope ends with the last of them.
             break None;
         }
@@ -349,6 +370,24 @@ fn model_scope(spec: &ScopeSpec, t0: u64, outer: Option<(u64, Why)>, times: &mut
             break Some((t, why, None));
         }
         let now = next;
+        if let Some((i, t, c)) = next_handle.filter(|&(_, t, _)| t == now) {
+            let _ = t;
+            handle_cancels.swap_remove(i);
+            // C9: dropped at once (running) or never started (waiting for a slot); not a
+            // failure, not a win; a running child's slot passes to the next in line (L1).
+            if let Some(r) = running.iter_mut().find(|r| std::ptr::eq(r.spec, c) && !r.done) {
+                r.done = true;
+                r.end = now;
+                while active(&running) < slots
+                    && let Some(q) = queue.pop_front()
+                {
+                    running.push(natural(q, now, times));
+                }
+            } else {
+                queue.retain(|q| !std::ptr::eq(*q, c));
+            }
+            continue;
+        }
         if body_end == Some(now) {
             body_end = None;
             if let Some(id) = spec.body_err {
@@ -418,6 +457,11 @@ fn model_scope(spec: &ScopeSpec, t0: u64, outer: Option<(u64, Why)>, times: &mut
             let (ms, err) = r.spec.cleanup;
             times.add(r.spec, 4, c + ms);
             (c + ms, err.map_or(Ok(()), |id| Err(Fault::Error(Member::Leaf(id)))))
+        };
+        // Cancelled through its handle during the grace: dropped then, no error (C9).
+        let (finish, result) = match r.spec.cancel_at.map(|x| t0 + x) {
+            Some(h) if h > c && h < finish => (h, Ok(())),
+            _ => (finish, result),
         };
         if finish < expiry {
             end = end.max(finish);
@@ -528,8 +572,18 @@ async fn run_scope(run: Arc<Run>, spec: ScopeSpec, parent: Option<&CancelToken>)
         b = b.parent(p);
     }
     b.run(async |s| {
+        let start = run.rt.now();
         for c in spec.children.iter().cloned() {
-            s.spawn(run_child(run.clone(), c, s.token().clone(), s.spawner()));
+            let cancel_at = c.cancel_at;
+            let handle = s.spawn(run_child(run.clone(), c, s.token().clone(), s.spawner()));
+            if let Some(x) = cancel_at {
+                let (rt, unit) = (run.rt.clone(), run.unit);
+                let at = start + unit * x as u32;
+                run.rt.spawn(Task::new(async move {
+                    rt.sleep_until(at).await;
+                    handle.cancel();
+                }));
+            }
         }
         sleep_units(&run.rt, run.unit, spec.body_ms).await;
         spec.body_err.map_or(Ok(()), |id| Err(leaf_error(id)))

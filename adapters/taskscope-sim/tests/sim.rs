@@ -357,14 +357,29 @@ fn cancellation_injection_can_cancel_cooperatively_through_a_token() {
                 let work = async move {
                     for _ in 0..4 {
                         let tick = rt.sleep_until(rt.now() + Duration::from_millis(10));
-                        if futures_lite::future::or(async { tick.await; false }, async { t.cancelled().await; true }).await {
+                        if futures_lite::future::or(
+                            async {
+                                tick.await;
+                                false
+                            },
+                            async {
+                                t.cancelled().await;
+                                true
+                            },
+                        )
+                        .await
+                        {
                             break;
                         }
                     }
                     cleaned.fetch_add(1, Ordering::SeqCst); // the cleanup
                     t.is_cancelled()
                 };
-                inject.wrap_with(work, move || { token.cancel(); }).await
+                inject
+                    .wrap_with(work, move || {
+                        token.cancel();
+                    })
+                    .await
             }
         },
         |point, out| {
