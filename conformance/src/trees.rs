@@ -1,10 +1,11 @@
-//! Randomized scope trees checked against a model of the rules (S1, S3, S4, F1–F5, C1, C2,
-//! C5–C7, L1–L3, T3).
+//! Randomized scope trees checked against a model of the rules (S1–S4, F1–F5, C1–C7, C9,
+//! L1–L3, T3).
 //!
 //! [`Tree::generate`] draws, from a seed, a tree of nested scopes whose children sleep, then
 //! succeed, fail, panic, spawn a sibling or open a nested scope; children either watch their
-//! token (and then clean up for a while, successfully or not) or ignore it; scopes get random
-//! policies, deadlines, grace periods, limits, and the root an external cancellation.
+//! token (and then clean up for a while, successfully or not) or ignore it, and some are
+//! cancelled through their handle; scopes get random policies, deadlines, grace periods,
+//! limits, and the root an external cancellation.
 //!
 //! [`Tree::predict`] is an independent model: every leaf's work is a sleep of a known length,
 //! so with all event times distinct (the generator redraws a tree until they are) the outcome
@@ -70,8 +71,9 @@ pub struct Shape {
 impl Shape {
     /// For a virtual clock: fine-grained times, bigger trees.
     pub const VIRTUAL: Shape = Shape { span: 1000, unit: Duration::from_millis(1), max_children: 6, max_depth: 2 };
-    /// For real clocks: coarse units (wide margins against scheduling jitter), small trees.
-    pub const REAL: Shape = Shape { span: 16, unit: Duration::from_millis(30), max_children: 3, max_depth: 1 };
+    /// For real clocks: coarse units (50 ms between any two events: wide margins against
+    /// scheduling jitter), small trees.
+    pub const REAL: Shape = Shape { span: 16, unit: Duration::from_millis(50), max_children: 3, max_depth: 1 };
 }
 
 /// A scope of the tree.
@@ -370,8 +372,7 @@ fn model_scope(spec: &ScopeSpec, t0: u64, outer: Option<(u64, Why)>, times: &mut
             break Some((t, why, None));
         }
         let now = next;
-        if let Some((i, t, c)) = next_handle.filter(|&(_, t, _)| t == now) {
-            let _ = t;
+        if let Some((i, _, c)) = next_handle.filter(|&(_, t, _)| t == now) {
             handle_cancels.swap_remove(i);
             // C9: dropped at once (running) or never started (waiting for a slot); not a
             // failure, not a win; a running child's slot passes to the next in line (L1).

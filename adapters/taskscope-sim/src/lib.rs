@@ -40,12 +40,29 @@
 //! });
 //! ```
 //!
-//! Blocking work ([`Runtime::spawn_blocking`](taskscope_core::Runtime::spawn_blocking)) runs
-//! on a thread of its own while the simulation waits for it (so it is one deterministic step),
-//! up to [`Sim::blocking_grace`] of real time; a job that takes longer (for example one that
-//! waits for the async side) then runs beside the simulation, and the schedule after that
-//! point depends on when it ends. Wake-ups from threads outside the simulation are honoured
-//! too, at whatever point of the schedule they arrive.
+//! # What is deterministic
+//!
+//! Everything the simulation drives: the order in which tasks run, every virtual instant
+//! ([`Runtime::now`](taskscope_core::Runtime::now), timers, deadlines, `fail_after`), and so
+//! the outcome. Three things come from outside and are honoured, not controlled:
+//!
+//! - Blocking work ([`Runtime::spawn_blocking`](taskscope_core::Runtime::spawn_blocking)) runs
+//!   on a thread of its own while the simulation waits for it, so a job that finishes within
+//!   [`Sim::blocking_grace`] (100 ms of real time by default) is one deterministic step. A job
+//!   still running then (one that waits for the async side, for example by watching its
+//!   token) goes on beside the simulation, and the schedule after that point depends on when
+//!   it ends. Blocking work takes no virtual time.
+//! - Wake-ups from threads outside the simulation arrive at whatever point of the schedule
+//!   they reach it; with nothing else to do, the simulation waits for them up to
+//!   [`Sim::deadlock_wait`] before it reports a deadlock.
+//! - Code that reads the real clock (`Instant::now()`) sees real time, which barely moves:
+//!   measure with the runtime's `now()` instead.
+//!
+//! # Using it from a "test on every backend" helper
+//!
+//! [`check`] takes a seed count and a factory `FnMut(Arc<dyn Runtime>) -> impl Future`, the
+//! same shape as a body run once per real backend: a helper that runs a test on tokio and
+//! smol can call it as one more backend.
 #![forbid(unsafe_code)]
 
 mod inject;
