@@ -17,7 +17,9 @@
 //!
 //! The model covers, deliberately, only shapes whose outcome the rules fix: errors from the
 //! body only under fail-fast, no grace period on racing scopes or on nested scopes where a
-//! panic may happen, limits only without a grace period, nested scopes fail-fast.
+//! panic may happen, nested scopes fail-fast. Limits come only without a grace period: with
+//! both, core drops a child admitted within the limit but not polled yet when the scope is
+//! cancelled, without its grace period (see `tests/known_bugs.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -407,11 +409,6 @@ fn model_scope(spec: &ScopeSpec, t0: u64, outer: Option<(u64, Why)>, times: &mut
             }
         }
         running[i].done = true;
-        while active(&running) < slots
-            && let Some(c) = queue.pop_front()
-        {
-            running.push(natural(c, now, times));
-        }
         match (result, spec.policy) {
             (Ok(()), Policy::Race) => {
                 won = true;
@@ -421,6 +418,13 @@ fn model_scope(spec: &ScopeSpec, t0: u64, outer: Option<(u64, Why)>, times: &mut
             // A panic cancels the scope whatever its policy (F5, L2).
             (Err(f @ Fault::Panic(_)), _) | (Err(f), Policy::FailFast) => break Some((now, Why::Parent, Some(f))),
             (Err(Fault::Error(m)), _) => errors.push(m),
+        }
+        // The freed slot goes to the next in line, unless the scope is now cancelling (then
+        // every waiting child is dropped unpolled).
+        while active(&running) < slots
+            && let Some(c) = queue.pop_front()
+        {
+            running.push(natural(c, now, times));
         }
     };
     let Some((c, why, cause)) = cancel else {
