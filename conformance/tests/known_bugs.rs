@@ -6,20 +6,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use taskscope_core::{BlockOn, BoxError, Builder, Runtime};
+use taskscope_conformance::{Harness, harness};
+use taskscope_core::{BoxError, Builder};
 
 /// A scope with a grace period of 100 ms (and, maybe, a concurrency limit) whose body spawns
 /// one child that ignores its token, then fails at once. Returns how long the scope took on
 /// the runtime's clock and whether the child was ever polled.
-fn grace_for_an_unpolled_child(
-    rt: Arc<dyn Runtime>,
-    block_on: &dyn Fn(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>),
-    limit: Option<usize>,
-) -> (Duration, bool) {
+fn grace_for_an_unpolled_child(h: &dyn Harness, limit: Option<usize>) -> (Duration, bool) {
+    let rt = h.runtime();
     let polled = Arc::new(AtomicBool::new(false));
     let mut took = Duration::ZERO;
     let (p, r, t) = (polled.clone(), rt.clone(), &mut took);
-    block_on(Box::pin(async move {
+    h.block_on(Box::pin(async move {
         let start = r.now();
         let mut b = Builder::new().runtime(r.clone()).grace(Duration::from_millis(100));
         if let Some(n) = limit {
@@ -42,13 +40,13 @@ fn grace_for_an_unpolled_child(
     (took, polled.load(Ordering::SeqCst))
 }
 
-fn check(rt: Arc<dyn Runtime>, block_on: &dyn Fn(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>)) {
+fn check(h: &dyn Harness) {
     // Without a limit the child is polled and kept for the whole grace period (C2)...
-    let (took, polled) = grace_for_an_unpolled_child(rt.clone(), block_on, None);
+    let (took, polled) = grace_for_an_unpolled_child(h, None);
     assert!(polled && took >= Duration::from_millis(100), "unlimited: {took:?}, polled {polled}");
     // ...and a limit of 2, with one child, must not change that (L1 only holds back spawns
     // beyond the limit). Core drops the child unpolled at once instead.
-    let (took, polled) = grace_for_an_unpolled_child(rt, block_on, Some(2));
+    let (took, polled) = grace_for_an_unpolled_child(h, Some(2));
     assert!(polled && took >= Duration::from_millis(100), "limit 2, one child: {took:?}, polled {polled}");
 }
 
@@ -59,7 +57,7 @@ fn check(rt: Arc<dyn Runtime>, block_on: &dyn Fn(std::pin::Pin<Box<dyn std::futu
 #[ignore = "core bug: a limited scope drops a not-yet-polled child without its grace period (C2, L1)"]
 fn c2_l1_a_child_within_the_limit_gets_its_grace_on_sim() {
     let sim = taskscope_sim::Sim::new(1);
-    check(sim.runtime(), &|f| sim.block_on(f));
+    check(&*harness(sim.runtime(), sim));
 }
 
 /// The same on tokio (current-thread, where the body runs on before any child is polled): the
@@ -67,6 +65,5 @@ fn c2_l1_a_child_within_the_limit_gets_its_grace_on_sim() {
 #[test]
 #[ignore = "core bug: a limited scope drops a not-yet-polled child without its grace period (C2, L1)"]
 fn c2_l1_a_child_within_the_limit_gets_its_grace_on_tokio_ct() {
-    let b = taskscope_tokio::TokioBackend::current_thread();
-    check(b.runtime(), &|f| b.block_on(f));
+    check(&*taskscope_conformance::backends::tokio_ct());
 }
