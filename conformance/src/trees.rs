@@ -3,8 +3,8 @@
 //!
 //! [`Tree::generate`] draws, from a seed, a tree of nested scopes whose children sleep, then
 //! succeed, fail, panic, spawn a sibling or open a nested scope; children either watch their
-//! token (and then clean up for a while, successfully or not) or ignore it, and some are
-//! cancelled through their handle; scopes get random policies, deadlines, grace periods,
+//! token (and then clean up for a while, successfully or not) or ignore it, some are
+//! shielded and some cancelled through their handle; scopes get random policies, deadlines, grace periods,
 //! limits, and the root an external cancellation.
 //!
 //! [`Tree::predict`] is an independent model: every leaf's work is a sleep of a known length,
@@ -111,6 +111,9 @@ pub struct ChildSpec {
     sibling: Option<Box<ChildSpec>>,
     /// Cancelled through its handle at this time (units from the scope's start), C9.
     cancel_at: Option<u64>,
+    /// Spawned shielded (C8): the scope's cancellation neither drops it nor ends its work
+    /// (it also ignores its token); the scope waits for it.
+    shielded: bool,
 }
 
 /// How a child ends when not cancelled.
@@ -255,6 +258,14 @@ fn gen_scope(rng: &mut Rng, ids: &mut Ids, shape: Shape, depth: u32, root: bool,
             c.sibling = None;
         }
     }
+    // Shielded leaves (C8), in the root without a limit (a shielded leaf keeps a nested
+    // scope running past a panic, which would reach its parent during the parent's grace).
+    if root && limit.is_none() {
+        for c in children.iter_mut().filter(|c| matches!(c.end, End::Ok | End::Err(_))) {
+            c.shielded = rng.chance(8);
+            c.ignores_token |= c.shielded;
+        }
+    }
     if limit.is_some() && grace > 0 {
         // Steer clear of the known core bug (`tests/known_bugs.rs`): no cancellation in the
         // instant a child is admitted and not yet polled (a body failing at once, a sibling
@@ -289,6 +300,7 @@ fn gen_child(rng: &mut Rng, ids: &mut Ids, shape: Shape, depth: u32, panics: boo
     ChildSpec {
         run: if nested { 0 } else { rng.range(1, shape.span) },
         ignores_token: matches!(end, End::Ok | End::Err(_)) && rng.chance(30),
+        shielded: false,
         cleanup: (rng.range(1, shape.span / 2), rng.chance(40).then(|| ids.next())),
         sibling: (may_spawn && !nested && rng.chance(15))
             .then(|| Box::new(gen_child(rng, ids, shape, depth, panics, false))),
@@ -472,7 +484,7 @@ fn model_scope(spec: &ScopeSpec, t0: u64, outer: Option<(u64, Why)>, times: &mut
         times.add(spec, 3, c + spec.grace);
     }
     for r in running.iter().filter(|r| !r.done && r.end > c) {
-        if spec.grace == 0 {
+        if spec.grace == 0 && !r.spec.shielded {
             continue;
         }
         let expiry = c + spec.grace;
@@ -487,7 +499,7 @@ fn model_scope(spec: &ScopeSpec, t0: u64, outer: Option<(u64, Why)>, times: &mut
                 Outcome::Cancelled(Why::Parent, m) => Err(Fault::Error(Member::Cancelled(m))),
                 Outcome::Cancelled(Why::Deadline, m) if m.is_empty() => Err(Fault::Error(Member::Elapsed)),
                 Outcome::Failed(m) => Err(Fault::Error(Member::Group(m))),
-                other => unreachable!("a nested scope ends {other:?} only where the generator allows no grace"),
+                other => unreachable!("a nested scope ends {other:?} only where the generator allows no grace: {s:?}"),
             };
             (nested_end, result)
         } else if r.spec.ignores_token {
@@ -502,13 +514,13 @@ fn model_scope(spec: &ScopeSpec, t0: u64, outer: Option<(u64, Why)>, times: &mut
             Some(h) if h > c && h < finish => (h, Ok(())),
             _ => (finish, result),
         };
-        if finish < expiry {
+        if finish < expiry || r.spec.shielded {
             end = end.max(finish);
             if let Err(Fault::Error(m)) = result {
                 late.push((finish, m));
             }
         } else {
-            end = expiry;
+            end = end.max(expiry);
         }
     }
     // The body is treated like a child (F1): with a grace it ignores the token and runs on.
@@ -519,7 +531,7 @@ fn model_scope(spec: &ScopeSpec, t0: u64, outer: Option<(u64, Why)>, times: &mut
                 late.push((b, Member::Leaf(id)));
             }
         } else {
-            end = c + spec.grace;
+            end = end.max(c + spec.grace);
         }
     }
     late.sort_by_key(|(t, _)| *t);
@@ -614,7 +626,8 @@ async fn run_scope(run: Arc<Run>, spec: ScopeSpec, parent: Option<&CancelToken>)
         let start = run.rt.now();
         for c in spec.children.iter().cloned() {
             let cancel_at = c.cancel_at;
-            let handle = s.spawn(run_child(run.clone(), c, s.token().clone(), s.spawner()));
+            let child = run_child(run.clone(), c.clone(), s.token().clone(), s.spawner());
+            let handle = if c.shielded { s.spawn_shielded(child) } else { s.spawn(child) };
             if let Some(x) = cancel_at {
                 let (rt, unit) = (run.rt.clone(), run.unit);
                 let at = start + unit * x as u32;
