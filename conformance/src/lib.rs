@@ -16,6 +16,9 @@
 //!   (every child dropped, none run again), the things core has to trust an adapter for;
 //! - [`cases::coverage`]: more angles per rule.
 //!
+//! Beside the cases, [`trees`] draws random trees of nested scopes from a seed and checks each
+//! against a model of the rules (outcome, every error once, no child alive after its scope).
+//!
 //! Cases are deterministic: they order events with gates and drop trackers (see [`support`]),
 //! never with sleeps; where a timer is the point, margins are wide, and a child that must be
 //! cancelled sleeps 30 s, so that a broken backend fails instead of passing by luck.
@@ -68,8 +71,9 @@
 //!
 //! # The report
 //!
-//! `cargo run --release -p taskscope-conformance` runs every case on the four built-in
-//! backends and prints a case × backend matrix (status and time), a rule × backend summary,
+//! `cargo run --release -p taskscope-conformance` runs every case on the five built-in
+//! backends (tokio and smol flavours, and the deterministic simulation `sim`, whose cases run
+//! in virtual time) and prints a case × backend matrix (status and time), a rule × backend summary,
 //! and exits non-zero on any failure; `-- --json` prints JSON lines instead, `--backend` and
 //! `--filter` narrow the selection, `--repeat N` runs it N times and reports flaky cases.
 #![forbid(unsafe_code)]
@@ -84,6 +88,7 @@ use taskscope_core::{BlockOn, CancelToken, Runtime};
 
 pub mod cases;
 pub mod support;
+pub mod trees;
 
 #[cfg(feature = "backends")]
 pub mod backends;
