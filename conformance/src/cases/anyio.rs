@@ -948,3 +948,445 @@ pub fn s3_a_sibling_spawned_by_a_child_outlives_its_spawner(h: &dyn Harness) {
         assert_eq!(subtask.result().unwrap(), 7);
     }));
 }
+
+/// S4, L4 (AnyIO `test_start_already_closed`): a `start` into a scope that has finished is
+/// refused: the start call says "closed" and the child's future is never polled.
+pub fn s4_start_into_a_finished_scope_is_refused(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let polled = Arc::new(AtomicBool::new(false));
+        let sp = builder(h).run(async |s| Ok::<_, BoxError>(s.spawner())).await.unwrap();
+        let p = polled.clone();
+        let got = sp
+            .start(|ready| async move {
+                p.store(true, Ordering::SeqCst);
+                ready.send(());
+                ok()
+            })
+            .await;
+        assert!(matches!(got, Err(JoinError::Closed { .. })), "a start into a finished scope gave {got:?}");
+        assert!(!polled.load(Ordering::SeqCst), "the refused child was polled");
+    }));
+}
+
+/// L4 (AnyIO `test_start_sync_wrapper`): the child may report ready while its future is still
+/// being made (before it is ever polled): the start call gets that value, and the handle the
+/// future's own result.
+pub fn l4_a_report_sent_before_the_child_future_exists(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .run(async |s| {
+                let (value, handle) = s
+                    .start(|ready| {
+                        ready.send(5);
+                        async { Ok::<_, BoxError>(8) }
+                    })
+                    .await?;
+                assert_eq!(value, 5, "the start call lost the value reported before the future existed");
+                Ok::<_, BoxError>(handle.await?)
+            })
+            .await;
+        assert_eq!(r.unwrap(), 8);
+    }));
+}
+
+/// T3 (AnyIO `test_cancel_with_reason`): a body that cancels its own scope with a reason is
+/// stopped at its next await, and what it sees as it is dropped (its destructor, Python's
+/// `except` around the checkpoint) is that reason, message included.
+pub fn t3_a_self_cancelled_body_sees_its_reason_as_it_is_dropped(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let seen = Arc::new(Mutex::new(None));
+        let reached = AtomicBool::new(false);
+        let r: Result<(), _> = builder(h)
+            .run(async |s| {
+                let (token, seen2) = (s.token().clone(), seen.clone());
+                let _except = OnDrop(move || *seen2.lock().unwrap() = Some(token.reason().cloned()));
+                s.cancel_with(CancelReason::Explicit("test reason".into()));
+                yield_now().await;
+                reached.store(true, Ordering::SeqCst);
+                Ok::<_, BoxError>(())
+            })
+            .await;
+        let (reason, errors) = expect_cancelled(r);
+        assert_eq!(reason, CancelReason::Explicit("test reason".into()));
+        assert!(errors.is_none(), "a self-cancel collected errors: {errors:?}");
+        assert!(!reached.load(Ordering::SeqCst), "the body passed its next await after cancelling its scope");
+        let seen = seen.lock().unwrap().take().expect("the body was never dropped");
+        let seen = seen.expect("the token had no reason when the body was dropped");
+        assert_eq!(seen, CancelReason::Explicit("test reason".into()));
+        assert!(seen.to_string().contains("test reason"), "the reason's text lost the message: {seen}");
+    }));
+}
+
+/// C8 (AnyIO `test_shielded_cleanup_after_cancel`): cleanup that runs after a cancel (the
+/// body's destructor, Python's `finally:`) sees the cancellation, and a shielded child it spawns
+/// does not: its ambient token and a scope it opens are not cancelled, even across an await,
+/// while the scope's own token stays cancelled; the scope waits for it.
+pub fn c8_shielded_cleanup_runs_after_cancel(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let log = Log::new();
+        let accepted = Arc::new(Mutex::new(None));
+        let r: Result<(), _> = builder(h)
+            .run(async |s| {
+                let (sp, token, log2, acc) = (s.spawner(), s.token().clone(), log.clone(), accepted.clone());
+                let _finally = OnDrop(move || {
+                    log2.push(format!("finally: scope cancelled = {}", token.is_cancelled()));
+                    let (l, t) = (log2.clone(), token.clone());
+                    let cleanup = sp.spawn_shielded(async move {
+                        let ambient = taskscope_core::current_token().expect("no ambient token in a shielded child");
+                        l.push(format!("shielded: cancelled = {}", ambient.is_cancelled()));
+                        let nested =
+                            Builder::new().run(async |inner| Ok::<_, BoxError>(inner.token().is_cancelled())).await;
+                        l.push(format!("shielded nested scope: {:?}", nested.map_err(|e| e.to_string())));
+                        yield_now().await;
+                        l.push(format!("shielded after an await: cancelled = {}", ambient.is_cancelled()));
+                        l.push(format!("shielded: scope cancelled = {}", t.is_cancelled()));
+                        ok()
+                    });
+                    *acc.lock().unwrap() = Some(cleanup.state());
+                });
+                s.cancel();
+                yield_now().await;
+                log.push("the body passed its next await");
+                Ok(())
+            })
+            .await;
+        let (reason, errors) = expect_cancelled(r);
+        assert!(matches!(reason, CancelReason::Explicit(_)), "{reason:?}");
+        assert!(errors.is_none(), "{errors:?}");
+        assert_ne!(*accepted.lock().unwrap(), Some(ChildState::Closed), "the shielded cleanup spawn was refused");
+        assert_eq!(
+            log.events(),
+            [
+                "finally: scope cancelled = true",
+                "shielded: cancelled = false",
+                "shielded nested scope: Ok(false)",
+                "shielded after an await: cancelled = false",
+                "shielded: scope cancelled = true",
+            ]
+        );
+    }));
+}
+
+/// C6, C4 (AnyIO `test_cancelled_scope_based_checkpoint`): a nested scope opened by a body
+/// whose scope is already cancelled is cancelled by its parent from the start: it reports the
+/// parent's cancel (not its own later `cancel()`, the first cause stands), and the body passing
+/// that on with `?` leaves the outer scope "cancelled" by its own reason, not failed (F2).
+pub fn c6_a_nested_scope_opened_in_a_cancelled_scope_reports_the_outer_cancel(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let mut inner_reason = None;
+        let reached = AtomicBool::new(false);
+        let r: Result<(), _> = builder(h)
+            .run(async |outer| {
+                outer.cancel_with(CancelReason::Explicit("outer".into()));
+                let r = Builder::new()
+                    .run(async |inner| {
+                        inner.cancel_with(CancelReason::Explicit("inner".into()));
+                        forever().await;
+                        Ok::<_, BoxError>(())
+                    })
+                    .await;
+                inner_reason = Some(r.as_ref().err().map(|e| e.reason().cloned()));
+                r?;
+                reached.store(true, Ordering::SeqCst);
+                Ok(())
+            })
+            .await;
+        let (reason, errors) = expect_cancelled(r);
+        assert_eq!(reason, CancelReason::Explicit("outer".into()));
+        assert!(errors.is_none(), "the nested cancellation became a member: {errors:?}");
+        assert!(!reached.load(Ordering::SeqCst), "the nested scope under a cancelled scope succeeded");
+        let inner = inner_reason.expect("the nested scope never returned").expect("the nested scope succeeded");
+        let inner = inner.expect("the nested scope's outcome has no reason");
+        assert!(
+            matches!(inner, CancelReason::Parent(_)),
+            "the nested scope reports {inner:?}, not its parent's cancel"
+        );
+        assert_eq!(inner.root(), &CancelReason::Explicit("outer".into()));
+    }));
+}
+
+/// C4, C1 (AnyIO `test_cancelled_raises_beyond_origin_unshielded`, adapted): a nested scope
+/// that cancelled itself, whose body's destructor cancels the outer scope, reports its own
+/// reason (the first cause stands; AnyIO hands the cancellation to the outer scope instead), and
+/// the outer body is stopped at its next await after the nested scope returns.
+pub fn c4_an_outer_cancel_during_a_nested_teardown_leaves_the_nested_reason(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let mut inner_outcome = None;
+        let after = AtomicBool::new(false);
+        let r: Result<(), _> = builder(h)
+            .run(async |outer| {
+                let outer_token = outer.token().clone();
+                let r = Builder::new()
+                    .run(async |inner| {
+                        inner.cancel_with(CancelReason::Explicit("inner".into()));
+                        let t = outer_token.clone();
+                        let _finally = OnDrop(move || {
+                            t.cancel_with(CancelReason::Explicit("outer".into()));
+                        });
+                        yield_now().await;
+                        Ok::<_, BoxError>(())
+                    })
+                    .await;
+                inner_outcome = Some(r.map_err(|e| e.reason().cloned()));
+                yield_now().await;
+                after.store(true, Ordering::SeqCst);
+                Ok::<_, BoxError>(())
+            })
+            .await;
+        let (reason, errors) = expect_cancelled(r);
+        assert_eq!(reason, CancelReason::Explicit("outer".into()));
+        assert!(errors.is_none(), "{errors:?}");
+        assert!(!after.load(Ordering::SeqCst), "the outer body passed an await after its scope was cancelled");
+        assert_eq!(inner_outcome, Some(Err(Some(CancelReason::Explicit("inner".into())))));
+    }));
+}
+
+/// C8, C4 (AnyIO `test_cancelled_raises_beyond_origin_shielded`, adapted: shielding is per
+/// child): in a shielded child, a nested scope that cancelled itself, and whose body's
+/// destructor cancels the outer scope, reports its own reason; the code after it in the shielded
+/// child runs on (even past an await); the outer scope reports its cancel (C5: its `cancel()`
+/// was called, where AnyIO says "not caught").
+pub fn c8_code_after_a_self_cancelled_scope_in_a_shield_runs_despite_an_outer_cancel(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let inner_outcome = Arc::new(Mutex::new(None));
+        let between = Arc::new(AtomicBool::new(false));
+        let r: Result<(), _> = builder(h)
+            .run(async |outer| {
+                let (outer_token, io, b) = (outer.token().clone(), inner_outcome.clone(), between.clone());
+                outer.spawn_shielded(async move {
+                    let r = Builder::new()
+                        .run(async |inner| {
+                            inner.cancel_with(CancelReason::Explicit("inner".into()));
+                            let t = outer_token.clone();
+                            let _finally = OnDrop(move || {
+                                t.cancel_with(CancelReason::Explicit("outer".into()));
+                            });
+                            yield_now().await;
+                            Ok::<_, BoxError>(())
+                        })
+                        .await;
+                    *io.lock().unwrap() = Some(r.map_err(|e| e.reason().cloned()));
+                    yield_now().await;
+                    b.store(true, Ordering::SeqCst);
+                    ok()
+                });
+                forever().await;
+                Ok(())
+            })
+            .await;
+        let (reason, errors) = expect_cancelled(r);
+        assert_eq!(reason, CancelReason::Explicit("outer".into()));
+        assert!(errors.is_none(), "{errors:?}");
+        assert!(between.load(Ordering::SeqCst), "the shielded child did not run on after its nested scope");
+        assert_eq!(*inner_outcome.lock().unwrap(), Some(Err(Some(CancelReason::Explicit("inner".into())))));
+    }));
+}
+
+/// L4 (AnyIO `test_start_return_handle_success`): `start` gives the reported value and a
+/// handle to the child's result, which comes after a further suspension.
+pub fn l4_start_gives_the_ready_value_and_a_handle_to_the_result(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .run(async |s| {
+                let (x, y) = (4, 5);
+                let (value, handle) = s
+                    .start(move |ready| async move {
+                        ready.send(3);
+                        yield_now().await;
+                        Ok::<_, BoxError>(x + y)
+                    })
+                    .await?;
+                assert_eq!(value, 3, "the start call's value");
+                Ok::<_, BoxError>(handle.await?)
+            })
+            .await;
+        assert_eq!(r.unwrap(), 9);
+    }));
+}
+
+/// C9, L4 (AnyIO `test_start_return_handle_cancel`): a started child cancelled through the
+/// handle `start` gave is dropped before its next await completes, reports "cancelled", and
+/// does not fail the scope; the value it reported is still the start call's.
+pub fn c9_a_started_child_cancelled_through_its_handle(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let t = Tracker::new();
+        let reached = Arc::new(AtomicBool::new(false));
+        let r = builder(h)
+            .run(async |s| {
+                let (g, rch) = (t.guard(), reached.clone());
+                let (value, mut handle) = s
+                    .start(move |ready| async move {
+                        let _g = g;
+                        ready.send(3);
+                        forever().await;
+                        rch.store(true, Ordering::SeqCst);
+                        ok()
+                    })
+                    .await?;
+                handle.cancel();
+                let got = (&mut handle).await;
+                Ok::<_, BoxError>((value, matches!(got, Err(JoinError::Cancelled { .. })), handle.state()))
+            })
+            .await;
+        let (value, cancelled, state) = r.unwrap();
+        assert_eq!(value, 3);
+        assert!(cancelled, "awaiting the cancelled handle did not say cancelled");
+        assert_eq!(state, ChildState::Cancelled);
+        assert_eq!(t.live(), 0, "the cancelled child's future was not dropped");
+        assert!(!reached.load(Ordering::SeqCst), "the cancelled child passed its await");
+    }));
+}
+
+/// T3 (AnyIO `test_cancel_reason`, adapted: the outcome names the reason, not the task): a
+/// nested scope cancelled with a reason gives its owner a "cancelled" outcome with that reason,
+/// whose text holds the message; the outer scope carries on.
+pub fn t3_a_cancelled_outcome_carries_the_reason_and_its_message(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let mut nested = None;
+        let r = builder(h)
+            .run(async |_s| {
+                let r = Builder::new()
+                    .run(async |scope| {
+                        scope.cancel_with(CancelReason::Explicit("test reason".into()));
+                        yield_now().await;
+                        Ok::<_, BoxError>(())
+                    })
+                    .await;
+                nested = Some(r);
+                Ok::<_, BoxError>(())
+            })
+            .await;
+        assert!(r.is_ok(), "the outer scope: {r:?}");
+        let e = nested.expect("the nested scope never returned").expect_err("the cancelled scope succeeded");
+        assert!(e.is_cancelled(), "{e:?}");
+        assert_eq!(e.reason(), Some(&CancelReason::Explicit("test reason".into())));
+        let text = e.to_string();
+        assert!(text.contains("test reason"), "the outcome's text lost the reason: {text}");
+    }));
+}
+
+/// C8, L4 (AnyIO `test_cancel_shielding_start`, adapted: shielding is per child): a child
+/// being started (its start call spawned as a sibling) spawns a shielded child that waits for
+/// an event; the outer scope is cancelled while it waits: the shielded child is not cancelled
+/// and completes once the event is set, the starting child is stopped, and the scope waits for
+/// the shielded one.
+pub fn c8_a_shielded_child_of_a_pending_start_survives_the_outer_cancel(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let waiting = Gate::new();
+        let resume = Gate::new();
+        let log = Log::new();
+        let r: Result<(), _> = builder(h)
+            .run(async |s| {
+                let (sp, w, rs, l) = (s.spawner(), waiting.clone(), resume.clone(), log.clone());
+                s.spawn(async move {
+                    let sp2 = sp.clone();
+                    let started = sp.start(move |_ready: taskscope_core::Ready<()>| async move {
+                        let l2 = l.clone();
+                        let shielded = sp2.spawn_shielded(async move {
+                            w.open();
+                            rs.wait().await;
+                            l2.push("the shielded wait completed");
+                            ok()
+                        });
+                        let _ = shielded.await;
+                        yield_now().await;
+                        l.push("the starting child passed the checkpoint after the shield");
+                        ok()
+                    });
+                    let _ = started.await;
+                    ok()
+                });
+                waiting.wait().await;
+                s.cancel();
+                resume.open();
+                Ok(())
+            })
+            .await;
+        let (reason, errors) = expect_cancelled(r);
+        assert!(matches!(reason, CancelReason::Explicit(_)), "{reason:?}");
+        assert!(errors.is_none(), "{errors:?}");
+        assert_eq!(log.events(), ["the shielded wait completed"]);
+    }));
+}
+
+/// C9 (AnyIO `TestCreateTask::test_cancel[True]` and `[False]`, adapted: a child cancelled
+/// before it was first polled is dropped unpolled, where AnyIO runs it to its first
+/// checkpoint): a child cancelled through its handle right after the spawn, or once it is
+/// blocked, reports "cancelled" to an await inside the scope and to `result()` after it, its
+/// future is dropped, it never passes its await, and the scope succeeds.
+pub fn c9_a_child_cancelled_right_after_spawn_reports_cancelled(h: &dyn Harness) {
+    for wait_until_running in [true, false] {
+        h.block_on(Box::pin(async move {
+            let t = Tracker::new();
+            let started = Arc::new(AtomicBool::new(false));
+            let passed = Arc::new(AtomicBool::new(false));
+            let blocked = Gate::new();
+            let event = Gate::new();
+            let r = builder(h)
+                .run(async |s| {
+                    let (g, st, p, b, ev) =
+                        (t.guard(), started.clone(), passed.clone(), blocked.clone(), event.clone());
+                    let mut handle = s.spawn(async move {
+                        let _g = g;
+                        st.store(true, Ordering::SeqCst);
+                        b.open();
+                        ev.wait().await;
+                        p.store(true, Ordering::SeqCst);
+                        ok()
+                    });
+                    if wait_until_running {
+                        blocked.wait().await;
+                    }
+                    handle.cancel();
+                    let got = (&mut handle).await;
+                    assert!(
+                        matches!(got, Err(JoinError::Cancelled { .. })),
+                        "awaiting the cancelled handle gave {got:?}"
+                    );
+                    assert_eq!(handle.state(), ChildState::Cancelled);
+                    Ok::<_, BoxError>(handle)
+                })
+                .await;
+            let handle = r.unwrap_or_else(|e| panic!("(wait_until_running = {wait_until_running}) the scope: {e}"));
+            let after = handle.result();
+            assert!(matches!(after, Err(JoinError::Cancelled { .. })), "result() after the scope gave {after:?}");
+            assert_eq!(t.live(), 0, "the cancelled child's future was not dropped");
+            assert!(!passed.load(Ordering::SeqCst), "the cancelled child passed its await");
+            if wait_until_running {
+                assert!(started.load(Ordering::SeqCst));
+            }
+        }));
+    }
+}
+
+/// O1 (AnyIO `test_task_name_custom_name` and `test_task_name_default`, adapted: a child has
+/// no default name, and reads no name of its own): a name given to `spawn_named` or
+/// `start_named` is the handle's name; `spawn` and `start` give unnamed children.
+pub fn o1_a_name_given_at_spawn_or_start_reaches_the_handle(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .run(async |s| {
+                let spawned = s.spawn_named("custom name", async { Ok::<_, BoxError>(1) });
+                let (_, started) = s
+                    .start_named("custom name", |ready| async move {
+                        ready.send(());
+                        Ok::<_, BoxError>(2)
+                    })
+                    .await?;
+                let plain_spawned = s.spawn(async { Ok::<_, BoxError>(3) });
+                let (_, plain_started) = s
+                    .start(|ready| async move {
+                        ready.send(());
+                        Ok::<_, BoxError>(4)
+                    })
+                    .await?;
+                Ok::<_, BoxError>([spawned, started, plain_spawned, plain_started])
+            })
+            .await;
+        let handles = r.unwrap();
+        let names: Vec<_> = handles.iter().map(|h| h.name().map(str::to_owned)).collect();
+        assert_eq!(names, [Some("custom name".to_owned()), Some("custom name".to_owned()), None, None]);
+        let values: Vec<_> = handles.into_iter().map(|h| h.result().unwrap()).collect();
+        assert_eq!(values, [1, 2, 3, 4]);
+    }));
+}
