@@ -255,6 +255,19 @@ macro_rules! __with_cases {
             p4_interval_skips_missed_ticks,
             p4_a_dropped_tick_loses_no_tick,
             p4_yield_now_lets_a_sibling_run,
+            s4_start_into_a_finished_scope_is_refused,
+            l4_a_report_sent_before_the_child_future_exists,
+            t3_a_self_cancelled_body_sees_its_reason_as_it_is_dropped,
+            c8_shielded_cleanup_runs_after_cancel,
+            c6_a_nested_scope_opened_in_a_cancelled_scope_reports_the_outer_cancel,
+            c4_an_outer_cancel_during_a_nested_teardown_leaves_the_nested_reason,
+            c8_code_after_a_self_cancelled_scope_in_a_shield_runs_despite_an_outer_cancel,
+            l4_start_gives_the_ready_value_and_a_handle_to_the_result,
+            c9_a_started_child_cancelled_through_its_handle,
+            t3_a_cancelled_outcome_carries_the_reason_and_its_message,
+            c8_a_shielded_child_of_a_pending_start_survives_the_outer_cancel,
+            c9_a_child_cancelled_right_after_spawn_reports_cancelled,
+            o1_a_name_given_at_spawn_or_start_reaches_the_handle,
         }
     };
 }
