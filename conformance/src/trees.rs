@@ -17,9 +17,7 @@
 //!
 //! The model covers, deliberately, only shapes whose outcome the rules fix: errors from the
 //! body only under fail-fast, no grace period on racing scopes or on nested scopes where a
-//! panic may happen, nested scopes fail-fast. A limit with a grace period avoids one shape:
-//! core drops a child admitted within the limit but not polled yet when the scope is
-//! cancelled, without its grace period (see `tests/known_bugs.rs`).
+//! panic may happen, nested scopes fail-fast.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -264,17 +262,6 @@ fn gen_scope(rng: &mut Rng, ids: &mut Ids, shape: Shape, depth: u32, root: bool,
         for c in children.iter_mut().filter(|c| matches!(c.end, End::Ok | End::Err(_))) {
             c.shielded = rng.chance(8);
             c.ignores_token |= c.shielded;
-        }
-    }
-    if limit.is_some() && grace > 0 {
-        // Steer clear of the known core bug (`tests/known_bugs.rs`): no cancellation in the
-        // instant a child is admitted and not yet polled (a body failing at once, a sibling
-        // spawned by a child that then fails or panics).
-        if body_err.is_some() {
-            body_ms = body_ms.max(1);
-        }
-        for c in children.iter_mut().filter(|c| !matches!(c.end, End::Ok)) {
-            c.sibling = None;
         }
     }
     ScopeSpec {

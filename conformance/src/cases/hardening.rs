@@ -358,3 +358,31 @@ pub fn l3_racing_no_futures_is_refused_at_the_call(h: &dyn Harness) {
     let msg = taskscope_core::panic_message(&*payload);
     assert!(msg.contains("no futures"), "the panic message does not say what is wrong: {msg:?}");
 }
+
+/// C2, L1: a child admitted within the limit (a free slot at spawn) but not polled yet when the
+/// scope is cancelled gets the grace period like any running child: it is polled, sees the
+/// token, and finishes its cleanup; only a child that had to queue never starts.
+pub fn c2_a_child_admitted_within_the_limit_gets_the_grace(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let (polled, cleaned_up) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let (p, c) = (polled.clone(), cleaned_up.clone());
+        let r = builder(h)
+            .grace(Duration::from_secs(30))
+            .limit(2)
+            .expect("limit 2 is valid")
+            .run(async |s| {
+                let token = s.token().clone();
+                s.spawn(async move {
+                    p.store(true, Ordering::SeqCst);
+                    token.cancelled().await;
+                    c.store(true, Ordering::SeqCst); // async cleanup during the grace
+                    ok()
+                });
+                Err::<(), _>(err("the body fails at once"))
+            })
+            .await;
+        assert_eq!(messages(&expect_failed(r)), ["the body fails at once"]);
+        assert!(polled.load(Ordering::SeqCst), "the admitted child was dropped without ever being polled");
+        assert!(cleaned_up.load(Ordering::SeqCst), "the admitted child did not get its grace period");
+    }));
+}

@@ -270,7 +270,13 @@ impl<E: Send + 'static> Spawner<E> {
     {
         let slot = match (how.permit, &self.inner.sem) {
             (Some(p), _) => Slot::Held(p),
-            (None, Some(sem)) if !how.shielded => Slot::Waiting(sem.acquire()),
+            // A free slot is taken at spawn: the child is admitted, and a cancellation with a
+            // grace period gives it the grace like any running child (C2). Only a child that
+            // has to queue waits (FIFO), and never starts once the scope is cancelling (L1).
+            (None, Some(sem)) if !how.shielded => match sem.try_acquire() {
+                Ok(permit) => Slot::Held(permit),
+                Err(_) => Slot::Waiting(sem.acquire()),
+            },
             (None, _) => Slot::Unlimited,
         };
         let shield: Option<Arc<dyn ScopeCtx>> = if how.shielded {
