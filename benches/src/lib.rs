@@ -14,6 +14,8 @@
 //! - [`probe`]: the counters the benchmarks use to know that children started and were dropped.
 //! - [`report`]: the harness (repetitions, interleaving, medians) and the two output formats.
 //! - [`stats`]: median and paired-ratio helpers.
+//! - [`soak`]: many scopes and child tokens in one process; the gauge back at zero, RSS flat
+//!   (binary: `cargo run --release -p taskscope-bench --bin soak`).
 //!
 //! The report binary: `cargo run --release -p taskscope-bench -- [--quick] [--json]`.
 #![forbid(unsafe_code)]
@@ -23,4 +25,5 @@ pub mod bench;
 pub mod mem;
 pub mod probe;
 pub mod report;
+pub mod soak;
 pub mod stats;

@@ -5,11 +5,12 @@
 //! Run with (about a minute in release mode):
 //!
 //! ```sh
-//! RUSTFLAGS="--cfg taskscope_loom" cargo test -p taskscope-core --release --test loom --lib loom
+//! RUSTFLAGS="--cfg taskscope_loom" cargo test -p taskscope-core --release --lib --test loom
 //! ```
 //!
 //! The unit-level models (the limit's semaphore, the start slot, the token tree) live next to
-//! their code, in `#[cfg(all(test, taskscope_loom))]` modules; `--lib loom` runs them.
+//! their code, in `#[cfg(all(test, taskscope_loom))]` modules (the only unit tests compiled
+//! under `--cfg taskscope_loom`); `--lib` runs them.
 #![cfg(taskscope_loom)]
 
 use std::sync::Arc;
