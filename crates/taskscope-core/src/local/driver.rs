@@ -29,6 +29,7 @@ pin_project! {
         shared: Rc<Shared<'env, E>>,
         #[pin]
         body: Option<B>,
+        body_wake: Arc<ChildWaker>,
         body_waker: Waker,
         value: Option<T>,
         deadline: Option<Instant>,
@@ -77,13 +78,14 @@ impl<'env, B, T, E> LocalDriver<'env, B, T, E> {
         let wake = ChildWaker::new(BODY, shared.state.queue.clone());
         // The body is polled first, without waking anyone.
         wake.schedule(false);
-        let body_waker = Waker::from(wake);
+        let body_waker = Waker::from(wake.clone());
         if let Some(e) = &enclosing {
             e.hold();
         }
         Self {
             shared,
             body: Some(body),
+            body_wake: wake,
             body_waker,
             value: None,
             deadline,
@@ -162,6 +164,7 @@ where
             for i in this.batch.drain(..) {
                 budget = budget.saturating_sub(1);
                 if i == BODY {
+                    this.body_wake.unqueue();
                     poll_body(st, this.body.as_mut(), this.body_waker, this.value);
                     continue;
                 }
