@@ -160,12 +160,13 @@ impl LocalBuilder {
             .runtime
             .or_else(|| enclosing.as_ref().map(|a| a.runtime().clone()))
             .or_else(|| self.fallback.and_then(|f| f()));
+        assert!(rt.is_some() || (self.deadline.is_none() && self.grace.is_zero()), "{}", super::driver::NO_TIMER);
         let parent = self.parent.or_else(|| enclosing.as_ref().map(|a| a.token().clone())).or_else(local_parent);
         let token = parent.map_or_else(CancelToken::new, |p| p.child());
         let deadline = match (self.deadline, &rt) {
             (Some(Deadline::At(at)), _) => Some(at),
             (Some(Deadline::After(d)), Some(rt)) => rt.now().checked_add(d),
-            (Some(Deadline::After(d)), None) => Instant::now().checked_add(d),
+            (Some(Deadline::After(_)), None) => None,
             (None, _) => None,
         };
         let queue = Arc::new(ReadyQueue::default());

@@ -20,7 +20,7 @@ use crate::token::{CancelReason, Wait};
 use super::ready::{BODY, ChildWaker};
 use super::spawner::{Shared, stop_children};
 
-const NO_TIMER: &str = "taskscope: this local scope has a deadline or a grace period but no runtime to time it with. \
+pub(crate) const NO_TIMER: &str = "taskscope: this local scope has a deadline or a grace period but no runtime to time it with. \
                         Give one with `LocalBuilder::runtime`, open it inside a scope that has one, or use the \
                         `taskscope` facade's `local_builder()`, which detects tokio or smol";
 

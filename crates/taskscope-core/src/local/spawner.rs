@@ -261,7 +261,9 @@ impl<E> LocalSpawner<'_, E> {
         self.shared.state.cancel(reason);
     }
 
-    /// The number of live children: spawned and not yet dropped.
+    /// The number of live children: spawned and not yet dropped. (Local children are not in
+    /// the process-wide [`live_children`](crate::live_children) gauge: they are not tasks of
+    /// any runtime, and cannot outlive their scope's future.)
     pub fn live_children(&self) -> usize {
         self.shared.state.live.get()
     }
