@@ -206,12 +206,19 @@ pin_project! {
         #[pin]
         fut: Option<F>,
         cell: Rc<ChildCell<T, E>>,
-        slot: Slot,
-        // A shielded child's own context (its own token), else `None`.
-        shield: Option<Around>,
+        // What only some children have (a limit's slot, a shield, a start hook), boxed to
+        // keep every child small.
+        extra: Option<Box<Extra<'h, E>>>,
         shielded: bool,
-        hook: Option<Rc<dyn LocalStartHook<E> + 'h>>,
     }
+}
+
+/// The parts of a child that only some children have.
+pub(crate) struct Extra<'h, E> {
+    slot: Slot,
+    /// A shielded child's own context (its own token).
+    shield: Option<Around>,
+    hook: Option<Rc<dyn LocalStartHook<E> + 'h>>,
 }
 
 impl<'h, F, T, E> ChildTask<'h, F, T, E> {
@@ -223,7 +230,11 @@ impl<'h, F, T, E> ChildTask<'h, F, T, E> {
         hook: Option<Rc<dyn LocalStartHook<E> + 'h>>,
     ) -> Self {
         let shielded = shield.is_some();
-        Self { fut: Some(fut), cell, slot, shield, shielded, hook }
+        let extra = match (slot, shield, hook) {
+            (Slot::Unlimited, None, None) => None,
+            (slot, shield, hook) => Some(Box::new(Extra { slot, shield, hook })),
+        };
+        Self { fut: Some(fut), cell, extra, shielded }
     }
 }
 
@@ -250,8 +261,7 @@ impl<F, T, E> ChildTask<'_, F, T, E> {
     /// The future is gone: release the slot and hook (user values inside, F7), then report.
     fn finish(self: Pin<&mut Self>, scope: &State<E>, outcome: Outcome<T, E>) {
         let this = self.project();
-        let parts = (std::mem::replace(this.slot, Slot::Unlimited), this.hook.take(), this.shield.take());
-        let late = catch_unwind(AssertUnwindSafe(move || drop(parts))).err();
+        let late = this.extra.take().and_then(|extra| catch_unwind(AssertUnwindSafe(move || drop(extra))).err());
         scope.child_done(this.cell, with_panic(outcome, late), *this.shielded);
     }
 }
@@ -270,14 +280,16 @@ where
         }
         let mut this = self.as_mut().project();
         // L1: wait (FIFO) for a running slot before the first poll.
-        if let Slot::Waiting(acquire) = this.slot {
+        if let Some(Extra { slot: slot @ Slot::Waiting(_), .. }) = this.extra.as_deref_mut()
+            && let Slot::Waiting(acquire) = slot
+        {
             match Pin::new(acquire).poll(cx) {
                 // A slot granted after the scope began cancelling: never start (S4).
                 Poll::Ready(Some(_)) if scope.token.is_cancelled() => {
                     self.stop(scope);
                     return Poll::Ready(());
                 }
-                Poll::Ready(Some(permit)) => *this.slot = Slot::Held(permit),
+                Poll::Ready(Some(permit)) => *slot = Slot::Held(permit),
                 Poll::Ready(None) => {
                     self.stop(scope);
                     return Poll::Ready(());
@@ -286,12 +298,12 @@ where
             }
         }
         let fut = this.fut.as_mut().as_pin_mut().expect("checked above");
-        let around = this.shield.as_ref().unwrap_or(&scope.around);
+        let around = this.extra.as_ref().and_then(|x| x.shield.as_ref()).unwrap_or(&scope.around);
         let polled = around.run(|| catch_unwind(AssertUnwindSafe(|| fut.poll(cx))));
         let outcome = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(Ok(v))) => Outcome::Value(v),
-            Ok(Poll::Ready(Err(e))) => match this.hook.as_ref() {
+            Ok(Poll::Ready(Err(e))) => match this.extra.as_ref().and_then(|x| x.hook.as_ref()) {
                 None => Outcome::Error(e),
                 Some(hook) => hook.intercept(e).map_or(Outcome::Handled, Outcome::Error),
             },

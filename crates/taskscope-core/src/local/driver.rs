@@ -37,6 +37,8 @@ pin_project! {
         grace_timer: Option<BoxedSleep>,
         wait: Wait,
         batch: Vec<usize>,
+        // The lock-free queue of this owner's thread, kept between polls.
+        fast: Vec<usize>,
         // The scope this one holds open while its nested spawned scopes drain.
         enclosing: Option<Arc<dyn ScopeCtx>>,
         // The hard cancellation has dropped the body and every unshielded child.
@@ -93,6 +95,7 @@ impl<'env, B, T, E> LocalDriver<'env, B, T, E> {
             grace_timer: None,
             wait: Wait::default(),
             batch: Vec::new(),
+            fast: Vec::new(),
             enclosing,
             dropped: false,
             finished: false,
@@ -114,6 +117,7 @@ where
         st.queue.owner.register(cx.waker());
         st.polling.set(true);
         let _polling = ResetPolling(&st.polling);
+        let fast = super::ready::Polling::enter(&st.queue, this.fast);
         // Each child about once per poll; then yield, so that a child that keeps waking itself
         // cannot starve the executor.
         let mut budget = st.live.get() + 16;
@@ -161,6 +165,7 @@ where
 
             // 4. The woken: the body (treated like a child, F1) and children.
             shared.state.queue.drain_into(this.batch);
+            fast.drain_into(this.batch);
             for i in this.batch.drain(..) {
                 budget = budget.saturating_sub(1);
                 if i == BODY {
@@ -170,14 +175,9 @@ where
                 }
                 let Some((mut task, waker)) = shared.arena.borrow_mut().take_for_poll(i) else { continue };
                 let done = task.as_mut().poll_child(&mut Context::from_waker(&waker), st).is_ready();
-                let mut arena = shared.arena.borrow_mut();
-                if done {
-                    drop(arena);
-                    drop(task);
-                    shared.arena.borrow_mut().release(i);
-                } else {
-                    arena.entries[i].task = Some(task);
-                }
+                // A finished child's box holds nothing of the user's any more: freed here.
+                let task = if done { None } else { Some(task) };
+                shared.arena.borrow_mut().put_back(i, task, waker);
             }
 
             // 5. Done once the body and every child are (S1), and nested spawned scopes too.
@@ -191,7 +191,7 @@ where
 
             // 6. More to do now?
             let cancel_pending = st.token.is_cancelled() && !st.aborted.get() && this.grace_timer.is_none();
-            if !st.queue.is_empty() || cancel_pending || (st.aborted.get() && !*this.dropped) {
+            if !st.queue.is_empty() || !fast.is_empty() || cancel_pending || (st.aborted.get() && !*this.dropped) {
                 if budget == 0 {
                     cx.waker().wake_by_ref();
                     return Poll::Pending;

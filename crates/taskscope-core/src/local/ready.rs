@@ -5,6 +5,7 @@
 //! just those children, like `FuturesUnordered`. Wakers must be `Send + Sync`, so the queue is a
 //! small mutex-guarded list, while the children themselves stay on the owner's thread.
 
+use std::cell::{Cell, RefCell};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,45 @@ use super::child::LocalChild;
 
 /// The index the body's waker pushes: the body is polled only when it was woken, too.
 pub(crate) const BODY: usize = usize::MAX;
+
+thread_local! {
+    /// The ready queue whose owner is polling on this thread (its address), and the indices
+    /// queued meanwhile from this thread: a child that wakes itself or a sibling, or a spawn,
+    /// queues its index here without a lock and without waking the owner, which is running.
+    static POLLING: Cell<usize> = const { Cell::new(0) };
+    static FAST: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks `queue`'s owner as polling on this thread while alive, lending it `buffer` for the
+/// lock-free path; restores the enclosing owner's on drop (also when unwinding).
+pub(crate) struct Polling<'a> {
+    prev: usize,
+    buffer: &'a mut Vec<usize>,
+}
+
+impl<'a> Polling<'a> {
+    pub(crate) fn enter(queue: &Arc<ReadyQueue>, buffer: &'a mut Vec<usize>) -> Self {
+        let prev = POLLING.with(|p| p.replace(Arc::as_ptr(queue) as usize));
+        FAST.with(|f| std::mem::swap(&mut *f.borrow_mut(), buffer));
+        Self { prev, buffer }
+    }
+
+    /// Moves the indices queued on the lock-free path into `into`.
+    pub(crate) fn drain_into(&self, into: &mut Vec<usize>) {
+        FAST.with(|f| into.append(&mut f.borrow_mut()));
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        FAST.with(|f| f.borrow().is_empty())
+    }
+}
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        FAST.with(|f| std::mem::swap(&mut *f.borrow_mut(), self.buffer));
+        POLLING.with(|p| p.set(self.prev));
+    }
+}
 
 /// The indices of woken children, and the owner's waker.
 #[derive(Debug, Default)]
@@ -59,6 +99,12 @@ impl ChildWaker {
     /// made inside the owner's poll is picked up by the same poll).
     pub(crate) fn schedule(&self, wake_owner: bool) {
         if !self.queued.swap(true, Ordering::AcqRel) {
+            let here = Arc::as_ptr(&self.queue) as usize;
+            if POLLING.try_with(|p| p.get() == here).unwrap_or(false)
+                && FAST.try_with(|f| f.borrow_mut().push(self.index)).is_ok()
+            {
+                return;
+            }
             self.queue.push(self.index);
             if wake_owner {
                 self.queue.owner.wake();
@@ -139,7 +185,18 @@ impl<'env, E> Arena<'env, E> {
         let e = self.entries.get_mut(i)?;
         let task = e.task.take()?;
         e.wake.unqueue();
-        Some((task, e.waker.clone()))
+        // Moved out and back (`put_back`) rather than cloned: no reference-count traffic.
+        Some((task, std::mem::replace(&mut e.waker, Waker::noop().clone())))
+    }
+
+    /// Puts a polled child (if still pending) and its waker back; frees the slot otherwise.
+    pub(crate) fn put_back(&mut self, i: usize, task: Option<BoxedChild<'env, E>>, waker: Waker) {
+        let e = &mut self.entries[i];
+        e.waker = waker;
+        match task {
+            Some(task) => e.task = Some(task),
+            None => self.release(i),
+        }
     }
 
     /// Takes out every child for which `pick` is true, freeing their slots.
