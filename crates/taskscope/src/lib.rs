@@ -79,7 +79,7 @@
 //! let text = String::from("borrowed from the caller");
 //! let mut lengths = futures_lite::future::block_on(word_lengths(&text)).unwrap();
 //! lengths.sort();
-//! assert_eq!(lengths, [3, 6, 8, 9]);
+//! assert_eq!(lengths, [3, 4, 6, 8]);
 //! ```
 //!
 //! # Features
