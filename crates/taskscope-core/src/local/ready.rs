@@ -26,7 +26,13 @@ thread_local! {
     /// queues its index here without a lock and without waking the owner, which is running.
     static POLLING: Cell<usize> = const { Cell::new(0) };
     static FAST: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// Wakers of finished scopes that nothing else holds, reused by the next ones on this
+    /// thread (a waker is one allocation per child otherwise).
+    static WAKER_POOL: RefCell<Vec<Arc<ChildWaker>>> = const { RefCell::new(Vec::new()) };
 }
+
+/// How many spare wakers a thread keeps (about 40 bytes each).
+const POOL_CAP: usize = 4096;
 
 /// Marks `queue`'s owner as polling on this thread while alive, lending it `buffer` for the
 /// lock-free path; restores the enclosing owner's on drop (also when unwinding).
@@ -87,27 +93,50 @@ impl ReadyQueue {
 pub(crate) struct ChildWaker {
     index: usize,
     queued: AtomicBool,
-    queue: Arc<ReadyQueue>,
+    /// `None` while the waker is a spare in the pool.
+    queue: Option<Arc<ReadyQueue>>,
 }
 
 impl ChildWaker {
     pub(crate) fn new(index: usize, queue: Arc<ReadyQueue>) -> Arc<Self> {
-        Arc::new(Self { index, queued: AtomicBool::new(false), queue })
+        if let Some(mut spare) = WAKER_POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten()
+            && let Some(w) = Arc::get_mut(&mut spare)
+        {
+            w.index = index;
+            w.queue = Some(queue);
+            *w.queued.get_mut() = false;
+            return spare;
+        }
+        Arc::new(Self { index, queued: AtomicBool::new(false), queue: Some(queue) })
+    }
+
+    /// Keeps a waker nothing else holds as a spare for the next scope on this thread.
+    fn recycle(mut this: Arc<Self>) {
+        if let Some(w) = Arc::get_mut(&mut this) {
+            w.queue = None;
+            let _ = WAKER_POOL.try_with(|p| {
+                let mut p = p.borrow_mut();
+                if p.len() < POOL_CAP {
+                    p.push(this);
+                }
+            });
+        }
     }
 
     /// Queues the child; wakes the owner unless it is the owner itself that queues it (a spawn
     /// made inside the owner's poll is picked up by the same poll).
     pub(crate) fn schedule(&self, wake_owner: bool) {
+        let Some(queue) = &self.queue else { return };
         if !self.queued.swap(true, Ordering::AcqRel) {
-            let here = Arc::as_ptr(&self.queue) as usize;
+            let here = Arc::as_ptr(queue) as usize;
             if POLLING.try_with(|p| p.get() == here).unwrap_or(false)
                 && FAST.try_with(|f| f.borrow_mut().push(self.index)).is_ok()
             {
                 return;
             }
-            self.queue.push(self.index);
+            queue.push(self.index);
             if wake_owner {
-                self.queue.owner.wake();
+                queue.owner.wake();
             }
         }
     }
@@ -212,5 +241,15 @@ impl<'env, E> Arena<'env, E> {
             }
         }
         out
+    }
+}
+
+impl<E> Drop for Arena<'_, E> {
+    fn drop(&mut self) {
+        for e in self.entries.drain(..) {
+            let Entry { task, waker, wake, .. } = e;
+            drop((task, waker));
+            ChildWaker::recycle(wake);
+        }
     }
 }
