@@ -298,8 +298,12 @@ where
             }
         }
         let fut = this.fut.as_mut().as_pin_mut().expect("checked above");
-        let around = this.extra.as_ref().and_then(|x| x.shield.as_ref()).unwrap_or(&scope.around);
-        let polled = around.run(|| catch_unwind(AssertUnwindSafe(|| fut.poll(cx))));
+        // The owner's poll runs inside the scope's context; a shielded child has its own.
+        let poll = || catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
+        let polled = match this.extra.as_ref().and_then(|x| x.shield.as_ref()) {
+            Some(shield) => shield.run(poll),
+            None => poll(),
+        };
         let outcome = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(Ok(v))) => Outcome::Value(v),

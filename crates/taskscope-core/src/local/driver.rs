@@ -25,6 +25,7 @@ pub(crate) const NO_TIMER: &str = "taskscope: this local scope has a deadline or
                         `taskscope` facade's `local_builder()`, which detects tokio or smol";
 
 pin_project! {
+    #[project = DriverProj]
     pub(crate) struct LocalDriver<'env, B, T, E> {
         shared: Rc<Shared<'env, E>>,
         #[pin]
@@ -110,99 +111,110 @@ where
     type Output = Result<T, ScopeError<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
+        let this = self.project();
         assert!(!*this.finished, "a local scope polled after it completed");
-        let shared: &Shared<'_, E> = this.shared;
-        let st = &shared.state;
-        st.queue.owner.register(cx.waker());
-        st.polling.set(true);
-        let _polling = ResetPolling(&st.polling);
-        let fast = super::ready::Polling::enter(&st.queue, this.fast);
-        // Each child about once per poll; then yield, so that a child that keeps waking itself
-        // cannot starve the executor.
-        let mut budget = st.live.get() + 16;
-        loop {
-            // 1. Our own deadline (C7).
-            if let Some(deadline) = *this.deadline
-                && !st.token.is_cancelled()
-            {
-                let rt = st.rt.as_ref().expect(NO_TIMER);
-                let timer = this.deadline_timer.get_or_insert_with(|| rt.sleep_until(deadline));
-                if rt.now() >= deadline || timer.as_mut().poll(cx).is_ready() {
-                    *this.deadline_timer = None;
-                    *this.deadline = None;
-                    st.cancel(CancelReason::Deadline);
-                }
-            }
+        let shared: Rc<Shared<'_, E>> = this.shared.clone();
+        // The scope is the ambient context of the whole poll (its body and children, and the
+        // destructors of children it drops): entered once, not once per child.
+        shared.state.around.run(|| drive(this, cx))
+    }
+}
 
-            // 2. Cancellation from any source: abort at once, or after the grace period (C1, C2).
-            if st.token.is_cancelled() && !st.aborted.get() {
-                st.close();
-                if st.grace.is_zero() {
-                    st.aborted.set(true);
-                } else {
-                    let rt = st.rt.as_ref().expect(NO_TIMER);
-                    let timer = this.grace_timer.get_or_insert_with(|| match rt.now().checked_add(st.grace) {
-                        Some(end) => rt.sleep_until(end),
-                        None => Box::pin(std::future::pending()),
-                    });
-                    if timer.as_mut().poll(cx).is_ready() {
-                        st.aborted.set(true);
-                    }
-                }
+/// One poll of the owner, inside the scope's context (see the module's opening comment).
+fn drive<B, T, E>(mut this: DriverProj<'_, '_, B, T, E>, cx: &mut Context<'_>) -> Poll<Result<T, ScopeError<E>>>
+where
+    B: Future<Output = Result<T, E>>,
+{
+    let shared: &Shared<'_, E> = this.shared;
+    let st = &shared.state;
+    st.queue.owner.register(cx.waker());
+    st.polling.set(true);
+    let _polling = ResetPolling(&st.polling);
+    let fast = super::ready::Polling::enter(&st.queue, this.fast);
+    // Each child about once per poll; then yield, so that a child that keeps waking itself
+    // cannot starve the executor.
+    let mut budget = st.live.get() + 16;
+    loop {
+        // 1. Our own deadline (C7).
+        if let Some(deadline) = *this.deadline
+            && !st.token.is_cancelled()
+        {
+            let rt = st.rt.as_ref().expect(NO_TIMER);
+            let timer = this.deadline_timer.get_or_insert_with(|| rt.sleep_until(deadline));
+            if rt.now() >= deadline || timer.as_mut().poll(cx).is_ready() {
+                *this.deadline_timer = None;
+                *this.deadline = None;
+                st.cancel(CancelReason::Deadline);
             }
-
-            // 3. Hard cancellation: the body and every unshielded child are dropped now.
-            if st.aborted.get() && !*this.dropped {
-                *this.dropped = true;
-                if this.body.is_some()
-                    && let Some(p) = drop_caught(this.body.as_mut())
-                {
-                    st.panicked(None, p);
-                }
-                stop_children(shared, |c| !c.is_shielded());
-            }
-
-            // 4. The woken: the body (treated like a child, F1) and children.
-            shared.state.queue.drain_into(this.batch);
-            fast.drain_into(this.batch);
-            for i in this.batch.drain(..) {
-                budget = budget.saturating_sub(1);
-                if i == BODY {
-                    this.body_wake.unqueue();
-                    poll_body(st, this.body.as_mut(), this.body_waker, this.value);
-                    continue;
-                }
-                let Some((mut task, waker)) = shared.arena.borrow_mut().take_for_poll(i) else { continue };
-                let done = task.as_mut().poll_child(&mut Context::from_waker(&waker), st).is_ready();
-                // A finished child's box holds nothing of the user's any more: freed here.
-                let task = if done { None } else { Some(task) };
-                shared.arena.borrow_mut().put_back(i, task, waker);
-            }
-
-            // 5. Done once the body and every child are (S1), and nested spawned scopes too.
-            if this.body.is_none() && st.live.get() == 0 && st.holds.is_zero() {
-                *this.finished = true;
-                if let Some(e) = this.enclosing.take() {
-                    e.release();
-                }
-                return Poll::Ready(st.finish(this.value));
-            }
-
-            // 6. More to do now?
-            let cancel_pending = st.token.is_cancelled() && !st.aborted.get() && this.grace_timer.is_none();
-            if !st.queue.is_empty() || !fast.is_empty() || cancel_pending || (st.aborted.get() && !*this.dropped) {
-                if budget == 0 {
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
-                continue;
-            }
-            if !st.token.is_cancelled() && st.token.poll_cancelled(this.wait, cx).is_ready() {
-                continue;
-            }
-            return Poll::Pending;
         }
+
+        // 2. Cancellation from any source: abort at once, or after the grace period (C1, C2).
+        if st.token.is_cancelled() && !st.aborted.get() {
+            st.close();
+            if st.grace.is_zero() {
+                st.aborted.set(true);
+            } else {
+                let rt = st.rt.as_ref().expect(NO_TIMER);
+                let timer = this.grace_timer.get_or_insert_with(|| match rt.now().checked_add(st.grace) {
+                    Some(end) => rt.sleep_until(end),
+                    None => Box::pin(std::future::pending()),
+                });
+                if timer.as_mut().poll(cx).is_ready() {
+                    st.aborted.set(true);
+                }
+            }
+        }
+
+        // 3. Hard cancellation: the body and every unshielded child are dropped now.
+        if st.aborted.get() && !*this.dropped {
+            *this.dropped = true;
+            if this.body.is_some()
+                && let Some(p) = drop_caught(this.body.as_mut())
+            {
+                st.panicked(None, p);
+            }
+            stop_children(shared, |c| !c.is_shielded());
+        }
+
+        // 4. The woken: the body (treated like a child, F1) and children.
+        shared.state.queue.drain_into(this.batch);
+        fast.drain_into(this.batch);
+        for i in this.batch.drain(..) {
+            budget = budget.saturating_sub(1);
+            if i == BODY {
+                this.body_wake.unqueue();
+                poll_body(st, this.body.as_mut(), this.body_waker, this.value);
+                continue;
+            }
+            let Some((mut task, waker)) = shared.arena.borrow_mut().take_for_poll(i) else { continue };
+            let done = task.as_mut().poll_child(&mut Context::from_waker(&waker), st).is_ready();
+            // A finished child's box holds nothing of the user's any more: freed here.
+            let task = if done { None } else { Some(task) };
+            shared.arena.borrow_mut().put_back(i, task, waker);
+        }
+
+        // 5. Done once the body and every child are (S1), and nested spawned scopes too.
+        if this.body.is_none() && st.live.get() == 0 && st.holds.is_zero() {
+            *this.finished = true;
+            if let Some(e) = this.enclosing.take() {
+                e.release();
+            }
+            return Poll::Ready(st.finish(this.value));
+        }
+
+        // 6. More to do now?
+        let cancel_pending = st.token.is_cancelled() && !st.aborted.get() && this.grace_timer.is_none();
+        if !st.queue.is_empty() || !fast.is_empty() || cancel_pending || (st.aborted.get() && !*this.dropped) {
+            if budget == 0 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            continue;
+        }
+        if !st.token.is_cancelled() && st.token.poll_cancelled(this.wait, cx).is_ready() {
+            continue;
+        }
+        return Poll::Pending;
     }
 }
 
@@ -221,7 +233,7 @@ where
 {
     let Some(fut) = body.as_mut().as_pin_mut() else { return };
     let mut cx = Context::from_waker(waker);
-    let polled = st.around.run(|| catch_unwind(AssertUnwindSafe(|| fut.poll(&mut cx))));
+    let polled = catch_unwind(AssertUnwindSafe(|| fut.poll(&mut cx)));
     match polled {
         Ok(Poll::Pending) => {}
         Ok(Poll::Ready(result)) => {
