@@ -2,13 +2,13 @@
 //! of `n` children on a [`Backend`], returning the time of the measured part only (setup such
 //! as spawning the pending children of a teardown is not timed).
 //!
-//! Adding a row (the local scope of DESIGN rule P3, once it exists) is one more [`Bench`] in
-//! [`BENCHES`]; [`PLANNED`] lists the rows not built yet.
+//! Adding a row is one more [`Bench`] in [`BENCHES`]; [`PLANNED`] lists the rows not built yet.
 
 use std::future::pending;
 use std::time::{Duration, Instant};
 
-use taskscope_core::{BoxError, Builder, CancelToken, Scope, ScopeError};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use taskscope_core::{BoxError, Builder, CancelToken, LocalScope, Scope, ScopeError, local_scope};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -110,6 +110,15 @@ pub const BENCHES: &[Bench] = &[
         ours: deadline_ours,
         baselines: &[Baseline { name: "no-deadline", applies: any, run: spawn_join_ours }],
     },
+    Bench {
+        name: "local",
+        what: "local scope (P3): n children polled in the owner's future, each yielding once (woken, polled \
+               again), against the same futures in a FuturesUnordered drained to the end",
+        fixed_n: None,
+        applies: any,
+        ours: local_ours,
+        baselines: &[Baseline { name: "FuturesUnordered", applies: any, run: local_futures_unordered }],
+    },
 ];
 
 /// A row that is planned but not built yet.
@@ -124,8 +133,7 @@ pub struct Planned {
 }
 
 /// Rows not built yet, mentioned in the human report.
-pub const PLANNED: &[Planned] =
-    &[Planned { name: "local", base: "FuturesUnordered", why: "the local scope (DESIGN rule P3) does not exist yet" }];
+pub const PLANNED: &[Planned] = &[];
 
 /// The error type of ours.
 type E = BoxError;
@@ -393,4 +401,50 @@ pub fn empty_raw(be: &Backend, n: usize) -> Duration {
 /// Ours: as [`spawn_join_ours`], in a scope with `timeout(1 h)` (never reached).
 pub fn deadline_ours(be: &Backend, n: usize) -> Duration {
     spawn_join_scope(be, n, Some(Duration::from_secs(3600)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Local scope
+
+/// A local child: yields once (so it is woken and polled a second time), then succeeds.
+async fn yield_once() -> Result<(), E> {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await;
+    Ok(())
+}
+
+/// Ours: a local scope with `n` children, handles dropped; the scope joins them.
+pub fn local_ours(be: &Backend, n: usize) -> Duration {
+    be.block_on(async {
+        let t0 = Instant::now();
+        local_scope(async |s: &LocalScope<'_, E>| {
+            for _ in 0..n {
+                s.spawn(yield_once());
+            }
+            Ok(())
+        })
+        .await
+        .expect("local: the scope failed");
+        t0.elapsed()
+    })
+}
+
+/// Baseline: the same `n` futures in a `FuturesUnordered`, drained to the end.
+pub fn local_futures_unordered(be: &Backend, n: usize) -> Duration {
+    be.block_on(async {
+        let t0 = Instant::now();
+        let mut set: FuturesUnordered<_> = (0..n).map(|_| yield_once()).collect();
+        while let Some(r) = set.next().await {
+            r.expect("FuturesUnordered: a child failed");
+        }
+        t0.elapsed()
+    })
 }

@@ -72,7 +72,12 @@ async fn one_scope(rt: &Arc<dyn Runtime>, i: usize) -> usize {
             b.run(async |s| {
                 s.spawn(async { Ok(()) });
                 s.spawn(async {
-                    Builder::new().run(async |n: &Scope<BoxError>| Ok(drop(n.spawn(async { Ok(()) })))).await?;
+                    Builder::new()
+                        .run(async |n: &Scope<BoxError>| {
+                            n.spawn(async { Ok(()) });
+                            Ok(())
+                        })
+                        .await?;
                     Ok(())
                 });
                 Ok(())
@@ -98,7 +103,14 @@ async fn one_scope(rt: &Arc<dyn Runtime>, i: usize) -> usize {
             .await
         }
         // A deadline already past: cancelled before the body runs, reported as elapsed.
-        _ => b.timeout(Duration::ZERO).run(async |s| Ok(drop(s.spawn(async { Ok(()) })))).await,
+        _ => {
+            b.timeout(Duration::ZERO)
+                .run(async |s| {
+                    s.spawn(async { Ok(()) });
+                    Ok(())
+                })
+                .await
+        }
     };
     match r {
         Ok(()) => 0,

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 use taskscope_conformance::{CASE_TIMEOUT, Case, CaseResult, backends, cases, run_case_with_timeout};
 
+/// The local scope's cases per rule: (passed, cases, total ms), and the failures.
+type LocalResults = (BTreeMap<String, (usize, usize, f64)>, Vec<String>);
+
 const USAGE: &str =
     "usage: taskscope-conformance [--json] [--backend NAME] [--filter TEXT] [--repeat N] [--timeout SECS] [--list]
 
@@ -175,13 +178,14 @@ fn main() -> ExitCode {
         }
     }
 
-    let failed_runs: usize = cells.values().map(|c| c.fails).sum();
+    let local = run_local(&o, selected[0]);
+    let failed_runs: usize = cells.values().map(|c| c.fails).sum::<usize>() + local.1.len();
     let flaky: Vec<_> = cells.iter().filter(|(_, c)| c.passes > 0 && c.fails > 0).collect();
     let broken: Vec<_> = cells.iter().filter(|(_, c)| c.passes == 0).collect();
     if !o.json {
         print_cases(&chosen, &selected, &cells);
         println!();
-        print_rules(&chosen, &selected, &cells);
+        print_rules(&chosen, &selected, &cells, &local.0);
         println!();
         let total = chosen.len() * selected.len() * o.repeat;
         let runs = if o.repeat > 1 { format!(" x {} runs", o.repeat) } else { String::new() };
@@ -197,6 +201,7 @@ fn main() -> ExitCode {
         for ((case, backend), c) in &broken {
             println!("FAIL  {case} on {backend}: {}", c.first_failure.as_deref().unwrap_or(""));
         }
+        print_local(&local, selected[0].name);
         for ((case, backend), c) in &flaky {
             println!(
                 "FLAKY {case} on {backend}: failed {} of {} runs, first: {}",
@@ -228,19 +233,28 @@ fn print_cases(chosen: &[&Case], selected: &[&backends::Backend], cells: &BTreeM
     }
 }
 
-/// One line per rule: how many of its cases pass on every backend, and their total time.
-fn print_rules(chosen: &[&Case], selected: &[&backends::Backend], cells: &BTreeMap<(&str, &str), Cell>) {
-    let mut rules: Vec<String> = chosen.iter().map(|c| c.rule()).collect();
+/// One line per rule: how many of its cases pass on every backend, and their total time; the
+/// last column is the local scope's own cases (P3; "n/a" where a rule cannot apply to it).
+fn print_rules(
+    chosen: &[&Case],
+    selected: &[&backends::Backend],
+    cells: &BTreeMap<(&str, &str), Cell>,
+    local: &BTreeMap<String, (usize, usize, f64)>,
+) {
+    let mut rules: Vec<String> = chosen.iter().map(|c| c.rule()).chain(local.keys().cloned()).collect();
+    rules.sort_by_key(|r| rule_key(r));
     rules.dedup();
     print!("{:<6}", "rule");
     for b in selected {
         print!(" | {:<20}", b.name);
     }
+    print!(" | {:<20}", "local");
     println!();
-    println!("{}", "-".repeat(6 + selected.len() * 23));
+    println!("{}", "-".repeat(6 + (selected.len() + 1) * 23));
     for rule in rules {
         print!("{rule:<6}");
-        for b in selected {
+        let ported = chosen.iter().any(|c| c.rule() == rule);
+        for b in selected.iter().filter(|_| ported) {
             let (mut ok, mut n, mut ms, mut broken) = (0, 0, 0.0, false);
             for case in chosen.iter().filter(|c| c.rule() == rule) {
                 let c = &cells[&(case.name, b.name)];
@@ -258,7 +272,58 @@ fn print_rules(chosen: &[&Case], selected: &[&backends::Backend], cells: &BTreeM
             };
             print!(" | {:<20}", format!("{status:<5} {ok:>2}/{n:<2} {ms:>7.1}ms"));
         }
+        for _ in selected.iter().filter(|_| !ported) {
+            print!(" | {:<20}", "-");
+        }
+        match local.get(&rule) {
+            Some(&(ok, n, ms)) => {
+                let status = if ok == n { "pass" } else { "FAIL" };
+                print!(" | {:<20}", format!("{status:<5} {ok:>2}/{n:<2} {ms:>7.1}ms"));
+            }
+            None => print!(" | {:<20}", "n/a"),
+        }
         println!();
+    }
+}
+
+/// Runs the local scope's cases (P3) on `backend`'s harness (its `block_on` drives the scope,
+/// its runtime is the timer), with the same filters.
+fn run_local(o: &Options, backend: &backends::Backend) -> LocalResults {
+    let mut per_rule: BTreeMap<String, (usize, usize, f64)> = BTreeMap::new();
+    let mut failures = Vec::new();
+    let local =
+        cases::local::LOCAL.iter().filter(|c| o.filters.is_empty() || o.filters.iter().any(|f| c.name.contains(f)));
+    for case in local {
+        let (pass, ms) = match run_case_with_timeout(backend.make, case, o.timeout) {
+            CaseResult::Pass(d) => (true, d.as_secs_f64() * 1e3),
+            CaseResult::Fail(m, d) => {
+                failures.push(format!("{}: {m}", case.name));
+                (false, d.as_secs_f64() * 1e3)
+            }
+        };
+        if o.json {
+            println!(
+                "{{\"backend\":\"local\",\"rule\":\"{}\",\"case\":\"{}\",\"status\":\"{}\",\"millis\":{ms:.3}}}",
+                case.rule(),
+                case.name,
+                if pass { "pass" } else { "fail" }
+            );
+        }
+        let e = per_rule.entry(case.rule()).or_default();
+        *e = (e.0 + usize::from(pass), e.1 + 1, e.2 + ms);
+    }
+    (per_rule, failures)
+}
+
+/// The local scope's summary line, its failures, and the rules that cannot apply to it.
+fn print_local((per_rule, failures): &LocalResults, on: &str) {
+    let (ok, n) = per_rule.values().fold((0, 0), |(ok, n), r| (ok + r.0, n + r.1));
+    println!("local scope (P3, driven by {on}'s block_on): {ok}/{n} cases passed");
+    for f in failures {
+        println!("FAIL  {f} on local");
+    }
+    for (rule, why) in cases::local::NOT_APPLICABLE {
+        println!("n/a   {rule} on local: {why}");
     }
 }
 

@@ -13,6 +13,7 @@ mod token;
 pub mod anyio;
 pub mod contract;
 pub mod coverage;
+pub mod local;
 pub mod trio;
 
 pub use cancel::*;

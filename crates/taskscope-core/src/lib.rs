@@ -83,6 +83,7 @@ mod deadline;
 mod detect;
 mod error;
 mod limit;
+mod local;
 mod runtime;
 mod scope;
 mod slab;
@@ -98,6 +99,7 @@ pub use detect::{DetectRuntime, NoRuntime};
 pub use error::{
     BoxError, ChildError, Elapsed, ErrorGroup, JoinError, ScopeError, TrySpawnError, ZeroLimit, panic_message,
 };
+pub use local::{LocalBuilder, LocalJoinHandle, LocalReady, LocalScope, LocalSpawner, LocalStart, local_scope};
 pub use runtime::{BlockOn, BlockingJob, BoxedSleep, Runtime, Task};
 pub use scope::{ChildState, JoinHandle, Policy, Scope, Spawner, current_runtime, current_token, live_children};
 pub use start::{Ready, Start};

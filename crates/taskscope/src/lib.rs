@@ -37,6 +37,51 @@
 //! # }
 //! ```
 //!
+//! # Spawned or local scope?
+//!
+//! Rust's "scoped task trilemma": a sound API gets at most two of concurrency, parallelism and
+//! borrowing. [`scope`] gives concurrency and parallelism: children are tasks of the runtime,
+//! run on any worker thread, and so must be `Send + 'static` (move or `Arc` what they use).
+//! [`local_scope`] gives concurrency and borrowing: children are polled inside the owner's own
+//! future, on its thread, so they may borrow from the caller's stack, need not be `Send`
+//! (`Rc`, `RefCell` borrows), and need no runtime at all. Both keep the same contract (waiting,
+//! fail-fast, error groups, tokens and reasons, grace periods, deadlines, limits, policies).
+//!
+//! Choose the local scope for I/O-bound fan-out over borrowed data (a request handler fanning
+//! out over its own buffers, a parser's sub-tasks, tests), for `!Send` state, or in library code
+//! that must not assume a runtime. Choose the spawned scope for CPU-heavy children (the local
+//! scope never runs two children at once), for blocking work (B1), for children that must keep
+//! running while the owner is blocked, or when the owner's future must be `Send` (a local scope
+//! future is not: run it in `block_on`, a tokio `LocalSet` / current-thread runtime, a smol
+//! `LocalExecutor`, or inside a spawned scope's body). Nested, they compose: a local scope
+//! opened in a spawned child links its token to that scope's, and the other way round.
+//!
+//! ```
+//! use std::cell::RefCell;
+//! use taskscope::{BoxError, local_scope};
+//!
+//! async fn word_lengths(text: &str) -> Result<Vec<usize>, BoxError> {
+//!     let out = RefCell::new(Vec::new()); // borrowed by every child; not `Sync`
+//!     local_scope(async |s| {
+//!         for word in text.split_whitespace() {
+//!             let out = &out; // children borrow `text` and `out`: no `Arc`, no clone
+//!             s.spawn(async move {
+//!                 out.borrow_mut().push(word.len());
+//!                 Ok::<_, BoxError>(())
+//!             });
+//!         }
+//!         Ok(())
+//!     })
+//!     .await?;
+//!     Ok(out.into_inner())
+//! }
+//!
+//! let text = String::from("borrowed from the caller");
+//! let mut lengths = futures_lite::future::block_on(word_lengths(&text)).unwrap();
+//! lengths.sort();
+//! assert_eq!(lengths, [3, 4, 6, 8]);
+//! ```
+//!
 //! # Features
 //! - `tokio`: the [`tokio`](mod@tokio) adapter. Inside a tokio runtime, [`scope`] spawns there.
 //! - `smol`: the [`smol`](mod@smol) adapter. Outside tokio, [`scope`] spawns on the smol
@@ -269,6 +314,31 @@ impl Builder {
 #[track_caller]
 pub fn builder() -> Builder {
     Builder::new()
+}
+
+/// A [`LocalBuilder`] whose timer (for a deadline or a grace period) is detected when the
+/// scope starts, as [`builder`] detects a runtime: the enclosing scope's, else tokio's, else
+/// smol's. A local scope never spawns on it; without a deadline or grace period none is needed
+/// (use [`local_scope`]).
+///
+/// ```
+/// # #[cfg(feature = "tokio")]
+/// tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+///     let cities = ["Oslo", "Lima"];
+///     let r = taskscope::local_builder()
+///         .timeout(std::time::Duration::from_millis(10))
+///         .run(async |s| {
+///             for c in &cities {
+///                 s.spawn_named(*c, std::future::pending::<Result<(), taskscope::BoxError>>());
+///             }
+///             Ok(())
+///         })
+///         .await;
+///     assert!(r.unwrap_err().is_elapsed());
+/// });
+/// ```
+pub fn local_builder() -> LocalBuilder {
+    LocalBuilder::new().fallback_runtime(detect)
 }
 
 /// Runs a scope on the detected runtime: `body` spawns children through the [`Scope`] it

@@ -23,14 +23,15 @@ use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub(crate) use ambient::{ScopeCtx, mark_handed_cancellation, with_ambient};
+pub(crate) use ambient::{Enter, ScopeCtx, mark_handed_cancellation, poll_tracked, with_ambient};
 pub use ambient::{current_runtime, current_token};
-pub(crate) use body::StartHook;
+pub(crate) use body::{StartHook, drop_caught};
 pub(crate) use driver::Driver;
 pub use gauge::live_children;
 pub use handle::{ChildState, JoinHandle};
 pub(crate) use inner::Inner;
 pub use outcome::Policy;
+pub(crate) use outcome::{Outcome, Payload};
 
 use crate::error::TrySpawnError;
 use crate::limit::Permit;

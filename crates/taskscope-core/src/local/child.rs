@@ -1,0 +1,350 @@
+//! A local scope's children: the cell a child shares with its [`LocalJoinHandle`], and the
+//! wrapper around its future (abort check, slot of the limit, panic capture, drop handling:
+//! C1, C8, C9, F4, F5, F7, L1).
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
+
+use pin_project_lite::pin_project;
+
+use crate::error::JoinError;
+use crate::limit::{Acquire, Permit};
+use crate::scope::{ChildState, Outcome, Payload, drop_caught, mark_handed_cancellation, poll_tracked};
+use crate::token::Name;
+
+use super::ambient::Around;
+use super::state::{ErrorSink, State, drop_quietly};
+
+/// What a child shares with its handle.
+pub(crate) struct ChildCell<T, E> {
+    pub(crate) name: Option<Name>,
+    state: Cell<ChildState>,
+    cancel: Cell<bool>,
+    /// The child's own waker while it runs (a handle's `cancel` wakes it).
+    waker: RefCell<Option<Waker>>,
+    pub(crate) join_waker: RefCell<Option<Waker>>,
+    /// The value, or (supervised children) the error, for the handle to take.
+    pub(crate) output: RefCell<Option<Result<T, E>>>,
+    /// The handle was dropped: a value is dropped, a supervised error goes to the group.
+    pub(crate) detached: Cell<bool>,
+    /// A supervised child's scope errors (F3: an unread error is not lost).
+    sink: Option<Weak<ErrorSink<E>>>,
+}
+
+impl<T, E> ChildCell<T, E> {
+    pub(crate) fn new(name: Option<Name>, waker: Option<Waker>, sink: Option<Weak<ErrorSink<E>>>) -> Rc<Self> {
+        Rc::new(Self {
+            name,
+            state: Cell::new(ChildState::Running),
+            cancel: Cell::new(false),
+            waker: RefCell::new(waker),
+            join_waker: RefCell::new(None),
+            output: RefCell::new(None),
+            detached: Cell::new(false),
+            sink,
+        })
+    }
+
+    pub(crate) fn set_state(&self, state: ChildState) {
+        self.state.set(state);
+        drop(self.waker.borrow_mut().take());
+        if let Some(w) = self.join_waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn state(&self) -> ChildState {
+        self.state.get()
+    }
+
+    pub(crate) fn register_join(&self, waker: &Waker) {
+        let mut slot = self.join_waker.borrow_mut();
+        match &mut *slot {
+            Some(w) if w.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    }
+}
+
+/// The handle of a child of a local scope: its state, its cancellation (C9), its value.
+///
+/// Like [`JoinHandle`](crate::JoinHandle), but not `Send`: it belongs to the owner's thread, as
+/// the child does. Awaiting it waits for the child; [`result`](LocalJoinHandle::result) takes
+/// the value without waiting (always ready once the scope has returned, S1).
+///
+/// ```
+/// use taskscope_core::{BoxError, ChildState, local_scope};
+///
+/// let data = vec![1, 2, 3];
+/// let (sum, max) = futures_lite::future::block_on(local_scope(async |s| {
+///     Ok::<_, BoxError>((s.spawn(async { Ok(data.iter().sum::<i32>()) }), s.spawn(async { Ok(data.iter().max().copied()) })))
+/// }))
+/// .unwrap();
+/// assert_eq!(sum.state(), ChildState::Finished);
+/// assert_eq!((sum.result().unwrap(), max.result().unwrap()), (6, Some(3)));
+/// ```
+pub struct LocalJoinHandle<T, E> {
+    pub(crate) cell: Rc<ChildCell<T, E>>,
+}
+
+impl<T, E> fmt::Debug for LocalJoinHandle<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalJoinHandle").field("name", &self.cell.name).field("state", &self.state()).finish()
+    }
+}
+
+impl<T, E> Drop for LocalJoinHandle<T, E> {
+    fn drop(&mut self) {
+        self.cell.detached.set(true);
+        let Ok(mut output) = self.cell.output.try_borrow_mut() else { return };
+        let Some(Err(unread)) = output.take() else { return };
+        drop(output);
+        // Delivered to this handle, never read, and the scope still running: not lost (F3).
+        if let Some(sink) = self.cell.sink.as_ref().and_then(Weak::upgrade)
+            && !sink.finished.get()
+        {
+            sink.push(self.cell.name.clone(), unread);
+        }
+    }
+}
+
+impl<T, E> LocalJoinHandle<T, E> {
+    /// The child's name, if it was spawned with one.
+    pub fn name(&self) -> Option<&str> {
+        self.cell.name.as_deref()
+    }
+
+    /// The child's current state.
+    pub fn state(&self) -> ChildState {
+        self.cell.state()
+    }
+
+    /// Whether the child has reached a terminal state (its future has been dropped).
+    pub fn is_finished(&self) -> bool {
+        self.state() != ChildState::Running
+    }
+
+    /// Cancels this child only (C9): its future is dropped by the owner at the child's next
+    /// suspension point, its state becomes [`ChildState::Cancelled`], and the scope does not
+    /// fail. Does nothing if the child already completed. A shielded child is cancelled too.
+    pub fn cancel(&self) {
+        self.cell.cancel.set(true);
+        if let Some(w) = &*self.cell.waker.borrow() {
+            w.wake_by_ref();
+        }
+    }
+
+    /// The child's value without waiting: [`JoinError::Running`] if it has not completed.
+    pub fn result(self) -> Result<T, JoinError<E>> {
+        self.outcome()
+    }
+
+    fn outcome(&self) -> Result<T, JoinError<E>> {
+        let name = self.cell.name.clone();
+        match self.state() {
+            ChildState::Running => Err(JoinError::Running { name }),
+            ChildState::Finished => match self.cell.output.borrow_mut().take() {
+                Some(Ok(v)) => Ok(v),
+                _ => panic!("LocalJoinHandle: the child's value was already taken by an earlier await"),
+            },
+            ChildState::Failed => {
+                let error = self.cell.output.borrow_mut().take().and_then(Result::err);
+                if error.is_none() {
+                    // An error-less `JoinError`: core's cancellation, handed over (F2).
+                    mark_handed_cancellation();
+                }
+                Err(JoinError::Failed { name, error })
+            }
+            ChildState::Panicked => {
+                mark_handed_cancellation();
+                Err(JoinError::Panicked { name })
+            }
+            ChildState::Cancelled => {
+                mark_handed_cancellation();
+                Err(JoinError::Cancelled { name })
+            }
+            _ => {
+                mark_handed_cancellation();
+                Err(JoinError::Closed { name })
+            }
+        }
+    }
+}
+
+/// Waits for the child. Once the child is done the handle is ready at once.
+///
+/// # Cancel safety
+/// Cancel-safe: dropping the await leaves the child and its value untouched.
+impl<T, E> Future for LocalJoinHandle<T, E> {
+    type Output = Result<T, JoinError<E>>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.state() == ChildState::Running {
+            self.cell.register_join(cx.waker());
+            return Poll::Pending;
+        }
+        Poll::Ready(self.outcome())
+    }
+}
+
+/// Lets a start call take a child's error if it ends before reporting ready (L4).
+pub(crate) trait LocalStartHook<E> {
+    /// `None` if the error was taken (the child had not reported ready), else the error back.
+    fn intercept(&self, error: E) -> Option<E>;
+}
+
+/// Where a child of a limited scope stands with its running slot (L1).
+pub(crate) enum Slot {
+    Unlimited,
+    Waiting(Acquire),
+    Held(#[allow(dead_code)] Permit),
+}
+
+/// A child as the owner sees it: poll it, or drop its future now.
+pub(crate) trait LocalChild<E> {
+    /// Polls the child; on `Ready` its future is gone and its outcome recorded.
+    fn poll_child(self: Pin<&mut Self>, cx: &mut Context<'_>, scope: &State<E>) -> Poll<()>;
+    /// Drops the future now and records the child cancelled (or panicked, F7).
+    fn stop(self: Pin<&mut Self>, scope: &State<E>);
+    /// Whether the scope's cancellation passes it by (C8).
+    fn is_shielded(&self) -> bool;
+}
+
+pin_project! {
+    /// Core's wrapper around a local child's future.
+    pub(crate) struct ChildTask<'h, F, T, E> {
+        #[pin]
+        fut: Option<F>,
+        cell: Rc<ChildCell<T, E>>,
+        // What only some children have (a limit's slot, a shield, a start hook), boxed to
+        // keep every child small.
+        extra: Option<Box<Extra<'h, E>>>,
+        shielded: bool,
+    }
+}
+
+/// The parts of a child that only some children have.
+pub(crate) struct Extra<'h, E> {
+    slot: Slot,
+    /// A shielded child's own context (its own token).
+    shield: Option<Around>,
+    hook: Option<Rc<dyn LocalStartHook<E> + 'h>>,
+}
+
+impl<'h, F, T, E> ChildTask<'h, F, T, E> {
+    pub(crate) fn new(
+        fut: F,
+        cell: Rc<ChildCell<T, E>>,
+        slot: Slot,
+        shield: Option<Around>,
+        hook: Option<Rc<dyn LocalStartHook<E> + 'h>>,
+    ) -> Self {
+        let shielded = shield.is_some();
+        let extra = match (slot, shield, hook) {
+            (Slot::Unlimited, None, None) => None,
+            (slot, shield, hook) => Some(Box::new(Extra { slot, shield, hook })),
+        };
+        Self { fut: Some(fut), cell, extra, shielded }
+    }
+}
+
+/// `outcome`, unless dropping what the child left behind panicked (`late`): a panic wins.
+fn with_panic<T, E>(outcome: Outcome<T, E>, late: Option<Payload>) -> Outcome<T, E> {
+    match (late, outcome) {
+        (None, outcome) => outcome,
+        (Some(late), Outcome::Panic(first)) => {
+            drop_quietly(late);
+            Outcome::Panic(first)
+        }
+        (Some(late), other) => {
+            drop_quietly(other);
+            Outcome::Panic(late)
+        }
+    }
+}
+
+impl<F, T, E> ChildTask<'_, F, T, E> {
+    fn must_stop(&self, scope: &State<E>) -> bool {
+        self.cell.cancel.get() || (!self.shielded && scope.aborted.get())
+    }
+
+    /// The future is gone: release the slot and hook (user values inside, F7), then report.
+    fn finish(self: Pin<&mut Self>, scope: &State<E>, outcome: Outcome<T, E>) {
+        let this = self.project();
+        let late = this.extra.take().and_then(|extra| catch_unwind(AssertUnwindSafe(move || drop(extra))).err());
+        scope.child_done(this.cell, with_panic(outcome, late), *this.shielded);
+    }
+}
+
+impl<F, T, E> LocalChild<E> for ChildTask<'_, F, T, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    fn poll_child(mut self: Pin<&mut Self>, cx: &mut Context<'_>, scope: &State<E>) -> Poll<()> {
+        if self.fut.is_none() {
+            return Poll::Ready(());
+        }
+        if self.must_stop(scope) {
+            self.stop(scope);
+            return Poll::Ready(());
+        }
+        let mut this = self.as_mut().project();
+        // L1: wait (FIFO) for a running slot before the first poll.
+        if let Some(Extra { slot: slot @ Slot::Waiting(_), .. }) = this.extra.as_deref_mut()
+            && let Slot::Waiting(acquire) = slot
+        {
+            match Pin::new(acquire).poll(cx) {
+                // A slot granted after the scope began cancelling: never start (S4).
+                Poll::Ready(Some(_)) if scope.token.is_cancelled() => {
+                    self.stop(scope);
+                    return Poll::Ready(());
+                }
+                Poll::Ready(Some(permit)) => *slot = Slot::Held(permit),
+                Poll::Ready(None) => {
+                    self.stop(scope);
+                    return Poll::Ready(());
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let fut = this.fut.as_mut().as_pin_mut().expect("checked above");
+        // The owner's poll runs inside the scope's context; a shielded child has its own.
+        let poll = || catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
+        let (polled, handed) = poll_tracked(None, || match this.extra.as_ref().and_then(|x| x.shield.as_ref()) {
+            Some(shield) => shield.run(poll),
+            None => poll(),
+        });
+        let outcome = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(Ok(v))) => Outcome::Value(v),
+            // The cancellation core handed this child in this poll, passed on (F2, F3).
+            Ok(Poll::Ready(Err(e))) if handed && scope.token.is_cancelled() => {
+                catch_unwind(AssertUnwindSafe(move || drop(e))).map_or_else(Outcome::Panic, |()| Outcome::Cancelled)
+            }
+            Ok(Poll::Ready(Err(e))) => match this.extra.as_ref().and_then(|x| x.hook.as_ref()) {
+                None => Outcome::Error(e),
+                Some(hook) => hook.intercept(e).map_or(Outcome::Handled, Outcome::Error),
+            },
+            Err(p) => Outcome::Panic(p),
+        };
+        let outcome = with_panic(outcome, drop_caught(this.fut));
+        self.finish(scope, outcome);
+        Poll::Ready(())
+    }
+
+    fn stop(mut self: Pin<&mut Self>, scope: &State<E>) {
+        if self.fut.is_none() {
+            return;
+        }
+        let outcome = drop_caught(self.as_mut().project().fut).map_or(Outcome::Cancelled, Outcome::Panic);
+        self.finish(scope, outcome);
+    }
+
+    fn is_shielded(&self) -> bool {
+        self.shielded
+    }
+}

@@ -1,0 +1,336 @@
+//! [`LocalScope`] and [`LocalSpawner`]: spawning borrowed, `!Send` children into a local
+//! scope (S3, S4, S5, C8, L1, L4).
+//!
+//! # Why borrowing is sound
+//! A local scope's children are `Future + 'env`, stored type-erased as `dyn … + 'env` in the
+//! scope's arena, which lives in the owner's future. `'env` is a parameter of
+//! [`LocalScope<'env, E>`] and is invariant (the arena is behind a `RefCell`), so a child can
+//! only borrow what outlives the whole scope future, never what the body owns; and since the
+//! scope future's type mentions `'env`, the borrow checker keeps every borrowed value alive
+//! (and not mutably borrowed elsewhere) for as long as that future exists. Dropping the scope
+//! future drops every child synchronously, before the drop returns. Nothing here is `unsafe`.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::ops::Deref;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::error::TrySpawnError;
+use crate::limit::Permit;
+use crate::runtime::Runtime;
+use crate::scope::{ChildState, Policy};
+use crate::token::{CancelReason, CancelToken, Name};
+
+use super::ambient::Around;
+use super::child::{ChildCell, ChildTask, LocalChild, LocalJoinHandle, LocalStartHook, Slot};
+use super::ready::{Arena, BoxedChild};
+use super::start::{LocalReady, LocalStart, LocalStartSlot};
+use super::state::State;
+
+/// What a local scope's owner, spawners and children share.
+pub(crate) struct Shared<'env, E> {
+    pub(crate) state: State<E>,
+    pub(crate) arena: RefCell<Arena<'env, E>>,
+}
+
+/// A cloneable handle that spawns children into a local scope: give one to a child so that it
+/// can spawn siblings (S3). It is neither `Send` nor `'static`: it lives on the owner's thread,
+/// for `'env` at most. One that outlives its scope can still be called: the spawn is refused
+/// and the future dropped unpolled (S4).
+pub struct LocalSpawner<'env, E> {
+    pub(crate) shared: Rc<Shared<'env, E>>,
+}
+
+impl<E> Clone for LocalSpawner<'_, E> {
+    fn clone(&self) -> Self {
+        Self { shared: self.shared.clone() }
+    }
+}
+
+impl<E> fmt::Debug for LocalSpawner<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalSpawner")
+            .field("live_children", &self.shared.state.live.get())
+            .field("token", &self.shared.state.token)
+            .finish()
+    }
+}
+
+/// How a child is spawned.
+struct How<'h, E> {
+    name: Option<Name>,
+    shielded: bool,
+    permit: Option<Permit>,
+    hook: Option<Rc<dyn LocalStartHook<E> + 'h>>,
+}
+
+impl<E> How<'_, E> {
+    fn plain(name: Option<Name>) -> Self {
+        Self { name, shielded: false, permit: None, hook: None }
+    }
+}
+
+impl<'env, E: 'env> LocalSpawner<'env, E> {
+    /// Spawns a child: it may borrow anything that outlives the scope, and need not be `Send`.
+    /// The scope waits for it; its error fails the scope (F1); its value is read through the
+    /// returned handle.
+    ///
+    /// If the scope is cancelling or finished, `fut` is dropped without being polled and the
+    /// handle reports [`ChildState::Closed`] (S4). In a scope with a concurrency
+    /// [`limit`](super::LocalBuilder::limit) the child waits for a running slot, in spawn order,
+    /// before its first poll.
+    pub fn spawn<F, T>(&self, fut: F) -> LocalJoinHandle<T, E>
+    where
+        F: Future<Output = Result<T, E>> + 'env,
+        T: 'env,
+    {
+        self.spawn_child(fut, How::plain(None))
+    }
+
+    /// Spawns a named child: the name appears in errors, cancel reasons and handles.
+    pub fn spawn_named<F, T>(&self, name: impl Into<Name>, fut: F) -> LocalJoinHandle<T, E>
+    where
+        F: Future<Output = Result<T, E>> + 'env,
+        T: 'env,
+    {
+        self.spawn_child(fut, How::plain(Some(name.into())))
+    }
+
+    /// Spawns a child if the scope has a free running slot (L1), without waiting: otherwise
+    /// gives `fut` back with [`TrySpawnError::Full`] (or [`TrySpawnError::Closed`] if the scope
+    /// is cancelling or finished). A scope without a limit is never full.
+    pub fn try_spawn<F, T>(&self, fut: F) -> Result<LocalJoinHandle<T, E>, TrySpawnError<F>>
+    where
+        F: Future<Output = Result<T, E>> + 'env,
+        T: 'env,
+    {
+        let st = &self.shared.state;
+        if st.refuses(false) {
+            return Err(TrySpawnError::Closed(fut));
+        }
+        let permit = match &st.sem {
+            None => None,
+            Some(sem) => match sem.try_acquire() {
+                Ok(p) => Some(p),
+                Err(true) => return Err(TrySpawnError::Closed(fut)),
+                Err(false) => return Err(TrySpawnError::Full(fut)),
+            },
+        };
+        Ok(self.spawn_child(fut, How { permit, ..How::plain(None) }))
+    }
+
+    /// Spawns a child once the scope has a free running slot (L1): waits, first come first
+    /// served, while the scope is full (backpressure). In a scope without a limit it spawns
+    /// at once.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: dropping the future gives up its place in the queue and drops `fut`
+    /// unpolled. If the scope starts cancelling while it waits, `fut` is dropped unpolled and
+    /// the handle reports [`ChildState::Closed`] (S4).
+    pub async fn spawn_wait<F, T>(&self, fut: F) -> LocalJoinHandle<T, E>
+    where
+        F: Future<Output = Result<T, E>> + 'env,
+        T: 'env,
+    {
+        let Some(sem) = &self.shared.state.sem else { return self.spawn(fut) };
+        match sem.acquire().await {
+            Some(permit) => self.spawn_child(fut, How { permit: Some(permit), ..How::plain(None) }),
+            None => Self::refused(None, fut),
+        }
+    }
+
+    /// Spawns a shielded child (C8): cleanup that must run to completion. The scope's
+    /// cancellation does not reach it (scopes opened inside it see a token of their own), it is
+    /// not dropped when the siblings are, and it may be spawned while the scope is cancelling.
+    /// The scope still waits for it (S1); its own handle still cancels it, and dropping the
+    /// scope future drops it too. It does not count against a concurrency limit.
+    pub fn spawn_shielded<F, T>(&self, fut: F) -> LocalJoinHandle<T, E>
+    where
+        F: Future<Output = Result<T, E>> + 'env,
+        T: 'env,
+    {
+        self.spawn_child(fut, How { shielded: true, ..How::plain(None) })
+    }
+
+    /// Starts a child and waits until it reports ready (L4, AnyIO's `task_group.start`): `f`
+    /// gets a [`LocalReady`] reporter, and the call returns the value the child reports with
+    /// the child's handle, while the child runs on in the scope. An error before ready is
+    /// returned by this call and does not fail the scope; a child that ends without reporting
+    /// ready gives [`JoinError::NotReady`](crate::JoinError::NotReady).
+    ///
+    /// # Cancel safety
+    /// Dropping the returned future before it completes cancels the child (C9).
+    ///
+    /// ```
+    /// use taskscope_core::{BoxError, local_scope};
+    ///
+    /// futures_lite::future::block_on(local_scope(async |s| {
+    ///     let (port, _server) = s.start(|ready| async move {
+    ///         ready.send(8080u16);
+    ///         Ok::<_, BoxError>(())
+    ///     }).await?;
+    ///     assert_eq!(port, 8080);
+    ///     Ok(())
+    /// })).unwrap();
+    /// ```
+    pub fn start<V, T, F, Fut>(&self, f: F) -> LocalStart<V, T, E>
+    where
+        F: FnOnce(LocalReady<V>) -> Fut,
+        Fut: Future<Output = Result<T, E>> + 'env,
+        V: 'env,
+        T: 'env,
+    {
+        self.start_child(None, f)
+    }
+
+    /// [`start`](LocalSpawner::start) with a name for the child.
+    pub fn start_named<V, T, F, Fut>(&self, name: impl Into<Name>, f: F) -> LocalStart<V, T, E>
+    where
+        F: FnOnce(LocalReady<V>) -> Fut,
+        Fut: Future<Output = Result<T, E>> + 'env,
+        V: 'env,
+        T: 'env,
+    {
+        self.start_child(Some(name.into()), f)
+    }
+
+    fn start_child<V, T, F, Fut>(&self, name: Option<Name>, f: F) -> LocalStart<V, T, E>
+    where
+        F: FnOnce(LocalReady<V>) -> Fut,
+        Fut: Future<Output = Result<T, E>> + 'env,
+        V: 'env,
+        T: 'env,
+    {
+        let slot = LocalStartSlot::new();
+        let fut = f(slot.reporter());
+        let hook: Rc<dyn LocalStartHook<E> + 'env> = slot.clone();
+        let handle = self.spawn_child(fut, How { hook: Some(hook), ..How::plain(name) });
+        LocalStart::new(slot, handle)
+    }
+
+    /// The handle of a refused spawn (S4): `work` is dropped without being run.
+    fn refused<T, W>(name: Option<Name>, work: W) -> LocalJoinHandle<T, E> {
+        drop(work);
+        let cell = ChildCell::new(name, None, None);
+        cell.set_state(ChildState::Closed);
+        LocalJoinHandle { cell }
+    }
+
+    fn spawn_child<F, T>(&self, fut: F, how: How<'env, E>) -> LocalJoinHandle<T, E>
+    where
+        F: Future<Output = Result<T, E>> + 'env,
+        T: 'env,
+    {
+        let st = &self.shared.state;
+        if st.refuses(how.shielded) {
+            return Self::refused(how.name, fut);
+        }
+        let slot = match (how.permit, &st.sem) {
+            (Some(p), _) => Slot::Held(p),
+            (None, Some(sem)) if !how.shielded => Slot::Waiting(sem.acquire()),
+            (None, _) => Slot::Unlimited,
+        };
+        let shield = how.shielded.then(|| Around::new(&CancelToken::new(), st.rt.as_ref(), &st.holds));
+        let sink = (st.policy == Policy::Supervise).then(|| Rc::downgrade(&st.sink));
+        let (index, waker, wake) = self.shared.arena.borrow_mut().reserve();
+        let cell = ChildCell::new(how.name, Some(waker), sink);
+        let task: BoxedChild<'env, E> = Box::pin(ChildTask::new(fut, cell.clone(), slot, shield, how.hook));
+        self.shared.arena.borrow_mut().entries[index].task = Some(task);
+        st.live.set(st.live.get() + 1);
+        wake.schedule(!st.polling.get());
+        LocalJoinHandle { cell }
+    }
+}
+
+impl<E> LocalSpawner<'_, E> {
+    /// The scope's cancel token: children watch it to stop cooperatively.
+    pub fn token(&self) -> &CancelToken {
+        &self.shared.state.token
+    }
+
+    /// Cancels the scope ([`CancelReason::Explicit`]): the token fires, then every unshielded
+    /// child is dropped (C1). The owner gets [`ScopeError::Cancelled`](crate::ScopeError)
+    /// (C5). Idempotent (C4).
+    pub fn cancel(&self) {
+        self.cancel_with(CancelReason::Explicit(Name::Borrowed("LocalScope::cancel() called")));
+    }
+
+    /// Cancels the scope with the given reason (the first reason stands).
+    pub fn cancel_with(&self, reason: CancelReason) {
+        self.shared.state.cancel(reason);
+    }
+
+    /// The number of live children: spawned and not yet dropped. (Local children are not in
+    /// the process-wide [`live_children`](crate::live_children) gauge: they are not tasks of
+    /// any runtime, and cannot outlive their scope's future.)
+    pub fn live_children(&self) -> usize {
+        self.shared.state.live.get()
+    }
+
+    /// Whether spawns are refused: the scope is cancelling or finished.
+    pub fn is_closed(&self) -> bool {
+        self.shared.state.refuses(false)
+    }
+
+    /// The runtime the scope times its deadline and grace period with, if it has one.
+    pub fn runtime(&self) -> Option<&Arc<dyn Runtime>> {
+        self.shared.state.rt.as_ref()
+    }
+}
+
+/// The scope handle given to a local scope's body. It cannot escape the body (S5): the body
+/// receives a `&LocalScope`, which is neither `Clone` nor constructible by users. Use
+/// [`spawner`](LocalScope::spawner) for a handle to give to children.
+///
+/// All spawning methods come from [`LocalSpawner`], through `Deref`.
+///
+/// ```compile_fail
+/// # use taskscope_core::{BoxError, LocalScope, local_scope};
+/// # async fn f() {
+/// let mut escaped: Option<&LocalScope<'_, BoxError>> = None;
+/// let _ = local_scope(async |s: &LocalScope<'_, BoxError>| {
+///     escaped = Some(s); // error: borrowed data escapes the body
+///     Ok(())
+/// }).await;
+/// # }
+/// ```
+pub struct LocalScope<'env, E> {
+    pub(crate) spawner: LocalSpawner<'env, E>,
+}
+
+impl<E> fmt::Debug for LocalScope<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("LocalScope").field(&self.spawner).finish()
+    }
+}
+
+impl<'env, E> Deref for LocalScope<'env, E> {
+    type Target = LocalSpawner<'env, E>;
+    fn deref(&self) -> &LocalSpawner<'env, E> {
+        &self.spawner
+    }
+}
+
+impl<'env, E> LocalScope<'env, E> {
+    /// A cloneable spawner for this scope, to move into children (S3).
+    pub fn spawner(&self) -> LocalSpawner<'env, E> {
+        self.spawner.clone()
+    }
+}
+
+/// Takes every child out of the arena for which `pick` holds, then stops each (outside the
+/// arena's borrow: a child's destructor may spawn).
+pub(crate) fn stop_children<'env, E>(shared: &Shared<'env, E>, pick: impl FnMut(&BoxedChild<'env, E>) -> bool) {
+    let victims = shared.arena.borrow_mut().take_where(pick);
+    for mut child in victims {
+        child.as_mut().stop(&shared.state);
+        drop_child_box(child);
+    }
+}
+
+/// Frees a stopped child's box (its future is already gone: nothing of the user's runs).
+fn drop_child_box<E>(child: std::pin::Pin<Box<dyn LocalChild<E> + '_>>) {
+    drop(child);
+}
