@@ -72,11 +72,14 @@ pub const GLOBAL_EXECUTOR_DIVERGES: &[Divergence] = diverges! {
         fails_with "a task spawned after the shutdown ran",
 };
 
+/// The facade's default outside tokio, with its expected divergences.
+pub const SMOL_GLOBAL: Backend = Backend::new("smol-global", smol_global).diverging(GLOBAL_EXECUTOR_DIVERGES);
+
 /// Every built-in flavour, in report order.
 pub const ALL: &[Backend] = &[
     Backend::new("tokio-mt", tokio_mt),
     Backend::new("tokio-ct", tokio_ct),
     Backend::new("smol-mt", smol_mt),
     Backend::new("smol-st", smol_st),
-    Backend::new("smol-global", smol_global).diverging(GLOBAL_EXECUTOR_DIVERGES),
+    SMOL_GLOBAL,
 ];

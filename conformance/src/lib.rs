@@ -595,6 +595,9 @@ pub fn run_as_test(make: fn() -> Box<dyn Harness>, config: &SuiteConfig, name: &
 /// - `diverges: { case_name => "reason" [fails_with "fragment"], ... }`: expected divergences
 ///   (see [`diverges!`]; names are checked at compile time).
 ///
+/// The same options apply to `suite!(module_name, backend: BACKEND)`, which takes a
+/// [`Backend`] (name, harness maker, divergences: the one value the report takes too).
+///
 /// ```ignore
 /// taskscope_conformance::suite!(my_backend, || make(),
 ///     timeout: std::time::Duration::from_secs(5),
@@ -607,6 +610,25 @@ pub fn run_as_test(make: fn() -> Box<dyn Harness>, config: &SuiteConfig, name: &
 /// ```
 #[macro_export]
 macro_rules! suite {
+    ($module:ident, backend: $backend:expr
+        $(, timeout: $timeout:expr)?
+        $(, contract_first: $contract_first:expr)?
+        $(,)?
+    ) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            fn __make() -> ::std::boxed::Box<dyn $crate::Harness> {
+                ($backend.make)()
+            }
+            static __CONFIG: $crate::SuiteConfig = $crate::SuiteConfig::new(
+                $crate::__first!($($timeout,)? $crate::CASE_TIMEOUT),
+                $crate::__first!($($contract_first,)? false),
+                $backend.diverges,
+            );
+            $crate::__with_cases!($crate::__suite_tests);
+        }
+    };
     ($module:ident, $make:expr
         $(, timeout: $timeout:expr)?
         $(, contract_first: $contract_first:expr)?

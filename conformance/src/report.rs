@@ -123,7 +123,11 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, Usa
             "--filter" => o.filters.push(value("a text")?),
             "--repeat" => {
                 let v = value("a count")?;
-                o.repeat = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad(format!("--repeat needs a positive count, not {v:?}")))?;
+                o.repeat = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| bad(format!("--repeat needs a positive count, not {v:?}")))?;
             }
             "--timeout" => {
                 let v = value("seconds")?;
@@ -391,7 +395,8 @@ impl Report {
     fn summary_line(&self) -> String {
         let bad: usize = self.cells.values().map(|c| c.bad).sum();
         let total = self.cases.len() * self.backends.len() * self.repeat;
-        let diverged = self.cells.values().filter(|c| c.bad == 0 && matches!(c.first, Some(Verdict::Diverged(_)))).count();
+        let diverged =
+            self.cells.values().filter(|c| c.bad == 0 && matches!(c.first, Some(Verdict::Diverged(_)))).count();
         let flaky = self.cells.values().filter(|c| c.oks > 0 && c.bad > 0).count();
         let failing = self.cells.values().filter(|c| c.oks == 0).count();
         let runs = if self.repeat > 1 { format!(" x {} runs", self.repeat) } else { String::new() };
@@ -418,10 +423,13 @@ impl Report {
                         "failed, but not as its divergence mark expects ({:?}): {m}",
                         b.mark(case.name).and_then(|d| d.fails_with).unwrap_or("")
                     ),
-                    Verdict::UnexpectedPass => "passed, but is marked as an expected divergence: remove the mark".into(),
+                    Verdict::UnexpectedPass => {
+                        "passed, but is marked as an expected divergence: remove the mark".into()
+                    }
                     Verdict::Pass | Verdict::Diverged(_) => String::new(),
                 };
-                let kind = if c.oks > 0 { format!("FLAKY ({} of {} runs)", c.bad, c.bad + c.oks) } else { "FAIL".into() };
+                let kind =
+                    if c.oks > 0 { format!("FLAKY ({} of {} runs)", c.bad, c.bad + c.oks) } else { "FAIL".into() };
                 out.push(format!("{kind} {} on {}: {what}", case.name, b.name));
             }
         }
