@@ -23,7 +23,7 @@
 //! # Running the suite against your adapter
 //!
 //! Add this crate as a dev-dependency (with `default-features = false` you skip the built-in
-//! tokio and smol backends), then in `tests/conformance.rs`:
+//! backends), then in `tests/conformance.rs`:
 //!
 //! ```ignore
 //! taskscope_conformance::suite!(my_backend, || {
@@ -32,20 +32,47 @@
 //! });
 //! ```
 //!
-//! Each case becomes its own `#[test]` (inside `mod my_backend`), so failures are named. A case
-//! your runtime cannot meet can be marked as an expected divergence, with the reason; the test
-//! then passes only if the case fails (and tells you to remove the mark once it passes):
+//! Each case becomes its own `#[test]` (inside `mod my_backend`), so failures are named. Every
+//! assertion says what it expected and what it saw; a case that hangs (past the case timeout,
+//! [`CASE_TIMEOUT`] unless `timeout:` says otherwise) fails with what it was doing: its phase
+//! (running, shutting the runtime down, ...), its last [`support::step`] and every wait still
+//! pending ([`support::Gate::wait`], [`support::eventually`], with their source lines).
+//!
+//! Options of [`suite!`], in this order: `timeout: Duration`; `contract_first: true` (every
+//! case first checks the runtime-contract cases, [`cases::CONTRACT`], and fails at once with
+//! the broken clause's name: fix that first); and `diverges: { ... }`, the cases your runtime
+//! cannot meet, each with its reason and optionally the failure it must show. Names are
+//! checked at compile time; a marked test passes only if the case fails (as pinned), and tells
+//! you to remove the mark once it passes:
 //!
 //! ```ignore
-//! taskscope_conformance::suite!(my_backend, || make(), diverges: {
-//!     c3_runtime_shutdown_drops_every_child => "our executor never drops tasks on shutdown",
-//! });
+//! taskscope_conformance::suite!(my_backend, || make(),
+//!     timeout: std::time::Duration::from_secs(10),
+//!     contract_first: true,
+//!     diverges: {
+//!         c3_runtime_shutdown_drops_every_child => "our executor never drops tasks on shutdown"
+//!             fails_with "outlived the runtime's shutdown",
+//!     },
+//! );
 //! ```
 //!
 //! A complete example is this crate's `tests/third_party_threadpool.rs`: an adapter over
 //! `futures::executor::ThreadPool` with `async-io` timers and the `blocking` pool (about forty
-//! lines), and the macro call that runs the whole suite on it, with the two shutdown cases it
-//! legitimately diverges on marked and explained.
+//! lines), the macro call that runs the whole suite on it, with the shutdown cases it
+//! legitimately diverges on marked and explained, and the same backend run through the
+//! [`report`] library.
+//!
+//! # Shutdown, and global executors
+//!
+//! Dropping a harness shuts its runtime down: every task still on it is dropped, none is
+//! polled again, and a spawn during or after the shutdown drops its task unpolled (the
+//! "Shutdown" section of `Runtime`'s contract; the C3 shutdown cases check it). A
+//! process-wide executor (smol's global one, which `taskscope::scope` uses with the `smol`
+//! feature outside tokio) has no shutdown: build its harness with [`shared_harness`]. Its four
+//! shutdown cases are then expected divergences ([`backends::GLOBAL_EXECUTOR_DIVERGES`] has
+//! them, with reasons); every other case must pass, and each case's tasks must all end after
+//! the case, so that one case cannot starve the next (see [`shared_harness`] for what a shared
+//! flavour cannot isolate). The built-in report has this flavour as its `smol-global` column.
 //!
 //! # The suite can fail
 //!
@@ -55,23 +82,29 @@
 //!
 //! | mutant | caught by (among others) |
 //! |---|---|
-//! | `spawn` detaches tasks onto a global executor that outlives the backend | `c3_runtime_shutdown_drops_every_child`, `c3_no_child_runs_after_runtime_shutdown` |
+//! | `spawn` detaches tasks onto a global executor that outlives the backend (while claiming a shutdown) | `c3_runtime_shutdown_drops_every_child`, `c3_no_child_runs_after_runtime_shutdown` |
 //! | the timer fires early (after a quarter of the time) | `p1_runtime_timer_never_fires_early`, `c7_` cases |
 //! | the timer never fires | `p1_a_sleep_until_a_past_instant_completes_at_once`, `c2_grace_expiry_drops_stubborn_children`, ~40 more |
 //! | `block_on` loses panics | `f5_a_panic_resumes_through_block_on` |
 //! | a cancelled task runs once more (polled again after shutdown) | `c3_runtime_shutdown_drops_every_child`, `c3_no_child_runs_after_runtime_shutdown` |
 //! | destructors never run on shutdown (tasks leaked) | `c3_runtime_shutdown_drops_every_child` |
 //! | `spawn` drops tasks unpolled | `p1_runtime_spawn_runs_a_task_to_completion`, most of the suite |
+//! | `spawn` polls the task inline before returning | `p1_runtime_spawn_never_polls_inline`, `s6_five_thousand_nested_scopes` (by name, without overflowing the stack) |
 //! | wakers ignore `wake_by_ref` (lost wake-ups) | `c9_cancel_one_child_only`, ~20 more |
 //! | `spawn_blocking` runs the job inline | `p1_runtime_spawn_blocking_runs_off_the_async_thread` |
+//! | `spawn_blocking` runs the job as an ordinary task on the async workers | `p1_blocking_jobs_leave_the_async_workers_free` |
 //! | `spawn_blocking` never runs the job | `p1_runtime_spawn_blocking_runs_off_the_async_thread`, `b1_` cases |
+//! | spawns during and after shutdown go to a global executor and run | `c3_a_spawn_during_shutdown_never_runs`, `c3_a_spawn_after_shutdown_is_dropped_unpolled` |
 //!
 //! # The report
 //!
-//! `cargo run --release -p taskscope-conformance` runs every case on the four built-in
-//! backends and prints a case × backend matrix (status and time), a rule × backend summary,
-//! and exits non-zero on any failure; `-- --json` prints JSON lines instead, `--backend` and
-//! `--filter` narrow the selection, `--repeat N` runs it N times and reports flaky cases.
+//! `cargo run --release -p taskscope-conformance` runs every case on the built-in backends
+//! ([`backends::ALL`]) and prints a case × backend matrix (status and time), a rule × backend
+//! summary, the failures and the expected divergences, and exits non-zero on any failure;
+//! `-- --json` prints JSON lines instead, `--markdown` Markdown, `--backend` and `--filter`
+//! narrow the selection, `--repeat N` runs it N times and reports flaky cases, `--timeout`
+//! sets the case timeout, `--contract-first` checks the runtime contract first. The same
+//! report runs on any list of backends through [`report::main`].
 #![forbid(unsafe_code)]
 
 use std::future::Future;
