@@ -357,6 +357,14 @@ impl Verdict {
 /// assert_eq!(GLOBAL[0].fails_with, Some("outlived the runtime's shutdown"));
 /// assert_eq!(GLOBAL[1].case.name, "c3_no_child_runs_after_runtime_shutdown");
 /// ```
+///
+/// A misspelled case is a compile error:
+///
+/// ```compile_fail
+/// const TYPO: &[taskscope_conformance::Divergence] = taskscope_conformance::diverges! {
+///     c3_runtime_shutdown_drops_every_chlid => "typo",
+/// };
+/// ```
 #[macro_export]
 macro_rules! diverges {
     ($($case:ident => $why:literal $(fails_with $frag:literal)?),* $(,)?) => {

@@ -389,7 +389,7 @@ pub(crate) fn leave_case() {
 /// leaves a cancelled future to its own timer fails the case instead of passing slowly).
 pub fn assert_prompt(start: Instant, what: &str) {
     let took = start.elapsed();
-    assert!(took < PROMPT, "{what} took {took:?}: not promptly (a lost wake-up?)");
+    assert!(took < PROMPT, "{what} took {took:?}, expected well under {PROMPT:?} (a lost wake-up?)");
 }
 
 /// What [`assert_prompt`] accepts: a wide margin.

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use taskscope_conformance::{CaseResult, Harness, backends, cases, run_case_with_timeout};
+use taskscope_conformance::{CaseResult, Harness, backends, cases, check_contract, run_case_with_timeout};
 use taskscope_core::{BlockingJob, BoxedSleep, Runtime, Task};
 
 /// How one mutant breaks the contract.
@@ -355,4 +355,21 @@ fn mutant_that_polls_inside_spawn() {
         || mutant(Kind::PollsInline, backends::smol_mt),
         &["p1_runtime_spawn_never_polls_inline", "s6_five_thousand_nested_scopes"],
     );
+}
+
+#[test]
+fn contract_first_names_the_first_broken_clause() {
+    let broken = check_contract(|| mutant(Kind::PollsInline, backends::smol_mt), &[], TIMEOUT)
+        .expect_err("an adapter that polls inside spawn keeps the contract");
+    assert!(
+        broken.starts_with(
+            "the runtime breaks its contract: \"spawn never polls the task before it returns\" \
+             (case p1_runtime_spawn_never_polls_inline)"
+        ),
+        "the contract-first message: {broken}"
+    );
+    let broken = check_contract(|| mutant(Kind::BlockingAsTasks, backends::tokio_mt), &[], TIMEOUT)
+        .expect_err("an adapter that runs blocking jobs on the async workers keeps the contract");
+    assert!(broken.contains("(case p1_blocking_jobs_leave_the_async_workers_free)"), "the message: {broken}");
+    check_contract(backends::tokio_ct, &[], TIMEOUT).expect("tokio-ct keeps the contract");
 }

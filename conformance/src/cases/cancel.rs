@@ -348,7 +348,7 @@ pub fn c6_inner_failure_is_childs_error(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        let Err(ScopeError::Failed(g)) = r else { panic!("expected failure") };
+        let Err(ScopeError::Failed(g)) = r else { panic!("expected a failed scope, got {r:?}") };
         assert_eq!(g.members()[0].name(), Some("worker"), "child name of member 0 of group `g`");
         let cause = g.cause().to_string();
         assert!(cause.contains("deep"), "the group's cause is {cause:?}, expected the innermost error (\"deep\")");

@@ -164,7 +164,7 @@ pub fn o1_live_children_gauges(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        let Err(ScopeError::Failed(g)) = r else { panic!("expected failure") };
+        let Err(ScopeError::Failed(g)) = r else { panic!("expected a failed scope, got {r:?}") };
         assert!(
             g.to_string().contains("[named-child] oops"),
             "expected the text of `g` to contain \"[named-child] oops\", saw {}",
@@ -204,7 +204,7 @@ pub fn p1_identical_transcript(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        let Err(ScopeError::Failed(g)) = r else { panic!("expected failure") };
+        let Err(ScopeError::Failed(g)) = r else { panic!("expected a failed scope, got {r:?}") };
         log.lock().unwrap().push(format!("owner: {}", g.to_string().replace('\n', " ")));
         assert_eq!(
             *log.lock().unwrap(),
