@@ -286,7 +286,7 @@ pub(crate) fn take_teardowns() -> Vec<ShutdownCheck> {
 }
 
 /// Records the step a case has reached (on the case's thread, or in a future that
-/// [`Harness::block_on`](crate::Harness::block_on) drives there): if the case hangs, the
+/// `Harness::block_on` drives there): if the case hangs, the
 /// failure prints the last step, so that it says what the case was doing.
 pub fn step(what: impl Into<String>) {
     if let Some(p) = current() {
@@ -297,7 +297,7 @@ pub fn step(what: impl Into<String>) {
 /// What a running case has reached, shared between its thread, its waits and the runner
 /// that prints it if the case hangs.
 #[derive(Clone, Debug, Default)]
-pub struct Progress(Arc<Mutex<ProgressState>>);
+pub(crate) struct Progress(Arc<Mutex<ProgressState>>);
 
 #[derive(Debug, Default)]
 struct ProgressState {

@@ -168,10 +168,10 @@ const BLOCKING_JOBS: usize = 32;
 /// How long each of those jobs waits for the async side before it gives up.
 const BLOCKING_PATIENCE: Duration = Duration::from_secs(3);
 
-/// P1 / B1: `spawn_blocking` runs its jobs off the async workers. [`BLOCKING_JOBS`] jobs each
+/// P1 / B1: `spawn_blocking` runs its jobs off the async workers. 32 jobs each
 /// block until a task spawned after them (on the async side) has run; if the jobs ran as
 /// ordinary tasks they would occupy every async worker, the task would never run, and the jobs
-/// would give up after [`BLOCKING_PATIENCE`]. A pool that runs the jobs one at a time passes.
+/// would give up after 3 s. A pool that runs the jobs one at a time passes.
 pub fn p1_blocking_jobs_leave_the_async_workers_free(h: &dyn Harness) {
     let rt = h.runtime();
     h.block_on(Box::pin(async move {
