@@ -528,8 +528,10 @@ pub fn run_case_with_timeout(make: fn() -> Box<dyn Harness>, case: &Case, timeou
             CaseResult::Fail(msg, start.elapsed())
         }
         Err(_) => {
+            // Described first: abandoning the case drops its pending waits.
+            let at = watched.describe();
             abandon.cancel();
-            CaseResult::Fail(format!("hung: no result after {timeout:?}; {}", watched.describe()), start.elapsed())
+            CaseResult::Fail(format!("hung: no result after {timeout:?}; {at}"), start.elapsed())
         }
     }
 }
