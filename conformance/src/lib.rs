@@ -471,7 +471,9 @@ pub fn run_case_with_timeout(make: fn() -> Box<dyn Harness>, case: &Case, timeou
         support::enter_case(progress.clone());
         let mut shared = None;
         let result = catch_unwind(AssertUnwindSafe(|| {
-            let h = Abandonable { inner: make(), abandon: abandoned, progress: progress.clone() };
+            let inner = make();
+            let runtime: Arc<dyn Runtime> = Arc::new(Watched { inner: inner.runtime(), progress: progress.clone() });
+            let h = Abandonable { inner, runtime, abandon: abandoned, progress: progress.clone() };
             shared = h.shared_tasks();
             run(&h);
             progress.phase("dropping the harness (shutting its runtime down)");
@@ -540,13 +542,46 @@ pub fn run_case_with_timeout(make: fn() -> Box<dyn Harness>, case: &Case, timeou
 /// abandon a hung case, and the case's progress.
 struct Abandonable {
     inner: Box<dyn Harness>,
+    runtime: Arc<dyn Runtime>,
     abandon: CancelToken,
     progress: support::Progress,
 }
 
+/// The runtime a case sees under [`run_case_with_timeout`]: the harness's own, whose timers
+/// are listed in the case's progress while they are pending (a hang then says how long its
+/// timers have waited); everything else goes straight through.
+#[derive(Debug)]
+struct Watched {
+    inner: Arc<dyn Runtime>,
+    progress: support::Progress,
+}
+
+impl Runtime for Watched {
+    fn spawn(&self, task: Task) {
+        self.inner.spawn(task);
+    }
+    fn spawn_blocking(&self, job: BlockingJob) {
+        self.inner.spawn_blocking(job);
+    }
+    fn sleep_until(&self, deadline: Instant) -> BoxedSleep {
+        let sleep = self.inner.sleep_until(deadline);
+        let pending = self.progress.timer_started(deadline.saturating_duration_since(self.inner.now()));
+        Box::pin(async move {
+            let _pending = pending;
+            sleep.await;
+        })
+    }
+    fn now(&self) -> Instant {
+        self.inner.now()
+    }
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+}
+
 impl Harness for Abandonable {
     fn runtime(&self) -> Arc<dyn Runtime> {
-        self.inner.runtime()
+        self.runtime.clone()
     }
     fn block_on(&self, fut: Pin<Box<dyn Future<Output = ()> + '_>>) {
         if self.abandon.is_cancelled() {

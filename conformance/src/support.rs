@@ -307,6 +307,8 @@ struct ProgressState {
     in_block_on: bool,
     waits: Vec<(u64, String)>,
     next_wait: u64,
+    /// Pending runtime timers: id, how long each was set for, when (in real time) it was set.
+    timers: Vec<(u64, Duration, Instant)>,
 }
 
 /// Removes its wait from the case's pending waits when dropped.
@@ -316,6 +318,16 @@ struct PendingWait(Progress, u64);
 impl Drop for PendingWait {
     fn drop(&mut self) {
         self.0.lock().waits.retain(|w| w.0 != self.1);
+    }
+}
+
+/// Removes its timer from the case's pending timers when dropped.
+#[derive(Debug)]
+pub(crate) struct PendingTimer(Progress, u64);
+
+impl Drop for PendingTimer {
+    fn drop(&mut self) {
+        self.0.lock().timers.retain(|t| t.0 != self.1);
     }
 }
 
@@ -346,6 +358,13 @@ impl Progress {
         st.waits.push((id, what));
         PendingWait(self.clone(), id)
     }
+    pub(crate) fn timer_started(&self, set_for: Duration) -> PendingTimer {
+        let mut st = self.lock();
+        let id = st.next_wait;
+        st.next_wait += 1;
+        st.timers.push((id, set_for, Instant::now()));
+        PendingTimer(self.clone(), id)
+    }
     /// Where the case is: phase, last step, and pending waits, for a hang message.
     pub(crate) fn describe(&self) -> String {
         let st = self.lock();
@@ -362,6 +381,15 @@ impl Progress {
         } else {
             let waits: Vec<&str> = st.waits.iter().map(|w| w.1.as_str()).collect();
             out += &format!("; still waiting for: {}", waits.join("; "));
+        }
+        // The most overdue pending timer: one long past its time points at the runtime's timer.
+        let overdue = st.timers.iter().max_by_key(|t| t.2.elapsed().saturating_sub(t.1));
+        if let Some((_, set_for, at)) = overdue {
+            out += &format!(
+                "; {} runtime timer(s) pending, the most overdue set for {set_for:.1?} and waiting for {:.1?}",
+                st.timers.len(),
+                at.elapsed()
+            );
         }
         out
     }
