@@ -501,7 +501,7 @@ pub fn c5_an_owner_cancelled_twice_in_sequence(h: &dyn Harness) {
                 .await;
             let (reason, errors) = expect_cancelled(r);
             assert!(matches!(reason, CancelReason::Explicit(_)), "round {round}: {reason:?}");
-            assert!(errors.is_none(), "expected None in `errors`, saw {errors:?}");
+            assert!(errors.is_none(), "errors collected (`errors`): expected none, saw {errors:?}");
             assert!(!reached.load(Ordering::SeqCst), "round {round}: execution reached past the sleep");
             assert_prompt(start, "stopping the sleeping body");
         }
@@ -561,7 +561,7 @@ pub fn c1_a_scope_under_a_cancelled_token_never_polls_its_body(h: &dyn Harness) 
         let (reason, errors) = expect_cancelled(r);
         assert!(matches!(reason, CancelReason::Parent(_)), "{reason:?}");
         assert_eq!(reason.root(), &CancelReason::Explicit("before".into()), "root cause of the cancel reason `reason`");
-        assert!(errors.is_none(), "expected None in `errors`, saw {errors:?}");
+        assert!(errors.is_none(), "errors collected (`errors`): expected none, saw {errors:?}");
         assert!(!polled.load(Ordering::SeqCst), "the body was polled under a cancelled token");
     }));
 }
@@ -635,7 +635,7 @@ pub fn c5_a_self_cancel_stops_the_body_at_its_next_await(h: &dyn Harness) {
             matches!(reason, CancelReason::Explicit(_)),
             "expected `reason` to match `CancelReason::Explicit(_)`, saw {reason:?}"
         );
-        assert!(errors.is_none(), "expected None in `errors`, saw {errors:?}");
+        assert!(errors.is_none(), "errors collected (`errors`): expected none, saw {errors:?}");
         assert!(!reached.load(Ordering::SeqCst), "`reached` was true, expected false");
     }));
 }
@@ -940,7 +940,7 @@ pub fn c5_a_nested_scope_cancelled_by_its_outer_scope_is_one_cancelled(h: &dyn H
             .await;
         let (reason, errors) = expect_cancelled(r);
         assert_eq!(reason, CancelReason::Explicit("outer".into()), "cancel reason the child read");
-        assert!(errors.is_none(), "expected None in `errors`, saw {errors:?}");
+        assert!(errors.is_none(), "errors collected (`errors`): expected none, saw {errors:?}");
         let (inner_reason, inner_errors) = expect_cancelled(nested.expect("the nested scope never returned"));
         assert!(matches!(inner_reason, CancelReason::Parent(_)), "{inner_reason:?}");
         assert_eq!(
@@ -948,7 +948,7 @@ pub fn c5_a_nested_scope_cancelled_by_its_outer_scope_is_one_cancelled(h: &dyn H
             &CancelReason::Explicit("outer".into()),
             "root cause of the cancel reason `inner_reason`"
         );
-        assert!(inner_errors.is_none(), "expected None in `inner_errors`, saw {inner_errors:?}");
+        assert!(inner_errors.is_none(), "errors collected (`inner_errors`): expected none, saw {inner_errors:?}");
     }));
 }
 

@@ -136,7 +136,7 @@ pub fn f3_a_nested_failure_is_reported_once(h: &dyn Harness) {
         assert_eq!(g.members()[0].name(), Some("outer-child"), "child name of member 0 of group `g`");
         assert_eq!(*handle_said.lock().unwrap(), Some(true), "the handle did not say failed");
         let (leaves, rest) = g.split_type::<Leaf>();
-        assert!(rest.is_none(), "expected None in `rest`, saw {rest:?}");
+        assert!(rest.is_none(), "the rest of the split: expected nothing left, saw {rest:?}");
         assert_eq!(leaves.unwrap().len(), 1, "the leaf error was reported more than once");
     }));
 }
@@ -717,7 +717,7 @@ pub fn t1_a_drop_guard_cancels_when_its_child_is_cancelled(h: &dyn Harness) {
                 Ok::<_, BoxError>(())
             })
             .await;
-        assert!(r.is_ok(), "expected Ok in `r`, saw {r:?}");
+        assert!(r.is_ok(), "the outcome: expected Ok, saw {r:?}");
         assert!(token.is_cancelled(), "`token` is not cancelled, expected cancelled");
     }));
 }

@@ -240,7 +240,7 @@ pub fn c7_childs_own_timeout_is_ordinary_error(h: &dyn Harness) {
         assert_eq!(g.members()[0].name(), Some("slow"), "child name of member 0 of group `g`");
         let (timeouts, rest) = g.split_type::<Elapsed>();
         assert_eq!(timeouts.map(|t| t.len()), Some(1), "value of `timeouts.map(|t| t.len())`");
-        assert!(rest.is_none(), "expected None in `rest`, saw {rest:?}");
+        assert!(rest.is_none(), "the rest of the split: expected nothing left, saw {rest:?}");
     }));
 }
 
@@ -332,7 +332,7 @@ pub fn c7_move_on_tears_down_nested_scope_first(h: &dyn Harness) {
                 }),
             )
             .await;
-            assert!(r.is_none(), "expected None in `r`, saw {r:?}");
+            assert!(r.is_none(), "the outcome: expected None, saw {r:?}");
             assert_eq!(t.live(), 0, "move_on_after returned before the nested children were dropped");
         })
         .await;

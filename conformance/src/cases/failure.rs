@@ -393,7 +393,7 @@ pub fn f6_nested_scopes_nest_groups(h: &dyn Harness) {
         let nested = g.cause().downcast_ref::<ScopeError<BoxError>>().expect("the member is the inner scope's error");
         assert!(matches!(nested, ScopeError::Failed(inner) if inner.members()[0].name() == Some("inner-child")), "expected `nested` to match `ScopeError::Failed(inner) if inner.members()[0].name() == Some(\"inner-child\")`, saw {nested:?}");
         let (leaves, rest) = g.split_type::<Leaf>();
-        assert!(rest.is_none(), "expected None in `rest`, saw {rest:?}");
+        assert!(rest.is_none(), "the rest of the split: expected nothing left, saw {rest:?}");
         let leaves = leaves.unwrap();
         assert_eq!(leaves.members()[0].name(), Some("inner-child"), "child name of member 0 of group `leaves`");
         let _: &ChildError<Leaf> = &leaves.members()[0];

@@ -28,7 +28,7 @@ pub fn s1_scope_waits_for_every_child_drop(h: &dyn Harness) {
                 Ok::<_, BoxError>(())
             })
             .await;
-        assert!(r.is_ok(), "expected Ok in `r`, saw {r:?}");
+        assert!(r.is_ok(), "the outcome: expected Ok, saw {r:?}");
         assert_eq!(t.live(), 0, "a child future was still alive when the scope returned");
         assert_eq!(t.dropped(), 20, "child futures dropped so far");
     }));
@@ -105,7 +105,7 @@ pub fn s2_late_spawns_are_waited_for(h: &dyn Harness) {
                 Ok::<_, BoxError>(())
             })
             .await;
-        assert!(r.is_ok(), "expected Ok in `r`, saw {r:?}");
+        assert!(r.is_ok(), "the outcome: expected Ok, saw {r:?}");
         assert_eq!(done.load(Ordering::SeqCst), 1, "the late child did not run to completion");
         assert_eq!(t.live(), 0, "live child futures (guards not yet dropped)");
     }));

@@ -32,7 +32,7 @@ pub fn t1_token_wakes_every_waiter_across_threads(h: &dyn Harness) {
                     Ok::<_, BoxError>(())
                 })
                 .await;
-            assert!(r.is_ok(), "expected Ok in `r`, saw {r:?}");
+            assert!(r.is_ok(), "the outcome: expected Ok, saw {r:?}");
             assert_eq!(woke.load(Ordering::SeqCst), 16, "value of `woke`");
             token.cancelled().await; // resolves at once
         }
