@@ -1,10 +1,12 @@
 //! The built-in backend flavours: tokio multi-thread and current-thread, smol multi-thread and
-//! single-thread (each an owned runtime, shut down when its harness drops), and smol's global
-//! executor as the facade uses it (a shared flavour, see [`shared_harness`]).
+//! single-thread (each an owned runtime, shut down when its harness drops), the deterministic
+//! simulation (P5), and smol's global executor as the facade uses it (a shared flavour, see
+//! [`shared_harness`]).
 //!
 //! Adding a backend to the built-in report is one line in [`ALL`] (plus its harness maker).
 
 use taskscope_core::BlockOn;
+use taskscope_sim::Sim;
 use taskscope_smol::SmolBackend;
 use taskscope_tokio::TokioBackend;
 
@@ -32,6 +34,12 @@ pub fn smol_mt() -> Box<dyn Harness> {
 /// async-executor driven by the blocking thread only.
 pub fn smol_st() -> Box<dyn Harness> {
     let b = SmolBackend::single_thread();
+    harness(b.runtime(), b)
+}
+
+/// The deterministic simulation with seed 0: virtual time, seeded schedule.
+pub fn sim() -> Box<dyn Harness> {
+    let b = Sim::new(0);
     harness(b.runtime(), b)
 }
 
@@ -81,5 +89,6 @@ pub const ALL: &[Backend] = &[
     Backend::new("tokio-ct", tokio_ct),
     Backend::new("smol-mt", smol_mt),
     Backend::new("smol-st", smol_st),
+    Backend::new("sim", sim),
     SMOL_GLOBAL,
 ];

@@ -16,6 +16,9 @@
 //!   (every child dropped, none run again), the things core has to trust an adapter for;
 //! - [`cases::coverage`]: more angles per rule.
 //!
+//! Beside the cases, [`trees`] draws random trees of nested scopes from a seed and checks each
+//! against a model of the rules (outcome, every error once, no child alive after its scope).
+//!
 //! Cases are deterministic: they order events with gates and drop trackers (see [`support`]),
 //! never with sleeps; where a timer is the point, margins are wide, and a child that must be
 //! cancelled sleeps 30 s, so that a broken backend fails instead of passing by luck.
@@ -99,7 +102,8 @@
 //! # The report
 //!
 //! `cargo run --release -p taskscope-conformance` runs every case on the built-in backends
-//! ([`backends::ALL`]) and prints a case × backend matrix (status and time), a rule × backend
+//! ([`backends::ALL`]: tokio and smol flavours, the deterministic simulation `sim`, whose
+//! cases run in virtual time, and smol's global executor) and prints a case × backend matrix (status and time), a rule × backend
 //! summary, the failures and the expected divergences, and exits non-zero on any failure;
 //! `-- --json` prints JSON lines instead, `--markdown` Markdown, `--backend` and `--filter`
 //! narrow the selection, `--repeat N` runs it N times and reports flaky cases, `--timeout`
@@ -119,6 +123,7 @@ use taskscope_core::{BlockOn, BlockingJob, BoxedSleep, CancelToken, Runtime, Tas
 pub mod cases;
 pub mod report;
 pub mod support;
+pub mod trees;
 
 #[cfg(feature = "backends")]
 pub mod backends;

@@ -16,10 +16,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use taskscope::BoxError;
 
-use taskscope_examples::{Backend, Log, on_cancel, sleep};
+use taskscope_examples::{Backend, Log, on_cancel};
 
 /// What the owner saw.
 #[derive(Debug)]
@@ -36,14 +37,14 @@ async fn download(log: Log, i: usize, running: Arc<AtomicUsize>, peak: Arc<Atomi
     let now = running.fetch_add(1, Ordering::SeqCst) + 1;
     peak.fetch_max(now, Ordering::SeqCst);
     log.say(format!("download {i} started"));
-    sleep(0.05).await;
+    taskscope::sleep(Duration::from_millis(50)).await;
     running.fetch_sub(1, Ordering::SeqCst);
     Ok(format!("file-{i}"))
 }
 
 async fn mirror(log: Log, name: &'static str, secs: f64) -> Result<String, BoxError> {
     let cleanup = on_cancel(|| log.say(format!("mirror {name} cancelled, cleaning up")));
-    sleep(secs).await;
+    taskscope::sleep(Duration::from_secs_f64(secs)).await;
     cleanup.disarm();
     Ok(format!("payload from {name}"))
 }

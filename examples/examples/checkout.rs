@@ -10,10 +10,11 @@
 //! ```
 
 use std::fmt;
+use std::time::Duration;
 
 use taskscope::ScopeError;
 
-use taskscope_examples::{Backend, Log, on_cancel, sleep};
+use taskscope_examples::{Backend, Log, on_cancel};
 
 /// Why a checkout step failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +54,7 @@ async fn check(
     verdict: Result<(), CheckoutError>,
 ) -> Result<(), CheckoutError> {
     let cleanup = on_cancel(|| log.say(format!("{name}: cancelled, cleaning up")));
-    sleep(secs).await;
+    taskscope::sleep(Duration::from_secs_f64(secs)).await;
     cleanup.disarm();
     if verdict.is_ok() {
         log.say(format!("{name}: ok"));

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use taskscope::{BoxError, ScopeError};
 
-use taskscope_examples::{Backend, Log, sleep};
+use taskscope_examples::{Backend, Log};
 
 /// Python's `ValueError`.
 #[derive(Debug)]
@@ -48,7 +48,7 @@ pub struct Outcome {
 }
 
 async fn flaky(error: impl Error + Send + Sync + 'static) -> Result<(), BoxError> {
-    sleep(0.05).await;
+    taskscope::sleep(Duration::from_millis(50)).await;
     Err(BoxError::new(error))
 }
 

@@ -9,12 +9,14 @@
 //! [0.3s] results: ["users: 3 rows", "orders: 5 rows", "inventory: 9 rows"]
 //! ```
 
+use std::time::Duration;
+
 use taskscope::BoxError;
 
-use taskscope_examples::{Backend, Log, sleep};
+use taskscope_examples::{Backend, Log};
 
 async fn fetch(log: Log, name: &'static str, secs: f64) -> Result<String, BoxError> {
-    sleep(secs).await;
+    taskscope::sleep(Duration::from_secs_f64(secs)).await;
     log.say(format!("fetched {name}"));
     Ok(format!("{name}: {} rows", name.len()))
 }

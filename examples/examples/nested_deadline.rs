@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use taskscope::{BoxError, CancelReason};
 
-use taskscope_examples::{Backend, Log, on_cancel, sleep};
+use taskscope_examples::{Backend, Log, on_cancel};
 
 /// What the owner saw.
 #[derive(Debug)]
@@ -28,7 +28,7 @@ pub struct Outcome {
 
 async fn stage(log: Log, name: &'static str, secs: f64) -> Result<(), BoxError> {
     let cleanup = on_cancel(|| log.say(format!("{name} cancelled, cleaning up")));
-    sleep(secs).await;
+    taskscope::sleep(Duration::from_secs_f64(secs)).await;
     cleanup.disarm();
     log.say(format!("{name} done"));
     Ok(())

@@ -10,9 +10,11 @@
 //! [0.5s] Tasks left alive: 0
 //! ```
 
+use std::time::Duration;
+
 use taskscope::{BoxError, ScopeError};
 
-use taskscope_examples::{Backend, Log, on_cancel, sleep};
+use taskscope_examples::{Backend, Log, on_cancel};
 
 /// What the owner saw.
 #[derive(Debug)]
@@ -26,7 +28,7 @@ pub struct Outcome {
 async fn read_sensor(log: Log, name: &'static str, secs: f64, fail: bool) -> Result<(), BoxError> {
     log.say(format!("Reading from {name}"));
     let cleanup = on_cancel(|| log.say(format!("Cleanup initiated for {name}")));
-    sleep(secs).await; // if the scope cancels us, we are dropped here and `cleanup` runs
+    taskscope::sleep(Duration::from_secs_f64(secs)).await; // if the scope cancels us, we are dropped here and `cleanup` runs
     cleanup.disarm();
     if fail {
         return Err(BoxError::msg(format!("Sensor {name} failed!")));

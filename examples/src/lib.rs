@@ -10,9 +10,10 @@
 //! cargo run -p taskscope-examples --example sensors -- --backend smol-st
 //! ```
 //!
-//! The helpers here stand in for what Python gets from `asyncio` itself: [`sleep`] (a timer on
-//! whatever runtime the scope runs on), [`on_cancel`] (`except CancelledError: cleanup; raise`)
-//! and [`Backend::run`] (`asyncio.run`).
+//! The scenarios wait with `taskscope::sleep`, which runs on whatever runtime the scope runs
+//! on; the helpers here stand in for the rest of what Python gets from `asyncio` itself:
+//! [`on_cancel`] (`except CancelledError: cleanup; raise`) and [`Backend::run`]
+//! (`asyncio.run`).
 
 use std::fmt;
 use std::future::Future;
@@ -98,16 +99,15 @@ impl Backend {
 
     /// Builds the runtime and runs `main` on it to completion, like Python's `asyncio.run`.
     ///
-    /// `main` runs as the body of a root scope bound to this runtime, so every
-    /// `taskscope::scope` opened inside spawns its children there, and [`sleep`] uses its
-    /// timers. (Without it, `taskscope::scope` would still find a tokio runtime by itself, but
-    /// would send smol children to smol's global executor rather than to this one.)
+    /// Nothing else is needed: every `taskscope::scope` and `taskscope::sleep` inside `main`
+    /// detects the runtime it runs on (the tokio runtime, or the smol backend's own
+    /// executor).
     pub fn run<F: Future>(self, main: F) -> F::Output {
         match self {
-            Backend::TokioMt => block_on(&TokioBackend::multi_thread(2), main),
-            Backend::TokioCt => block_on(&TokioBackend::current_thread(), main),
-            Backend::SmolMt => block_on(&SmolBackend::multi_thread(2), main),
-            Backend::SmolSt => block_on(&SmolBackend::single_thread(), main),
+            Backend::TokioMt => TokioBackend::multi_thread(2).block_on(main),
+            Backend::TokioCt => TokioBackend::current_thread().block_on(main),
+            Backend::SmolMt => SmolBackend::multi_thread(2).block_on(main),
+            Backend::SmolSt => SmolBackend::single_thread().block_on(main),
         }
     }
 }
@@ -116,38 +116,6 @@ impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
-}
-
-trait Flavour: BlockOn {
-    fn runtime(&self) -> Arc<dyn taskscope::Runtime>;
-}
-
-impl Flavour for TokioBackend {
-    fn runtime(&self) -> Arc<dyn taskscope::Runtime> {
-        TokioBackend::runtime(self)
-    }
-}
-
-impl Flavour for SmolBackend {
-    fn runtime(&self) -> Arc<dyn taskscope::Runtime> {
-        SmolBackend::runtime(self)
-    }
-}
-
-fn block_on<B: Flavour, F: Future>(backend: &B, main: F) -> F::Output {
-    let root = taskscope::builder().name("main").runtime(backend.runtime());
-    let out = backend.block_on(root.run(async |_| Ok::<_, std::convert::Infallible>(main.await)));
-    out.expect("the root scope has no deadline and no children: it cannot fail")
-}
-
-/// Sleeps for `secs` seconds on the runtime the current scope runs on (tokio or smol alike),
-/// like `asyncio.sleep`.
-///
-/// # Panics
-/// Outside any runtime taskscope can find.
-pub async fn sleep(secs: f64) {
-    let rt = taskscope::runtime().expect("sleep: no runtime");
-    rt.sleep_until(rt.now() + Duration::from_secs_f64(secs)).await;
 }
 
 /// Runs `cleanup` if dropped before [`disarm`](OnCancel::disarm): put one in a child before

@@ -16,6 +16,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -47,6 +48,50 @@ impl SmolRuntime {
     /// unpolled, as tokio does after shutdown.
     pub fn with_executor(executor: &Arc<Executor<'static>>, name: &'static str) -> Self {
         Self { executor: Some(Arc::downgrade(executor)), name }
+    }
+
+    /// The executor this thread is running, if any: set while a [`SmolBackend`] runs
+    /// (its `block_on` and its threads), or while an [`enter`](SmolRuntime::enter) guard
+    /// lives. The `taskscope` facade's detection consults it, so scopes opened there spawn
+    /// on that executor rather than on smol's global one.
+    pub fn current() -> Option<Self> {
+        CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+    }
+
+    /// Makes this runtime the [`current`](SmolRuntime::current) one on this thread until the
+    /// guard is dropped: an application that runs its own `async_executor::Executor` hands it
+    /// to taskscope this way, on each thread that runs it.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use taskscope_smol::SmolRuntime;
+    ///
+    /// let ex = Arc::new(async_executor::Executor::new());
+    /// let _current = SmolRuntime::with_executor(&ex, "my-executor").enter();
+    /// assert_eq!(SmolRuntime::current().map(|rt| taskscope_core::Runtime::name(&rt)), Some("my-executor"));
+    /// // async_io::block_on(ex.run(main())) would run `main` with this executor detected.
+    /// ```
+    pub fn enter(&self) -> EnterGuard {
+        let prev = CURRENT.try_with(|c| c.replace(Some(self.clone()))).ok().flatten();
+        EnterGuard { prev }
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<SmolRuntime>> = const { RefCell::new(None) };
+}
+
+/// Restores the previously current runtime when dropped (see [`SmolRuntime::enter`]).
+#[derive(Debug)]
+#[must_use = "the runtime is current only while the guard lives"]
+pub struct EnterGuard {
+    prev: Option<SmolRuntime>,
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        let _ = CURRENT.try_with(|c| c.replace(prev));
     }
 }
 
@@ -127,7 +172,10 @@ impl SmolBackend {
                 let (ex, stop) = (executor.clone(), stop.clone());
                 std::thread::Builder::new()
                     .name(format!("taskscope-smol-{i}"))
-                    .spawn(move || async_io::block_on(ex.run(stop.wait())))
+                    .spawn(move || {
+                        let _current = SmolRuntime::with_executor(&ex, "smol-mt").enter();
+                        async_io::block_on(ex.run(stop.wait()))
+                    })
                     .expect("taskscope-smol: could not spawn an executor thread")
             })
             .collect();
@@ -152,7 +200,10 @@ impl SmolBackend {
 }
 
 impl BlockOn for SmolBackend {
+    /// Runs `fut` on this thread, driving the executor; meanwhile this backend is the
+    /// [`SmolRuntime::current`] one here.
     fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        let _current = SmolRuntime::with_executor(&self.executor, self.name).enter();
         async_io::block_on(self.executor.run(fut))
     }
 }
@@ -164,5 +215,37 @@ impl Drop for SmolBackend {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn current_name() -> Option<&'static str> {
+        SmolRuntime::current().map(|rt| rt.name())
+    }
+
+    #[test]
+    fn enter_guards_nest_and_restore_the_previous_runtime() {
+        let (a, b) = (Arc::new(Executor::new()), Arc::new(Executor::new()));
+        assert_eq!(current_name(), None);
+        let outer = SmolRuntime::with_executor(&a, "a").enter();
+        let inner = SmolRuntime::with_executor(&b, "b").enter();
+        assert_eq!(current_name(), Some("b"));
+        drop(inner);
+        assert_eq!(current_name(), Some("a"));
+        drop(outer);
+        assert_eq!(current_name(), None);
+    }
+
+    #[test]
+    fn a_backend_is_current_inside_block_on_and_on_its_threads_only() {
+        let st = SmolBackend::single_thread();
+        assert_eq!(st.block_on(async { current_name() }), Some("smol-st"));
+        assert_eq!(current_name(), None, "block_on restores the previous runtime");
+        let mt = SmolBackend::multi_thread(2);
+        let on_worker = mt.block_on(mt.executor().spawn(async { current_name() }));
+        assert_eq!(on_worker, Some("smol-mt"));
     }
 }

@@ -265,7 +265,7 @@ pub fn f5_siblings_finish_grace_cleanup_before_the_panic_resumes(h: &dyn Harness
 }
 
 /// F6: the group is a usable error value: it iterates, maps (keeping names), converts into a
-/// `BoxError` with `?`, and the scope error exposes it as its `source`.
+/// `BoxError` with `?`, and an error reporter walking the `source()` chain prints each member once.
 pub fn f6_a_group_is_a_usable_error_value(h: &dyn Harness) {
     fn propagate(r: Result<(), ScopeError<BoxError>>) -> Result<(), BoxError> {
         r?;
@@ -286,7 +286,16 @@ pub fn f6_a_group_is_a_usable_error_value(h: &dyn Harness) {
             .await;
         let boxed = propagate(r).unwrap_err();
         let scope_err = boxed.downcast_ref::<ScopeError<BoxError>>().expect("`?` lost the scope error");
-        assert!(std::error::Error::source(scope_err).is_some(), "the scope error has no source");
+        // An error reporter (anyhow, eyre) prints the error and then each `source()`: every
+        // member must appear once in that report, not once per level of the chain.
+        let mut report = scope_err.to_string();
+        let mut source = std::error::Error::source(scope_err);
+        while let Some(e) = source {
+            report.push_str(&format!("\ncaused by: {e}"));
+            source = e.source();
+        }
+        assert_eq!(report.matches("first").count(), 1, "a member printed more than once in the error chain:\n{report}");
+        assert_eq!(report.matches("second").count(), 1, "a member missing or repeated in the error chain:\n{report}");
         let group = boxed.downcast::<ScopeError<BoxError>>().unwrap().into_errors().unwrap();
         assert_eq!((&group).into_iter().count(), 2, "value of `(&group).into_iter().count()`");
         let mapped: ErrorGroup<String> = group.map(|e| e.to_string());

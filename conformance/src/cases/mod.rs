@@ -4,8 +4,10 @@
 mod cancel;
 mod deadline;
 mod failure;
+mod hardening;
 mod policy;
 mod scope;
+mod time;
 mod token;
 
 pub mod anyio;
@@ -16,8 +18,10 @@ pub mod trio;
 pub use cancel::*;
 pub use deadline::*;
 pub use failure::*;
+pub use hardening::*;
 pub use policy::*;
 pub use scope::*;
+pub use time::*;
 pub use token::*;
 
 pub use anyio::*;
@@ -234,6 +238,40 @@ macro_rules! __with_cases {
             b1_blocking_work_watches_the_token,
             b1_blocking_value_and_error,
             b1_blocking_panic_resumes_in_owner,
+            l1_a_queued_child_cancelled_as_the_slot_frees_loses_no_permit,
+            l4_a_report_after_the_child_failed_is_ignored,
+            c7_elapsed_with_a_typed_error_passed_on_by_a_nested_scope,
+            f3_a_failed_handle_passed_on_with_question_mark_is_not_a_second_member,
+            f3_a_typed_error_passed_on_from_a_handle_is_not_a_second_member,
+            c9_a_blocking_child_is_cancelled_through_its_handle,
+            c9_a_cancelled_handle_reports_after_the_childs_scopes_drained,
+            o3_the_count_drops_before_the_handle_reports,
+            t2_a_deep_token_chain_held_by_its_leaf_drops_in_constant_stack,
+            l3_racing_no_futures_is_refused_at_the_call,
+            // Portable time (time.rs).
+            p4_sleep_waits_at_least_its_duration,
+            p4_sleep_until_a_past_instant_completes_at_once,
+            p4_duration_max_is_forever_never_a_panic,
+            p4_a_child_sleeping_forever_is_cancelled_promptly,
+            p4_time_runs_on_the_enclosing_scopes_runtime,
+            p4_now_is_the_runtimes_clock,
+            p4_interval_ticks_every_period,
+            p4_interval_skips_missed_ticks,
+            p4_a_dropped_tick_loses_no_tick,
+            p4_yield_now_lets_a_sibling_run,
+            s4_start_into_a_finished_scope_is_refused,
+            l4_a_report_sent_before_the_child_future_exists,
+            t3_a_self_cancelled_body_sees_its_reason_as_it_is_dropped,
+            c8_shielded_cleanup_runs_after_cancel,
+            c6_a_nested_scope_opened_in_a_cancelled_scope_reports_the_outer_cancel,
+            c4_an_outer_cancel_during_a_nested_teardown_leaves_the_nested_reason,
+            c8_code_after_a_self_cancelled_scope_in_a_shield_runs_despite_an_outer_cancel,
+            l4_start_gives_the_ready_value_and_a_handle_to_the_result,
+            c9_a_started_child_cancelled_through_its_handle,
+            t3_a_cancelled_outcome_carries_the_reason_and_its_message,
+            c8_a_shielded_child_of_a_pending_start_survives_the_outer_cancel,
+            c9_a_child_cancelled_right_after_spawn_reports_cancelled,
+            o1_a_name_given_at_spawn_or_start_reaches_the_handle,
         }
     };
 }

@@ -3,22 +3,15 @@
 use std::convert::Infallible;
 use std::future::{Future, IntoFuture};
 use std::num::NonZeroUsize;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::pin::Pin;
+use std::panic::Location;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use pin_project_lite::pin_project;
-
-use crate::deadline::Elapsed;
-use crate::error::{ErrorGroup, ScopeError};
-use crate::limit::ZeroLimit;
-use crate::runtime::{BoxedSleep, Runtime};
-use crate::scope::{Enter, Inner, Policy, Scope, ScopeCtx, Spawner, drop_caught, with_ambient};
-use crate::token::{CancelReason, CancelToken, Name, Wait};
-use crate::util::lock;
+use crate::detect::{DetectRuntime, resolve_runtime};
+use crate::error::{Elapsed, ScopeError, ZeroLimit};
+use crate::runtime::Runtime;
+use crate::scope::{Driver, Inner, Policy, Scope, Spawner, with_ambient};
+use crate::token::{CancelToken, Name};
 
 /// Configures and runs a scope. [`Builder::run`] is the one entry point for a scope with a
 /// body; `scope` functions in the facade are shorthands for it.
@@ -51,6 +44,8 @@ use crate::util::lock;
 pub struct Builder {
     runtime: Option<Arc<dyn Runtime>>,
     fallback: Option<DetectRuntime>,
+    // The line that created the builder, named by the "no runtime" panic.
+    caller: Option<&'static Location<'static>>,
     name: Option<Name>,
     parent: Option<CancelToken>,
     grace: Duration,
@@ -59,25 +54,21 @@ pub struct Builder {
     limit: Option<NonZeroUsize>,
 }
 
-/// A function that finds a runtime (see [`Builder::fallback_runtime`]).
-pub type DetectRuntime = fn() -> Option<Arc<dyn Runtime>>;
-
 #[derive(Debug, Clone, Copy)]
 enum Deadline {
     At(Instant),
     After(Duration),
 }
 
-const NO_RUNTIME: &str = "taskscope: no runtime for this scope or deadline (it is not inside another scope). \
-                          Give one with `Builder::runtime`, or use the `taskscope` facade (`taskscope::scope`, \
-                          `taskscope::fail_after`, ... with the `tokio` or `smol` feature), which detects the \
-                          running runtime";
-
 impl Builder {
     /// A builder with defaults: the ambient runtime and parent (the enclosing scope, if any),
     /// no grace period, no deadline, no limit, [`Policy::FailFast`].
+    ///
+    /// It remembers the caller's line: if the scope finds no runtime when it starts, the panic
+    /// message names that line.
+    #[track_caller]
     pub fn new() -> Self {
-        Self::default()
+        Self { caller: Some(Location::caller()), ..Self::default() }
     }
 
     /// The runtime to spawn children on.
@@ -87,8 +78,10 @@ impl Builder {
     }
 
     /// How to find a runtime when none was given and the scope is not nested in another:
-    /// called when the scope starts (its first poll). The `taskscope` facade uses it to detect
-    /// tokio or smol.
+    /// called when the scope starts (its first poll), so a scope created outside a runtime and
+    /// then handed to one (`runtime.block_on(scope)`) finds it. The `taskscope` facade's
+    /// builders detect tokio or smol this way; when `detect` fails, the message of its
+    /// [`NoRuntime`](crate::NoRuntime) is the panic's.
     pub fn fallback_runtime(mut self, detect: DetectRuntime) -> Self {
         self.fallback = Some(detect);
         self
@@ -195,7 +188,8 @@ impl Builder {
         let enclosing = with_ambient(|a| a.cloned());
         let ambient_rt = enclosing.as_ref().map(|a| a.runtime().clone());
         let ambient_token = enclosing.as_ref().map(|a| a.token().clone());
-        let rt = self.runtime.or(ambient_rt).or_else(|| self.fallback.and_then(|f| f())).expect(NO_RUNTIME);
+        let rt =
+            resolve_runtime(self.runtime.or(ambient_rt), self.fallback, self.caller).unwrap_or_else(|e| panic!("{e}"));
         let token = match self.parent.or(ambient_token) {
             Some(parent) => parent.child(),
             None => CancelToken::new(),
@@ -219,9 +213,11 @@ impl Builder {
     /// resumes here once every child is dropped (F5).
     ///
     /// # Panics
-    /// If no runtime was given and none is ambient (this is not inside another scope): give
-    /// one with [`Builder::runtime`], or use the `taskscope` facade's `scope`, which detects
-    /// tokio or smol. Also resumes panics of the body and children, as described above.
+    /// If no runtime was given, none is ambient (this is not inside another scope) and none
+    /// was detected (see [`Builder::fallback_runtime`]), with a [`NoRuntime`](crate::NoRuntime)
+    /// message naming the line that created the builder: give one with [`Builder::runtime`],
+    /// or use the `taskscope` facade, which detects tokio or smol. Also resumes panics of the
+    /// body and children, as described above.
     ///
     /// # Cancel safety
     /// Dropping the future cancels the scope (C3): every child is dropped promptly by its
@@ -241,7 +237,8 @@ impl Builder {
     /// gets the [`ErrorGroup`] of all their errors, in completion order.
     ///
     /// # Panics
-    /// If `futures` is empty (there is nothing to race), and as [`run`](Builder::run) does.
+    /// At the call, before anything runs, if `futures` is empty (there would be no winner to
+    /// return); while awaited, as [`run`](Builder::run) does.
     ///
     /// ```
     /// # use taskscope_core::{Builder, BoxError};
@@ -253,20 +250,27 @@ impl Builder {
     /// assert_eq!(Builder::new().runtime(rt).race(mirrors).await?, "from b");
     /// # Ok::<_, taskscope_core::ScopeError<BoxError>>(()) }).unwrap();
     /// ```
-    pub async fn race<I, F, T, E>(self, futures: I) -> Result<T, ScopeError<E>>
+    #[track_caller]
+    pub fn race<I, F, T, E>(self, futures: I) -> impl Future<Output = Result<T, ScopeError<E>>>
     where
         I: IntoIterator<Item = F>,
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static,
     {
-        let handles = self
-            .policy(Policy::Race)
-            .run(async move |s| Ok(futures.into_iter().map(|f| s.spawn(f)).collect::<Vec<_>>()))
-            .await?;
-        assert!(!handles.is_empty(), "taskscope: `Builder::race` needs at least one future to race");
-        let winner = handles.into_iter().find_map(|h| h.result().ok());
-        Ok(winner.expect("taskscope: a race scope succeeded without a winner"))
+        let futures: Vec<F> = futures.into_iter().collect();
+        assert!(
+            !futures.is_empty(),
+            "taskscope: `race` was given no futures: there would be no winner to return; race at least one"
+        );
+        async move {
+            let handles = self
+                .policy(Policy::Race)
+                .run(async move |s| Ok(futures.into_iter().map(|f| s.spawn(f)).collect::<Vec<_>>()))
+                .await?;
+            let winner = handles.into_iter().find_map(|h| h.result().ok());
+            Ok(winner.expect("taskscope: a race scope succeeded without a winner"))
+        }
     }
 
     /// Runs `fut` under this builder's deadline, as a cancel scope (C7): the general form of
@@ -293,206 +297,4 @@ impl Builder {
     pub async fn move_on<F: IntoFuture>(self, fut: F) -> Option<F::Output> {
         self.fail(fut).await.ok()
     }
-}
-
-pin_project! {
-    /// The owner's future: drives the body, runs the deadline and grace timers, waits for the
-    /// children, and chooses the outcome. Dropping it before it finished cancels the scope (C3).
-    struct Driver<B, T, E> {
-        inner: Arc<Inner<E>>,
-        ambient: Option<Arc<dyn ScopeCtx>>,
-        #[pin]
-        body: Option<B>,
-        value: Option<T>,
-        deadline: Option<Instant>,
-        deadline_timer: Option<BoxedSleep>,
-        // The scope's own deadline expired (a transparent region must tell it from an outer
-        // cancellation).
-        expired: bool,
-        grace_timer: Option<BoxedSleep>,
-        wait: Wait,
-    }
-
-    impl<B, T, E> PinnedDrop for Driver<B, T, E> {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            this.inner.token.unregister(this.wait);
-            this.inner.owner_dropped();
-            // A panic while dropping the body has no owner left to resume in.
-            let _ = drop_caught(this.body);
-        }
-    }
-}
-
-impl<B, T, E: Send + 'static> Driver<B, T, E> {
-    fn new(inner: Arc<Inner<E>>, body: B, deadline: Option<Instant>) -> Self {
-        Driver {
-            ambient: Some(inner.clone() as Arc<dyn ScopeCtx>),
-            inner,
-            body: Some(body),
-            value: None,
-            deadline,
-            deadline_timer: None,
-            expired: false,
-            grace_timer: None,
-            wait: Wait::default(),
-        }
-    }
-}
-
-impl<B, T, E> Future for Driver<B, T, E>
-where
-    B: Future<Output = Result<T, E>>,
-{
-    type Output = Result<T, ScopeError<E>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let inner: &Inner<E> = this.inner;
-        loop {
-            // 1. Our own deadline. A transparent region keeps its timer after an outer
-            //    cancellation; a scope is already cancelling then.
-            if let Some(deadline) = *this.deadline
-                && !*this.expired
-                && (inner.transparent || !inner.token.is_cancelled())
-            {
-                let rt = &inner.rt;
-                let timer = this.deadline_timer.get_or_insert_with(|| rt.sleep_until(deadline));
-                if rt.now() >= deadline || timer.as_mut().poll(cx).is_ready() {
-                    *this.deadline_timer = None;
-                    *this.expired = true;
-                    // A transparent region has no grace period: this drops its future at once.
-                    inner.cancel(CancelReason::Deadline);
-                    continue;
-                }
-            }
-
-            // 2. Cancellation from any source (our token, a parent, the deadline): abort at
-            //    once, or after the grace period. A transparent region lets an outer
-            //    cancellation through to its body instead.
-            let passthrough = inner.transparent && !*this.expired;
-            if inner.token.is_cancelled() && !passthrough && !inner.aborted.load(Ordering::Acquire) {
-                if inner.grace.is_zero() {
-                    inner.abort();
-                } else {
-                    inner.close();
-                    let rt = &inner.rt;
-                    let timer = this.grace_timer.get_or_insert_with(|| {
-                        let end = rt.now().checked_add(inner.grace);
-                        end.map_or_else(|| Box::pin(std::future::pending()) as BoxedSleep, |end| rt.sleep_until(end))
-                    });
-                    if timer.as_mut().poll(cx).is_ready() {
-                        inner.abort();
-                    }
-                }
-            }
-
-            // 3. The body, treated like a child (F1).
-            if let Some(body) = this.body.as_mut().as_pin_mut() {
-                if inner.aborted.load(Ordering::Acquire) {
-                    if let Some(p) = drop_caught(this.body.as_mut()) {
-                        inner.panicked(None, p);
-                    }
-                } else {
-                    let polled = {
-                        let _enter = Enter::new(this.ambient);
-                        catch_unwind(AssertUnwindSafe(|| body.poll(cx)))
-                    };
-                    match polled {
-                        Ok(Poll::Pending) => {}
-                        Ok(Poll::Ready(result)) => {
-                            if let Some(p) = drop_caught(this.body.as_mut()) {
-                                inner.panicked(None, p);
-                            }
-                            match result {
-                                Ok(v) => *this.value = Some(v),
-                                Err(e) if inner.is_our_cancellation(&e) => drop(e),
-                                Err(e) => inner.fail(None, e),
-                            }
-                            continue;
-                        }
-                        Err(p) => {
-                            let _ = drop_caught(this.body.as_mut());
-                            inner.panicked(None, p);
-                            continue;
-                        }
-                    }
-                }
-            }
-
-            // 4. Done once the body and every child are (S1).
-            inner.owner.register(cx.waker());
-            if this.body.is_none()
-                && let Some(out) = finish(inner, this.value, *this.expired)
-            {
-                return Poll::Ready(out);
-            }
-
-            // 5. Wait: children wake the owner when the last one is dropped or when they
-            //    cancel the scope; a parent's cancellation arrives through the token.
-            //    The owner's waker is registered now: look again at whatever may have changed
-            //    since the body was polled (an abort that found no waker on the first poll).
-            if this.body.is_some() && inner.aborted.load(Ordering::Acquire) {
-                continue;
-            }
-            if this.body.is_none() && inner.live.load(Ordering::Acquire) == 0 {
-                continue;
-            }
-            if !inner.token.is_cancelled() {
-                if inner.token.poll_cancelled(this.wait, cx).is_ready() {
-                    continue;
-                }
-            } else if !passthrough && !inner.aborted.load(Ordering::Acquire) && this.grace_timer.is_none() {
-                continue;
-            }
-            return Poll::Pending;
-        }
-    }
-}
-
-/// Completes the scope if no child is live, choosing the outcome (C5); resumes a recorded
-/// panic (F5).
-fn finish<T, E>(inner: &Inner<E>, value: &mut Option<T>, expired: bool) -> Option<Result<T, ScopeError<E>>> {
-    let (errors, panic) = {
-        let mut st = lock(&inner.state);
-        if inner.live.load(Ordering::Acquire) != 0 {
-            return None;
-        }
-        // `done` refuses every spawn from here on; `close` below also releases limit waiters.
-        st.done = true;
-        (std::mem::take(&mut st.errors), st.panic.take())
-    };
-    inner.finished.store(true, Ordering::Release);
-    inner.close();
-    if let Some(p) = panic {
-        resume_unwind(p);
-    }
-    let cancelled = |reason: &CancelReason| Err(ScopeError::Cancelled { reason: reason.clone(), errors: None });
-    let out = match inner.token.reason() {
-        // A transparent region: only its own deadline is an outcome.
-        _ if inner.transparent => match value.take() {
-            Some(v) if !expired => Ok(v),
-            _ => cancelled(&CancelReason::Deadline),
-        },
-        // Supervise and race collect errors without cancelling.
-        None => match ErrorGroup::new(errors) {
-            Some(group) => Err(ScopeError::Failed(group)),
-            None => Ok(value.take().expect("taskscope: scope finished without a value, an error or a cancellation")),
-        },
-        Some(reason @ CancelReason::RaceWon { .. }) => match value.take() {
-            Some(v) => Ok(v),
-            None => cancelled(reason),
-        },
-        // C7: "elapsed" only when no child failed; otherwise the group.
-        Some(
-            reason @ (CancelReason::SiblingFailed { .. }
-            | CancelReason::SiblingPanicked { .. }
-            | CancelReason::Deadline),
-        ) => match ErrorGroup::new(errors) {
-            Some(group) => Err(ScopeError::Failed(group)),
-            None => cancelled(reason),
-        },
-        Some(reason) => Err(ScopeError::Cancelled { reason: reason.clone(), errors: ErrorGroup::new(errors) }),
-    };
-    Some(out)
 }

@@ -9,26 +9,11 @@
 //! "elapsed" from "failed", give the scope itself a [`Builder::timeout`] or
 //! [`Builder::deadline`].
 
-use std::fmt;
-use std::future::IntoFuture;
+use std::future::{Future, IntoFuture};
 use std::time::{Duration, Instant};
 
 use crate::builder::Builder;
-
-/// The deadline of [`fail_after`] / [`fail_at`] expired before the future completed.
-///
-/// It is an ordinary error: a child whose own timeout expires returns it, and the scope
-/// collects it like any other error (C7).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Elapsed(pub(crate) ());
-
-impl fmt::Display for Elapsed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("deadline elapsed")
-    }
-}
-
-impl std::error::Error for Elapsed {}
+use crate::error::Elapsed;
 
 /// Runs `fut` for at most `timeout` (AnyIO's `fail_after`, Python's `asyncio.timeout`): its
 /// output, or [`Elapsed`] once the deadline has cancelled it and every scope opened inside it
@@ -39,8 +24,9 @@ impl std::error::Error for Elapsed {}
 /// deadline gives `Elapsed`: a cancellation of the enclosing scope passes through to `fut`.
 ///
 /// # Panics
-/// Outside a scope (there is no runtime to time it with): use [`Builder::fail`] with a
-/// runtime, or the facade's `taskscope::fail_after`.
+/// When first polled outside a scope (there is no runtime to time it with), naming the
+/// caller's line: use [`Builder::fail`] with a runtime, or the facade's
+/// `taskscope::fail_after`, which detects tokio or smol.
 ///
 /// # Cancel safety
 /// Dropping it drops `fut` (and cancels any scope inside it, C3).
@@ -58,16 +44,18 @@ impl std::error::Error for Elapsed {}
 /// }).await?;
 /// # Ok::<_, taskscope_core::ScopeError<BoxError>>(()) }).unwrap();
 /// ```
-pub async fn fail_after<F: IntoFuture>(timeout: Duration, fut: F) -> Result<F::Output, Elapsed> {
-    Builder::new().timeout(timeout).fail(fut).await
+#[track_caller]
+pub fn fail_after<F: IntoFuture>(timeout: Duration, fut: F) -> impl Future<Output = Result<F::Output, Elapsed>> {
+    Builder::new().timeout(timeout).fail(fut)
 }
 
 /// [`fail_after`] with an absolute deadline. A deadline already past cancels at once.
 ///
 /// # Panics
 /// Outside a scope, as [`fail_after`].
-pub async fn fail_at<F: IntoFuture>(deadline: Instant, fut: F) -> Result<F::Output, Elapsed> {
-    Builder::new().deadline(deadline).fail(fut).await
+#[track_caller]
+pub fn fail_at<F: IntoFuture>(deadline: Instant, fut: F) -> impl Future<Output = Result<F::Output, Elapsed>> {
+    Builder::new().deadline(deadline).fail(fut)
 }
 
 /// Runs `fut` for at most `timeout` (AnyIO's `move_on_after`): `Some(output)`, or `None` once
@@ -93,14 +81,16 @@ pub async fn fail_at<F: IntoFuture>(deadline: Instant, fut: F) -> Result<F::Outp
 /// }).await?;
 /// # Ok::<_, taskscope_core::ScopeError<BoxError>>(()) }).unwrap();
 /// ```
-pub async fn move_on_after<F: IntoFuture>(timeout: Duration, fut: F) -> Option<F::Output> {
-    Builder::new().timeout(timeout).move_on(fut).await
+#[track_caller]
+pub fn move_on_after<F: IntoFuture>(timeout: Duration, fut: F) -> impl Future<Output = Option<F::Output>> {
+    Builder::new().timeout(timeout).move_on(fut)
 }
 
 /// [`move_on_after`] with an absolute deadline.
 ///
 /// # Panics
 /// Outside a scope, as [`fail_after`].
-pub async fn move_on_at<F: IntoFuture>(deadline: Instant, fut: F) -> Option<F::Output> {
-    Builder::new().deadline(deadline).move_on(fut).await
+#[track_caller]
+pub fn move_on_at<F: IntoFuture>(deadline: Instant, fut: F) -> impl Future<Output = Option<F::Output>> {
+    Builder::new().deadline(deadline).move_on(fut)
 }

@@ -386,11 +386,10 @@ impl<E: fmt::Display> fmt::Display for ScopeError<E> {
     }
 }
 
-impl<E: fmt::Debug + fmt::Display + 'static> Error for ScopeError<E> {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.errors().map(|g| g as &(dyn Error + 'static))
-    }
-}
+/// `Display` already lists every member of the group, so `source()` is `None`: error reporters
+/// that walk the chain (anyhow, eyre) print each error once. The members themselves are in
+/// [`ScopeError::errors`].
+impl<E: fmt::Debug + fmt::Display + 'static> Error for ScopeError<E> {}
 
 /// Why a [`JoinHandle`](crate::JoinHandle) has no value to give.
 ///
@@ -502,3 +501,72 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("<non-string panic payload>")
 }
+
+/// The deadline of [`fail_after`] / [`fail_at`] expired before the future completed.
+///
+/// It is an ordinary error: a child whose own timeout expires returns it, and the scope
+/// collects it like any other error (C7).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Elapsed(pub(crate) ());
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+/// A concurrency limit of zero was asked for (L1): no child could ever run.
+///
+/// ```
+/// let err = taskscope_core::Builder::new().limit(0).unwrap_err();
+/// assert!(err.to_string().contains("at least 1"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZeroLimit;
+
+impl fmt::Display for ZeroLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a concurrency limit of 0 would never run a child: use a limit of at least 1")
+    }
+}
+
+impl std::error::Error for ZeroLimit {}
+
+/// Why [`Spawner::try_spawn`](crate::Spawner::try_spawn) did not spawn; gives the future back.
+pub enum TrySpawnError<F> {
+    /// Every running slot of the scope's concurrency limit is taken (L1).
+    Full(F),
+    /// The scope is cancelling or finished (S4).
+    Closed(F),
+}
+
+impl<F> TrySpawnError<F> {
+    /// The future that was not spawned.
+    pub fn into_inner(self) -> F {
+        match self {
+            TrySpawnError::Full(f) | TrySpawnError::Closed(f) => f,
+        }
+    }
+}
+
+impl<F> fmt::Debug for TrySpawnError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySpawnError::Full(_) => f.write_str("Full(..)"),
+            TrySpawnError::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+impl<F> fmt::Display for TrySpawnError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySpawnError::Full(_) => f.write_str("the scope is full: every slot of its concurrency limit is taken"),
+            TrySpawnError::Closed(_) => f.write_str("the scope is cancelling or finished: no more spawns"),
+        }
+    }
+}
+
+impl<F> std::error::Error for TrySpawnError<F> {}

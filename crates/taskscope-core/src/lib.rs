@@ -9,6 +9,10 @@
 //! - [`CancelToken`] and [`CancelReason`]: the cooperative signal that comes first.
 //! - [`ErrorGroup`] and [`ScopeError`]: every error, in one value.
 //! - [`live_children`]: the process-wide "no orphans" gauge.
+//! - [`sleep`], [`sleep_until`], [`now`], [`interval`], [`yield_now`]: portable time on the
+//!   enclosing scope's runtime (P4), so library code never names a runtime to wait.
+//! - [`NoRuntime`]: what every entry point says, naming the caller's line, when it finds no
+//!   runtime (P2).
 //!
 //! Every guarantee has a rule ID in the semantics contract (`DESIGN.md`), cited below, and a
 //! conformance case named after it.
@@ -76,22 +80,28 @@
 
 mod builder;
 mod deadline;
+mod detect;
 mod error;
 mod limit;
 mod runtime;
 mod scope;
 mod slab;
 mod start;
+mod sync;
+mod time;
 mod token;
 mod util;
 
-pub use builder::{Builder, DetectRuntime};
-pub use deadline::{Elapsed, fail_after, fail_at, move_on_after, move_on_at};
-pub use error::{BoxError, ChildError, ErrorGroup, JoinError, ScopeError, panic_message};
-pub use limit::{TrySpawnError, ZeroLimit};
+pub use builder::Builder;
+pub use deadline::{fail_after, fail_at, move_on_after, move_on_at};
+pub use detect::{DetectRuntime, NoRuntime};
+pub use error::{
+    BoxError, ChildError, Elapsed, ErrorGroup, JoinError, ScopeError, TrySpawnError, ZeroLimit, panic_message,
+};
 pub use runtime::{BlockOn, BlockingJob, BoxedSleep, Runtime, Task};
 pub use scope::{ChildState, JoinHandle, Policy, Scope, Spawner, current_runtime, current_token, live_children};
 pub use start::{Ready, Start};
+pub use time::{Interval, Sleep, Tick, YieldNow, interval, now, sleep, sleep_until, yield_now};
 pub use token::{CancelReason, CancelToken, Cancelled, CancelledOwned, DropGuard, Name, RunUntilCancelled};
 
 #[doc(hidden)]

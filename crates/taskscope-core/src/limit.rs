@@ -4,70 +4,13 @@
 //! gave up).
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures_util::task::AtomicWaker;
-
+use crate::sync::{AtomicU8, AtomicWaker, Mutex, Ordering};
 use crate::util::lock;
-
-/// A concurrency limit of zero was asked for (L1): no child could ever run.
-///
-/// ```
-/// let err = taskscope_core::Builder::new().limit(0).unwrap_err();
-/// assert!(err.to_string().contains("at least 1"));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ZeroLimit;
-
-impl fmt::Display for ZeroLimit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a concurrency limit of 0 would never run a child: use a limit of at least 1")
-    }
-}
-
-impl std::error::Error for ZeroLimit {}
-
-/// Why [`Spawner::try_spawn`](crate::Spawner::try_spawn) did not spawn; gives the future back.
-pub enum TrySpawnError<F> {
-    /// Every running slot of the scope's concurrency limit is taken (L1).
-    Full(F),
-    /// The scope is cancelling or finished (S4).
-    Closed(F),
-}
-
-impl<F> TrySpawnError<F> {
-    /// The future that was not spawned.
-    pub fn into_inner(self) -> F {
-        match self {
-            TrySpawnError::Full(f) | TrySpawnError::Closed(f) => f,
-        }
-    }
-}
-
-impl<F> fmt::Debug for TrySpawnError<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrySpawnError::Full(_) => f.write_str("Full(..)"),
-            TrySpawnError::Closed(_) => f.write_str("Closed(..)"),
-        }
-    }
-}
-
-impl<F> fmt::Display for TrySpawnError<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrySpawnError::Full(_) => f.write_str("the scope is full: every slot of its concurrency limit is taken"),
-            TrySpawnError::Closed(_) => f.write_str("the scope is cancelling or finished: no more spawns"),
-        }
-    }
-}
-
-impl<F> std::error::Error for TrySpawnError<F> {}
 
 const WAITING: u8 = 0;
 const GRANTED: u8 = 1;
@@ -130,19 +73,31 @@ impl Semaphore {
         let waiters = {
             let mut st = lock(&self.state);
             st.closed = true;
-            std::mem::take(&mut st.queue)
+            let waiters = std::mem::take(&mut st.queue);
+            // Under the lock, like `release`: a waiter's state changes only under it.
+            for w in &waiters {
+                w.state.store(CLOSED, Ordering::Release);
+            }
+            waiters
         };
         for w in waiters {
-            w.state.store(CLOSED, Ordering::Release);
             w.waker.wake();
         }
     }
 
+    /// Hands the permit to the first waiter in line, or returns it to the pool.
+    ///
+    /// The waiter is granted under the lock: [`Acquire`]'s drop decides under the same lock
+    /// whether its waiter is still queued (then removes it) or was granted (then passes the
+    /// permit on), so a grant can never land on a waiter that already gave up.
     fn release(&self) {
         let next = {
             let mut st = lock(&self.state);
             match st.queue.pop_front() {
-                Some(w) => Some(w),
+                Some(w) => {
+                    w.state.store(GRANTED, Ordering::Release);
+                    Some(w)
+                }
                 None => {
                     st.permits += 1;
                     None
@@ -150,13 +105,13 @@ impl Semaphore {
             }
         };
         if let Some(w) = next {
-            w.state.store(GRANTED, Ordering::Release);
             w.waker.wake();
         }
     }
 
+    /// Permits in the pool (not handed to a waiter).
     #[cfg(test)]
-    fn available(&self) -> usize {
+    pub(crate) fn available(&self) -> usize {
         lock(&self.state).permits
     }
 }
@@ -231,7 +186,7 @@ impl Drop for Acquire {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(taskscope_loom)))]
 mod tests {
     use super::*;
     use futures_lite::future::{block_on, poll_once};
@@ -261,5 +216,65 @@ mod tests {
         sem.close();
         assert!(block_on(a).is_none());
         assert!(block_on(sem.acquire()).is_none());
+    }
+}
+
+/// Model checks of the semaphore (`RUSTFLAGS="--cfg taskscope_loom" cargo test -p taskscope-core
+/// --release --lib loom`): every interleaving of a permit's release with a waiter giving up
+/// and with the scope closing.
+#[cfg(all(test, taskscope_loom))]
+mod loom_models {
+    use super::*;
+    use loom::future::block_on;
+    use loom::thread;
+
+    /// A permit released while its only waiter gives up is never lost: afterwards the pool has
+    /// it back, whichever side ran first (L1).
+    #[test]
+    fn release_racing_a_waiter_drop_never_loses_the_permit() {
+        loom::model(|| {
+            let sem = Semaphore::new(1);
+            let permit = sem.try_acquire().expect("one permit");
+            let waiter = sem.acquire();
+            let releaser = thread::spawn(move || drop(permit));
+            drop(waiter);
+            releaser.join().unwrap();
+            assert_eq!(sem.available(), 1, "the permit was lost");
+        });
+    }
+
+    /// The same race with a second waiter in line: the permit reaches it, or the pool.
+    #[test]
+    fn release_racing_a_waiter_drop_passes_the_permit_on() {
+        loom::model(|| {
+            let sem = Semaphore::new(1);
+            let permit = sem.try_acquire().expect("one permit");
+            let first = sem.acquire();
+            let second = sem.acquire();
+            let releaser = thread::spawn(move || drop(permit));
+            drop(first);
+            let got = block_on(second).expect("the second waiter gets the permit");
+            releaser.join().unwrap();
+            drop(got);
+            assert_eq!(sem.available(), 1);
+        });
+    }
+
+    /// Closing while a permit is released: a waiter either gets the permit or `None`, never
+    /// hangs, and no permit is lost.
+    #[test]
+    fn close_racing_release_wakes_every_waiter() {
+        loom::model(|| {
+            let sem = Semaphore::new(1);
+            let permit = sem.try_acquire().expect("one permit");
+            let waiter = sem.acquire();
+            let s = sem.clone();
+            let closer = thread::spawn(move || s.close());
+            let releaser = thread::spawn(move || drop(permit));
+            drop(block_on(waiter));
+            closer.join().unwrap();
+            releaser.join().unwrap();
+            assert_eq!(sem.available(), 1);
+        });
     }
 }

@@ -13,10 +13,11 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use crate::sync::Mutex;
 use crate::util::lock;
 
 /// A unit of work core hands to [`Runtime::spawn`]: a `Future<Output = ()>` that is `Send`,
@@ -54,21 +55,24 @@ pub struct Task {
 
 /// What a [`Task`] drives: a scope's child (see `scope::ChildCell`), or a boxed future.
 pub(crate) trait RawTask: Send + Sync {
-    /// Polls the child's future; never unwinds.
-    fn poll(self: Pin<&Self>, cx: &mut Context<'_>) -> Poll<()>;
+    /// Polls the child's future; never unwinds. `me` is the `Arc` this is called through.
+    fn poll(self: Pin<&Self>, me: &Pin<Arc<dyn RawTask>>, cx: &mut Context<'_>) -> Poll<()>;
     /// The runtime dropped the task: finish the child as dropped. Does nothing if it
     /// already completed.
-    fn drop_task(self: Pin<&Self>);
+    fn drop_task(self: Pin<&Self>, me: &Pin<Arc<dyn RawTask>>);
+    /// Stores the child's terminal state and wakes its handle (a deferred publication).
+    fn publish_state(self: Pin<&Self>, state: u8);
 }
 
 /// The future of [`Task::new`].
 struct Boxed(Mutex<Pin<Box<dyn Future<Output = ()> + Send + 'static>>>);
 
 impl RawTask for Boxed {
-    fn poll(self: Pin<&Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&Self>, _: &Pin<Arc<dyn RawTask>>, cx: &mut Context<'_>) -> Poll<()> {
         lock(&self.0).as_mut().poll(cx)
     }
-    fn drop_task(self: Pin<&Self>) {}
+    fn drop_task(self: Pin<&Self>, _: &Pin<Arc<dyn RawTask>>) {}
+    fn publish_state(self: Pin<&Self>, _: u8) {}
 }
 
 impl Task {
@@ -98,7 +102,7 @@ impl Future for Task {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let Some(raw) = &self.raw else { return Poll::Ready(()) };
-        let polled = raw.as_ref().poll(cx);
+        let polled = raw.as_ref().poll(raw, cx);
         if polled.is_ready() {
             self.raw = None;
         }
@@ -109,7 +113,7 @@ impl Future for Task {
 impl Drop for Task {
     fn drop(&mut self) {
         if let Some(raw) = &self.raw {
-            raw.as_ref().drop_task();
+            raw.as_ref().drop_task(raw);
         }
     }
 }

@@ -84,7 +84,7 @@ impl<T> Slab<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(taskscope_loom)))]
 mod tests {
     use super::Slab;
 

@@ -3,57 +3,86 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures_util::task::AtomicWaker;
-
 use crate::error::JoinError;
-use crate::scope::{ChildState, JoinHandle, StartHook};
+use crate::scope::{ChildState, JoinHandle, Spawn, Spawner, StartHook, mark_handed_cancellation};
+use crate::sync::{AtomicWaker, Mutex};
+use crate::token::Name;
 use crate::util::lock;
 
-/// What a started child and its [`Start`] future share.
+/// What a started child and its [`Start`] future share: whichever comes first, the report or
+/// the child's end, decides, under the one lock (L4).
 pub(crate) struct StartSlot<V, E> {
-    value: Mutex<Option<V>>,
-    readied: AtomicBool,
-    /// The child's error, taken before it reported ready.
-    error: Mutex<Option<E>>,
+    report: Mutex<Report<V, E>>,
     waker: AtomicWaker,
+}
+
+/// Where a start stands.
+enum Report<V, E> {
+    /// Neither the report nor the child's end yet.
+    Waiting,
+    /// Reported ready, the value not yet taken by the [`Start`] future.
+    Ready(V),
+    /// Reported ready and the value taken: the child is an ordinary child now.
+    Taken,
+    /// The child returned this error before reporting ready: the start call returns it.
+    Failed(E),
+    /// The child ended (or was never started) before reporting ready.
+    Ended,
 }
 
 impl<V, E> StartSlot<V, E> {
     pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Self {
-            value: Mutex::new(None),
-            readied: AtomicBool::new(false),
-            error: Mutex::new(None),
-            waker: AtomicWaker::new(),
-        })
+        Arc::new(Self { report: Mutex::new(Report::Waiting), waker: AtomicWaker::new() })
     }
 }
 
 impl<V: Send, E: Send> StartHook<E> for StartSlot<V, E> {
     fn intercept(&self, error: E) -> Option<E> {
-        // `send` happened before the child returned (same task), so this load sees it.
-        if self.readied.load(Ordering::Acquire) {
-            Some(error)
-        } else {
-            *lock(&self.error) = Some(error);
-            None
+        let mut report = lock(&self.report);
+        match *report {
+            // Not ready yet: the error is the start call's, not the scope's.
+            Report::Waiting => {
+                *report = Report::Failed(error);
+                None
+            }
+            _ => Some(error),
+        }
+    }
+
+    fn end(&self) {
+        let mut report = lock(&self.report);
+        if let Report::Waiting = *report {
+            *report = Report::Ended;
         }
     }
 }
 
+/// The reporting side of a [`StartSlot`], type-erased over the child's error type.
 trait ReadySink<V>: Send + Sync {
     fn send(&self, value: V);
 }
 
 impl<V: Send, E: Send> ReadySink<V> for StartSlot<V, E> {
     fn send(&self, value: V) {
-        *lock(&self.value) = Some(value);
-        self.readied.store(true, Ordering::Release);
-        self.waker.wake();
+        let late = {
+            let mut report = lock(&self.report);
+            match *report {
+                Report::Waiting => {
+                    *report = Report::Ready(value);
+                    None
+                }
+                // The child already ended (or failed): too late, the report is ignored.
+                _ => Some(value),
+            }
+        };
+        match late {
+            // Dropped outside the lock: the value's destructor is user code.
+            Some(value) => drop(value),
+            None => self.waker.wake(),
+        }
     }
 }
 
@@ -123,33 +152,45 @@ impl<V, T, E> Future for Start<V, T, E> {
         let Some(handle) = this.handle.as_ref() else {
             panic!("`Start` polled after it completed");
         };
-        let slot = this.slot.clone();
-        let ready = || lock(&slot.value).take();
-        if let Some(v) = ready() {
+        let take_ready = |slot: &StartSlot<V, E>| {
+            let mut report = lock(&slot.report);
+            match std::mem::replace(&mut *report, Report::Taken) {
+                Report::Ready(v) => Some(v),
+                other => {
+                    *report = other;
+                    None
+                }
+            }
+        };
+        if let Some(v) = take_ready(&this.slot) {
             return Poll::Ready(Ok((v, this.handle.take().expect("checked above"))));
         }
-        slot.waker.register(cx.waker());
+        this.slot.waker.register(cx.waker());
         handle.child.join_waker.register(cx.waker());
-        if let Some(v) = ready() {
+        if let Some(v) = take_ready(&this.slot) {
             return Poll::Ready(Ok((v, this.handle.take().expect("checked above"))));
         }
+        // The slot may already say how the child ended; the handle's state is published
+        // after it, and the error is mapped from that state.
         let state = handle.state();
         if state == ChildState::Running {
             return Poll::Pending;
         }
-        // The child ended: it may have reported ready just before.
-        if let Some(v) = ready() {
-            return Poll::Ready(Ok((v, this.handle.take().expect("checked above"))));
-        }
+        let report = std::mem::replace(&mut *lock(&this.slot.report), Report::Taken);
         let handle = this.handle.take().expect("checked above");
         let name = handle.child.name.clone();
-        let err = match state {
-            ChildState::Failed => JoinError::Failed { name, error: lock(&this.slot.error).take() },
-            ChildState::Finished => JoinError::NotReady { name },
-            ChildState::Panicked => JoinError::Panicked { name },
-            ChildState::Cancelled => JoinError::Cancelled { name },
+        let err = match (report, state) {
+            // Reported ready before it ended: started after all.
+            (Report::Ready(v), _) => return Poll::Ready(Ok((v, handle))),
+            (Report::Failed(error), _) => return Poll::Ready(Err(JoinError::Failed { name, error: Some(error) })),
+            (_, ChildState::Finished) => return Poll::Ready(Err(JoinError::NotReady { name })),
+            (_, ChildState::Failed) => JoinError::Failed { name, error: None },
+            (_, ChildState::Panicked) => JoinError::Panicked { name },
+            (_, ChildState::Cancelled) => JoinError::Cancelled { name },
             _ => JoinError::Closed { name },
         };
+        // An error-less `JoinError`: core's cancellation, handed over as a value (F2).
+        mark_handed_cancellation();
         Poll::Ready(Err(err))
     }
 }
@@ -159,5 +200,117 @@ impl<V, T, E> Drop for Start<V, T, E> {
         if let Some(h) = self.handle.take() {
             h.cancel();
         }
+    }
+}
+
+/// Model checks of the start slot (`RUSTFLAGS="--cfg taskscope_loom" cargo test -p
+/// taskscope-core --release --lib loom`): a report from another thread against the child's end.
+impl<E: Send + 'static> Spawner<E> {
+    /// Starts a child and waits until it reports ready (L4, AnyIO's `task_group.start`): `f`
+    /// gets a [`Ready`] reporter, and the call returns the value the child reports together
+    /// with the child's handle, while the child runs on in the scope.
+    ///
+    /// - An error the child returns before reporting ready is returned by this call
+    ///   ([`JoinError::Failed`] with the error) and does not fail the scope.
+    /// - A child that ends without reporting ready gives [`JoinError::NotReady`].
+    /// - Reporting twice is impossible: [`Ready::send`] consumes the reporter.
+    /// - After ready, the child is an ordinary child: its error fails the scope.
+    ///
+    /// # Cancel safety
+    /// Dropping the returned future before it completes cancels the child (C9).
+    ///
+    /// ```
+    /// # use taskscope_core::{Builder, BoxError};
+    /// # let rt = taskscope_core::test_runtime();
+    /// # futures_lite::future::block_on(async {
+    /// Builder::new().runtime(rt).run(async |s| {
+    ///     let (port, _server) = s
+    ///         .start(|ready| async move {
+    ///             ready.send(8080u16); // bound and listening
+    ///             // ... serve until cancelled ...
+    ///             Ok::<_, BoxError>(())
+    ///         })
+    ///         .await?;
+    ///     assert_eq!(port, 8080);
+    ///     Ok(())
+    /// }).await?;
+    /// # Ok::<_, BoxError>(()) }).unwrap();
+    /// ```
+    pub fn start<V, T, F, Fut>(&self, f: F) -> Start<V, T, E>
+    where
+        F: FnOnce(Ready<V>) -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        V: Send + 'static,
+        T: Send + 'static,
+    {
+        self.start_child(None, f)
+    }
+
+    /// [`start`](Spawner::start) with a name for the child.
+    pub fn start_named<V, T, F, Fut>(&self, name: impl Into<Name>, f: F) -> Start<V, T, E>
+    where
+        F: FnOnce(Ready<V>) -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        V: Send + 'static,
+        T: Send + 'static,
+    {
+        self.start_child(Some(name.into()), f)
+    }
+
+    fn start_child<V, T, F, Fut>(&self, name: Option<Name>, f: F) -> Start<V, T, E>
+    where
+        F: FnOnce(Ready<V>) -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        V: Send + 'static,
+        T: Send + 'static,
+    {
+        let slot = StartSlot::new();
+        let fut = f(Ready::new(slot.clone()));
+        let handle = self.spawn_child(fut, Spawn { hook: Some(slot.clone()), ..Spawn::plain(name) });
+        Start::new(slot, handle)
+    }
+}
+
+#[cfg(all(test, taskscope_loom))]
+mod loom_models {
+    use super::*;
+    use loom::thread;
+
+    /// L4, F3: the report and the child's error race: exactly one wins; the error goes to the
+    /// start call (report too late, value dropped) or back to the scope (report first).
+    #[test]
+    fn report_racing_the_childs_error_decides_once() {
+        loom::model(|| {
+            let slot: Arc<StartSlot<u8, &'static str>> = StartSlot::new();
+            let ready = Ready::new(slot.clone());
+            let reporter = thread::spawn(move || ready.send(1));
+            let back = slot.intercept("failed");
+            slot.end();
+            reporter.join().unwrap();
+            let report = std::mem::replace(&mut *lock(&slot.report), Report::Taken);
+            match (back, report) {
+                // The child failed first: the start call has the error, the report was dropped.
+                (None, Report::Failed(e)) => assert_eq!(e, "failed"),
+                // The report came first: the value waits for the start call, the error is the
+                // scope's.
+                (Some(e), Report::Ready(v)) => assert_eq!((e, v), ("failed", 1)),
+                _ => panic!("the report and the child's end were both lost or both kept"),
+            }
+        });
+    }
+
+    /// L4: a report racing a child that ends without an error: the report counts only if it
+    /// came first.
+    #[test]
+    fn report_racing_the_childs_end() {
+        loom::model(|| {
+            let slot: Arc<StartSlot<u8, &'static str>> = StartSlot::new();
+            let ready = Ready::new(slot.clone());
+            let reporter = thread::spawn(move || ready.send(1));
+            slot.end();
+            reporter.join().unwrap();
+            let report = std::mem::replace(&mut *lock(&slot.report), Report::Taken);
+            assert!(matches!(report, Report::Ready(1) | Report::Ended));
+        });
     }
 }

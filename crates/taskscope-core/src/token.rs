@@ -4,12 +4,13 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 use pin_project_lite::pin_project;
 
 use crate::slab::Slab;
+use crate::sync::Mutex;
 use crate::util::lock;
 
 /// A child's name, as given to [`Spawner::spawn_named`](crate::Spawner::spawn_named).
@@ -98,10 +99,31 @@ struct Links {
 }
 
 impl Drop for Node {
+    /// Unlinks the node from its parent, and walks up the chain of parents this node held the
+    /// last reference to, one at a time: a chain of any length is freed in constant stack
+    /// (T2; a recursive drop overflows a 2 MiB stack at about 10^5 levels).
     fn drop(&mut self) {
-        if let Some((parent, key)) = &self.parent {
-            lock(&parent.links).children.remove(*key);
+        let mut next = self.parent.take();
+        while let Some((parent, key)) = next {
+            lock(&parent.links).children.remove(key);
+            next = match Arc::into_inner(parent) {
+                // The last reference: free it here, without letting its own drop recurse.
+                Some(mut node) => {
+                    drop_reason(node.reason.take());
+                    node.parent.take()
+                }
+                None => None,
+            };
         }
+        drop_reason(self.reason.take());
+    }
+}
+
+/// Drops a reason in constant stack: a token `n` levels down a chain carries
+/// `Parent(Parent(...))` `n` deep, each level an `Arc` that the level above may share.
+fn drop_reason(mut reason: Option<CancelReason>) {
+    while let Some(CancelReason::Parent(parent)) = reason {
+        reason = Arc::into_inner(parent);
     }
 }
 
@@ -443,7 +465,7 @@ impl Drop for DropGuard {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(taskscope_loom)))]
 mod waiter_tests {
     use super::*;
     use futures_lite::future::{block_on, poll_once};
@@ -486,5 +508,71 @@ mod waiter_tests {
             block_on(t.cancelled());
             canceller.join().unwrap();
         }
+    }
+}
+
+/// Model checks of the token tree (`RUSTFLAGS="--cfg taskscope_loom" cargo test -p
+/// taskscope-core --release --lib loom`): cancellation against child creation, child drops
+/// and waiter registration, in every interleaving.
+#[cfg(all(test, taskscope_loom))]
+mod loom_models {
+    use super::*;
+    use loom::future::block_on;
+    use loom::thread;
+
+    /// T1: a child made while its parent is being cancelled on another thread is cancelled
+    /// either way (registered before the cancel, or made from an already cancelled parent).
+    #[test]
+    fn cancel_racing_child_creation_reaches_the_child() {
+        loom::model(|| {
+            let parent = CancelToken::new();
+            let p = parent.clone();
+            let canceller = thread::spawn(move || p.cancel());
+            let child = parent.child();
+            canceller.join().unwrap();
+            assert!(child.is_cancelled(), "a child escaped its parent's cancellation");
+            assert!(matches!(child.reason(), Some(CancelReason::Parent(_))));
+        });
+    }
+
+    /// T2: a child dropped while its parent is cancelled leaves nothing registered.
+    #[test]
+    fn cancel_racing_child_drop_leaves_no_child() {
+        loom::model(|| {
+            let parent = CancelToken::new();
+            let child = parent.child();
+            let dropper = thread::spawn(move || drop(child));
+            parent.cancel();
+            dropper.join().unwrap();
+            assert_eq!(parent.child_count(), 0);
+        });
+    }
+
+    /// T1: a `cancelled()` waiter registering while another thread cancels is always woken
+    /// (loom reports a deadlock on a lost wake-up).
+    #[test]
+    fn cancel_racing_a_waiter_always_wakes_it() {
+        loom::model(|| {
+            let token = CancelToken::new();
+            let t = token.clone();
+            let canceller = thread::spawn(move || t.cancel());
+            block_on(token.cancelled());
+            canceller.join().unwrap();
+        });
+    }
+
+    /// T1: a grandchild registering while the root is cancelled is reached through its parent.
+    #[test]
+    fn cancel_reaches_a_grandchild_made_concurrently() {
+        loom::model(|| {
+            let root = CancelToken::new();
+            let child = root.child();
+            let r = root.clone();
+            let canceller = thread::spawn(move || r.cancel());
+            let grandchild = child.child();
+            block_on(grandchild.cancelled());
+            canceller.join().unwrap();
+            assert!(child.is_cancelled());
+        });
     }
 }

@@ -1,9 +1,14 @@
 //! Small internal helpers.
 
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::TryLockError;
 
-/// Locks, ignoring poisoning: core never panics while holding its own locks, and user code
-/// never runs under them, so a poisoned lock still holds consistent data.
+use crate::sync::{Mutex, MutexGuard};
+
+/// Locks, ignoring poisoning. Core's own code never panics while holding a lock. User code
+/// runs under exactly one of core's locks: a child's body lock (`ChildCell::with_body`), held
+/// while its future is polled or dropped; every such call is wrapped in `catch_unwind` inside
+/// the lock, so a user panic never unwinds through it either. A poisoned lock therefore still
+/// holds consistent data.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

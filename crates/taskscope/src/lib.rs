@@ -13,7 +13,7 @@
 //! use taskscope::{BoxError, ScopeError};
 //!
 //! async fn fetch(id: u32) -> Result<String, BoxError> {
-//!     tokio::time::sleep(Duration::from_millis(10 * id as u64)).await;
+//!     taskscope::sleep(Duration::from_millis(10 * id as u64)).await;
 //!     Ok(format!("page {id}"))
 //! }
 //!
@@ -25,7 +25,7 @@
 //!
 //! // The first failure cancels the siblings; the owner gets every error in one group.
 //! let err = taskscope::scope(async |s| {
-//!     s.spawn_named("slow", async { tokio::time::sleep(Duration::from_secs(60)).await; Ok(()) });
+//!     s.spawn_named("slow", async { taskscope::sleep(Duration::from_secs(60)).await; Ok(()) });
 //!     s.spawn_named("broken", async { Err::<(), _>(BoxError::msg("connection refused")) });
 //!     Ok(())
 //! })
@@ -39,14 +39,33 @@
 //!
 //! # Features
 //! - `tokio`: the [`tokio`](mod@tokio) adapter. Inside a tokio runtime, [`scope`] spawns there.
-//! - `smol`: the [`smol`](mod@smol) adapter. Outside tokio, [`scope`] uses smol's global
-//!   executor (which works from any thread).
-//! - neither: the runtime-free parts still work — [`CancelToken`], [`ErrorGroup`], and
-//!   [`Builder`] with an explicit runtime.
+//! - `smol`: the [`smol`](mod@smol) adapter. Outside tokio, [`scope`] spawns on the smol
+//!   executor the code runs on (a [`smol::SmolBackend`]'s own, or one the application
+//!   [entered](smol::SmolRuntime::enter)), else on smol's global executor (which works from any
+//!   thread).
+//! - neither: the runtime-free parts still work — [`CancelToken`], [`ErrorGroup`], the time
+//!   functions inside a scope, and [`Builder`] with an explicit runtime. A library depends on
+//!   `taskscope` with no feature and leaves the choice to the application.
+//! - `testing`: [`test_on_every_backend!`], which runs an async test on every enabled backend
+//!   flavour (see [`testing`]).
+//!
+//! # Finding the runtime (P2)
+//!
+//! Every entry point here — [`scope`], [`builder`], [`Builder::new`], [`fail_after`] and the
+//! other deadline functions, [`sleep`] and the other time functions, [`runtime`] — finds its
+//! runtime the same way: the enclosing scope's; else (feature `tokio`) the tokio runtime the
+//! code runs in (`Handle::try_current()`); else (feature `smol`) the smol executor the code
+//! runs on, else smol's global executor. Scopes and deadlines look when they start (their first
+//! poll), so `runtime.block_on(taskscope::scope(..))` finds `runtime`; the time functions look
+//! when called, as tokio's own timers do. Where nothing is found the panic (or the
+//! [`NoRuntime`] error of [`runtime`]) names the caller's line and the feature to add to the
+//! application's `Cargo.toml`.
 #![forbid(unsafe_code)]
 
-use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::panic::Location;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub use taskscope_core::*;
 
@@ -62,32 +81,43 @@ pub mod smol {
     pub use taskscope_smol::*;
 }
 
-/// No runtime could be found for a scope; the message says what to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NoRuntime;
+#[cfg(feature = "testing")]
+pub mod testing;
 
-impl fmt::Display for NoRuntime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if cfg!(feature = "tokio") {
-            f.write_str(
-                "taskscope: no async runtime found: this code is not running inside a tokio \
-                 runtime. Run it inside one (#[tokio::main], Runtime::block_on), enable \
-                 taskscope's `smol` feature to fall back to smol's global executor, or give a \
-                 runtime explicitly with Builder::runtime",
-            )
-        } else {
-            f.write_str(
-                "taskscope: no async runtime adapter is enabled. Enable taskscope's `tokio` or \
-                 `smol` feature, or give a runtime explicitly with Builder::runtime",
-            )
-        }
+/// What the "no runtime" error advises, for the features this build has.
+const HELP: &str = if cfg!(feature = "tokio") {
+    concat!(
+        "It is not running inside a tokio runtime: run it inside one (`#[tokio::main]`, `Runtime::block_on`), \
+         or let it fall back to smol by adding taskscope's `smol` feature in the application's own Cargo.toml: \
+         `taskscope = { version = \"",
+        env!("CARGO_PKG_VERSION"),
+        "\", features = [\"tokio\", \"smol\"] }`"
+    )
+} else {
+    concat!(
+        "No runtime feature of taskscope is enabled. An application enables one in its own Cargo.toml: \
+         `taskscope = { version = \"",
+        env!("CARGO_PKG_VERSION"),
+        "\", features = [\"tokio\"] }` (or \"smol\", or both); a library depends on taskscope with no feature \
+         and leaves the choice to the application"
+    )
+};
+
+/// The detection path every entry point shares, once no scope encloses the code (see the
+/// crate docs).
+fn detect() -> Result<Arc<dyn Runtime>, NoRuntime> {
+    #[cfg(feature = "tokio")]
+    if let Ok(rt) = taskscope_tokio::TokioRuntime::current() {
+        return Ok(Arc::new(rt));
     }
+    #[cfg(feature = "smol")]
+    return Ok(Arc::new(taskscope_smol::SmolRuntime::current().unwrap_or_else(taskscope_smol::SmolRuntime::global)));
+    #[allow(unreachable_code)]
+    Err(NoRuntime::new(HELP))
 }
 
-impl std::error::Error for NoRuntime {}
-
-/// The runtime a new scope would use here: the enclosing scope's, else (feature `tokio`) the
-/// tokio runtime this thread runs in, else (feature `smol`) smol's global executor.
+/// The runtime code here would use: the enclosing scope's, else the detected one (see the
+/// crate docs); the error names the caller's line and what to do.
 ///
 /// ```
 /// # #[cfg(feature = "tokio")]
@@ -95,28 +125,150 @@ impl std::error::Error for NoRuntime {}
 ///     assert_eq!(taskscope::runtime().unwrap().name(), "tokio-mt");
 /// });
 /// ```
+#[track_caller]
 pub fn runtime() -> Result<Arc<dyn Runtime>, NoRuntime> {
-    detect().ok_or(NoRuntime)
+    let caller = Location::caller();
+    current_runtime().map_or_else(detect, Ok).map_err(|e| e.at(caller))
 }
 
-fn detect() -> Option<Arc<dyn Runtime>> {
-    if let Some(rt) = current_runtime() {
-        return Some(rt);
-    }
-    #[cfg(feature = "tokio")]
-    if let Ok(rt) = taskscope_tokio::TokioRuntime::current() {
-        return Some(Arc::new(rt));
-    }
-    #[cfg(feature = "smol")]
-    return Some(Arc::new(taskscope_smol::SmolRuntime::global()));
-    #[allow(unreachable_code)]
-    None
+/// [`runtime`], or the "no runtime" panic at the caller's line.
+#[track_caller]
+fn runtime_here() -> Arc<dyn Runtime> {
+    runtime().unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A [`Builder`] whose runtime is detected when the scope starts (see [`runtime`]); set
-/// limits, deadlines or names on it, then [`run`](Builder::run) it.
+/// Configures and runs a scope on the detected runtime: core's
+/// [`Builder`](taskscope_core::Builder), which this wraps, with the facade's detection (see
+/// the crate docs) when no runtime is given and no scope encloses it. Each method is the core
+/// builder's method of the same name.
+///
+/// ```
+/// # #[cfg(feature = "smol")] {
+/// # use taskscope::BlockOn;
+/// use std::time::Duration;
+/// use taskscope::BoxError;
+///
+/// # taskscope::smol::SmolBackend::single_thread().block_on(async {
+/// let r = taskscope::Builder::new().timeout(Duration::from_millis(10)).run(async |s| {
+///     s.spawn(async { taskscope::sleep(Duration::MAX).await; Ok::<_, BoxError>(()) });
+///     Ok(())
+/// }).await;
+/// assert!(r.unwrap_err().is_elapsed());
+/// # });
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a Builder does nothing until `run` is awaited"]
+pub struct Builder(taskscope_core::Builder);
+
+impl Default for Builder {
+    #[track_caller]
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl From<Builder> for taskscope_core::Builder {
+    fn from(b: Builder) -> Self {
+        b.0
+    }
+}
+
+impl Builder {
+    /// A builder whose runtime is detected when the scope starts; the "no runtime" panic
+    /// names this line. See [`taskscope_core::Builder::new`].
+    #[track_caller]
+    pub fn new() -> Self {
+        Self(taskscope_core::Builder::new().fallback_runtime(detect))
+    }
+
+    /// See [`taskscope_core::Builder::runtime`].
+    pub fn runtime(self, rt: Arc<dyn Runtime>) -> Self {
+        Self(self.0.runtime(rt))
+    }
+
+    /// See [`taskscope_core::Builder::name`].
+    pub fn name(self, name: impl Into<Name>) -> Self {
+        Self(self.0.name(name))
+    }
+
+    /// See [`taskscope_core::Builder::parent`].
+    pub fn parent(self, token: &CancelToken) -> Self {
+        Self(self.0.parent(token))
+    }
+
+    /// See [`taskscope_core::Builder::grace`].
+    pub fn grace(self, grace: Duration) -> Self {
+        Self(self.0.grace(grace))
+    }
+
+    /// See [`taskscope_core::Builder::deadline`].
+    pub fn deadline(self, deadline: Instant) -> Self {
+        Self(self.0.deadline(deadline))
+    }
+
+    /// See [`taskscope_core::Builder::timeout`].
+    pub fn timeout(self, timeout: Duration) -> Self {
+        Self(self.0.timeout(timeout))
+    }
+
+    /// See [`taskscope_core::Builder::policy`].
+    pub fn policy(self, policy: Policy) -> Self {
+        Self(self.0.policy(policy))
+    }
+
+    /// See [`taskscope_core::Builder::limit`].
+    ///
+    /// # Errors
+    /// [`ZeroLimit`] for `n == 0`.
+    pub fn limit(self, n: usize) -> Result<Self, ZeroLimit> {
+        self.0.limit(n).map(Self)
+    }
+
+    /// Runs the scope. See [`taskscope_core::Builder::run`].
+    ///
+    /// # Panics
+    /// If no runtime is found when the scope starts (naming the line that created the
+    /// builder); resumes panics of the body and children once every child is dropped.
+    pub fn run<T, E, F>(self, body: F) -> impl Future<Output = Result<T, ScopeError<E>>>
+    where
+        F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
+        E: Send + 'static,
+    {
+        self.0.run(body)
+    }
+
+    /// Races the futures (L3). See [`taskscope_core::Builder::race`].
+    ///
+    /// # Panics
+    /// If `futures` is empty, and as [`run`](Builder::run).
+    pub fn race<I, F, T, E>(self, futures: I) -> impl Future<Output = Result<T, ScopeError<E>>>
+    where
+        I: IntoIterator<Item = F>,
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        self.0.race(futures)
+    }
+
+    /// Runs `fut` under this builder's deadline. See [`taskscope_core::Builder::fail`].
+    pub fn fail<F: IntoFuture>(self, fut: F) -> impl Future<Output = Result<F::Output, Elapsed>> {
+        self.0.fail(fut)
+    }
+
+    /// Runs `fut` under this builder's deadline, `None` on expiry. See
+    /// [`taskscope_core::Builder::move_on`].
+    pub fn move_on<F: IntoFuture>(self, fut: F) -> impl Future<Output = Option<F::Output>> {
+        self.0.move_on(fut)
+    }
+}
+
+/// A [`Builder`] whose runtime is detected when the scope starts; set limits, deadlines or
+/// names on it, then [`run`](Builder::run) it. The same as [`Builder::new`].
+#[track_caller]
 pub fn builder() -> Builder {
-    Builder::new().fallback_runtime(detect)
+    Builder::new()
 }
 
 /// Runs a scope on the detected runtime: `body` spawns children through the [`Scope`] it
@@ -126,60 +278,52 @@ pub fn builder() -> Builder {
 /// [`ScopeError::Cancelled`]. A child panic cancels the rest and resumes here.
 ///
 /// # Panics
-/// If no runtime is found (see [`runtime`]): the message says what to do. Resumes panics of
-/// the body and children once every child is dropped.
+/// If no runtime is found when the scope starts (see the crate docs): the message names this
+/// call's line and what to do. Resumes panics of the body and children once every child is
+/// dropped.
 ///
 /// # Cancel safety
 /// Dropping the future cancels the scope: every child is dropped, none detached.
-pub async fn scope<T, E, F>(body: F) -> Result<T, ScopeError<E>>
+#[track_caller]
+pub fn scope<T, E, F>(body: F) -> impl Future<Output = Result<T, ScopeError<E>>>
 where
     F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
     E: Send + 'static,
 {
-    require_runtime();
-    builder().run(body).await
-}
-
-fn require_runtime() {
-    if let Err(e) = runtime() {
-        panic!("{e}");
-    }
+    Builder::new().run(body)
 }
 
 /// Runs `fut` for at most `timeout` (AnyIO's `fail_after`, C7): its output, or [`Elapsed`]
 /// once the deadline has cancelled it and every scope opened inside it has been torn down.
-/// The timer runs on the detected runtime (see [`runtime`]); the full contract is
+/// The timer runs on the detected runtime; the full contract is
 /// [`taskscope_core::fail_after`]'s.
 ///
 /// To bound a scope with a grace period for its children, use [`builder`] with
 /// [`Builder::timeout`] instead.
 ///
 /// # Panics
-/// If no runtime is found (see [`runtime`]).
+/// If no runtime is found when it starts, naming this call's line.
 ///
 /// ```
 /// # #[cfg(feature = "tokio")]
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// use std::time::Duration;
-/// let r = taskscope::fail_after(Duration::from_millis(10), tokio::time::sleep(Duration::from_secs(60))).await;
+/// let r = taskscope::fail_after(Duration::from_millis(10), taskscope::sleep(Duration::from_secs(60))).await;
 /// assert!(r.is_err()); // taskscope::Elapsed
 /// # });
 /// ```
-pub async fn fail_after<F: std::future::IntoFuture>(
-    timeout: std::time::Duration,
-    fut: F,
-) -> Result<F::Output, Elapsed> {
-    require_runtime();
-    builder().timeout(timeout).fail(fut).await
+#[track_caller]
+pub fn fail_after<F: IntoFuture>(timeout: Duration, fut: F) -> impl Future<Output = Result<F::Output, Elapsed>> {
+    Builder::new().timeout(timeout).fail(fut)
 }
 
 /// [`fail_after`] with an absolute deadline.
 ///
 /// # Panics
-/// If no runtime is found (see [`runtime`]).
-pub async fn fail_at<F: std::future::IntoFuture>(deadline: std::time::Instant, fut: F) -> Result<F::Output, Elapsed> {
-    require_runtime();
-    builder().deadline(deadline).fail(fut).await
+/// As [`fail_after`].
+#[track_caller]
+pub fn fail_at<F: IntoFuture>(deadline: Instant, fut: F) -> impl Future<Output = Result<F::Output, Elapsed>> {
+    Builder::new().deadline(deadline).fail(fut)
 }
 
 /// Runs `fut` for at most `timeout` (AnyIO's `move_on_after`): `Some(output)`, or `None` once
@@ -187,7 +331,7 @@ pub async fn fail_at<F: std::future::IntoFuture>(deadline: std::time::Instant, f
 /// [`fail_after`]).
 ///
 /// # Panics
-/// If no runtime is found (see [`runtime`]).
+/// As [`fail_after`].
 ///
 /// ```
 /// # #[cfg(feature = "smol")] {
@@ -199,16 +343,82 @@ pub async fn fail_at<F: std::future::IntoFuture>(deadline: std::time::Instant, f
 /// # });
 /// # }
 /// ```
-pub async fn move_on_after<F: std::future::IntoFuture>(timeout: std::time::Duration, fut: F) -> Option<F::Output> {
-    require_runtime();
-    builder().timeout(timeout).move_on(fut).await
+#[track_caller]
+pub fn move_on_after<F: IntoFuture>(timeout: Duration, fut: F) -> impl Future<Output = Option<F::Output>> {
+    Builder::new().timeout(timeout).move_on(fut)
 }
 
 /// [`move_on_after`] with an absolute deadline.
 ///
 /// # Panics
-/// If no runtime is found (see [`runtime`]).
-pub async fn move_on_at<F: std::future::IntoFuture>(deadline: std::time::Instant, fut: F) -> Option<F::Output> {
-    require_runtime();
-    builder().deadline(deadline).move_on(fut).await
+/// As [`fail_after`].
+#[track_caller]
+pub fn move_on_at<F: IntoFuture>(deadline: Instant, fut: F) -> impl Future<Output = Option<F::Output>> {
+    Builder::new().deadline(deadline).move_on(fut)
+}
+
+/// Waits until `duration` has passed (Python's `asyncio.sleep`, P4), on the runtime of the
+/// enclosing scope, else the detected one (see the crate docs), resolved now.
+/// `Duration::MAX` waits forever. See [`taskscope_core::sleep`] and [`Sleep`].
+///
+/// # Panics
+/// If no runtime is found, at the caller's line, saying what to do. The fallible form is
+/// `Sleep::after_in(&taskscope::runtime()?, duration)` ([`runtime`] gives the [`NoRuntime`]
+/// error instead of panicking).
+///
+/// ```
+/// # #[cfg(feature = "smol")] {
+/// # use taskscope::BlockOn;
+/// # taskscope::smol::SmolBackend::single_thread().block_on(async {
+/// use std::time::Duration;
+/// let start = taskscope::now();
+/// taskscope::sleep(Duration::from_millis(5)).await;
+/// assert!(taskscope::now() - start >= Duration::from_millis(5));
+/// # });
+/// # }
+/// ```
+#[track_caller]
+pub fn sleep(duration: Duration) -> Sleep {
+    Sleep::after_in(&runtime_here(), duration)
+}
+
+/// Waits until `deadline` (P4); a deadline already past completes at once. Otherwise as
+/// [`sleep`].
+///
+/// # Panics
+/// As [`sleep`].
+#[track_caller]
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep::until_in(&runtime_here(), deadline)
+}
+
+/// The current instant on the clock [`sleep`] and deadlines use (P4): the enclosing scope's
+/// runtime's, else the detected one's.
+///
+/// # Panics
+/// As [`sleep`].
+#[track_caller]
+pub fn now() -> Instant {
+    runtime_here().now()
+}
+
+/// A timer ticking every `period` (P4), the first tick at once; on the runtime of the
+/// enclosing scope, else the detected one. See [`Interval`].
+///
+/// # Panics
+/// If `period` is zero, and as [`sleep`].
+///
+/// ```
+/// # #[cfg(feature = "tokio")]
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use std::time::Duration;
+/// let mut every = taskscope::interval(Duration::from_millis(2));
+/// let first = every.tick().await;
+/// assert_eq!(every.tick().await, first + Duration::from_millis(2));
+/// # });
+/// ```
+#[track_caller]
+pub fn interval(period: Duration) -> Interval {
+    let rt = runtime_here();
+    Interval::new_in(&rt, rt.now(), period)
 }

@@ -1,0 +1,360 @@
+//! Cases that pin down interleavings, error types and inputs at the edges of the contract:
+//! a handle against its child's own scopes (C9, O3), a start report against the child's end
+//! (L4), a permit against a waiter giving up (L1), a cancellation handed to a child as a value
+//! (F2, F3, C7) whatever the error type, deep token chains (T2), and misuse (L3).
+//!
+//! Where an ordering between threads is the point, the case repeats the race many times; core's
+//! loom models (`crates/taskscope-core`, `--cfg taskscope_loom`) explore every interleaving of
+//! the same synchronization.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use taskscope_core::{BoxError, Builder, CancelToken, ChildState, JoinError, Ready, Scope, ScopeError};
+
+use crate::Harness;
+use crate::support::*;
+
+/// L1: a queued child whose handle is cancelled on another thread at the moment the running
+/// child frees the slot never strands the slot: the next child still runs.
+pub fn l1_a_queued_child_cancelled_as_the_slot_frees_loses_no_permit(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .limit(1)
+            .expect("limit 1 is valid")
+            .run(async |s| {
+                for round in 0..200 {
+                    let release = Arc::new(AtomicBool::new(false));
+                    let r = release.clone();
+                    let holder = s.spawn(async move {
+                        while !r.load(Ordering::SeqCst) {
+                            yield_now().await;
+                        }
+                        ok()
+                    });
+                    let queued = s.spawn(async { ok() });
+                    // Race: the holder finishing (on a runtime thread) against the queued
+                    // child's handle being cancelled (on a plain thread).
+                    let canceller = std::thread::spawn(move || {
+                        release.store(true, Ordering::SeqCst);
+                        queued.cancel();
+                        queued
+                    });
+                    holder.await?;
+                    let queued = canceller.join().expect("the canceller thread panicked");
+                    let _ = queued.await;
+                    let start = Instant::now();
+                    let next = s.spawn(async move { Ok(round) }).await?;
+                    assert_eq!(next, round, "round {round}: the child after the race returned another value");
+                    assert_prompt(start, &format!("round {round}: a child spawned after the race"));
+                }
+                Ok::<_, BoxError>(())
+            })
+            .await;
+        assert!(r.is_ok(), "the scope failed: {r:?}");
+    }));
+}
+
+/// L4: the reporter handed to a sibling, which reports only after the started child has
+/// failed: the report is ignored, the start call returns the child's error, and the scope
+/// does not fail (the error was the start call's, F3: not lost, not reported twice).
+pub fn l4_a_report_after_the_child_failed_is_ignored(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .run(async |s| {
+                let reporter: Arc<Mutex<Option<Ready<u32>>>> = Arc::default();
+                let (child_dropped, sent) = (Gate::new(), Gate::new());
+                let (slot, dropped) = (reporter.clone(), child_dropped.clone());
+                let start = s.start(move |ready: Ready<u32>| {
+                    *slot.lock().unwrap() = Some(ready);
+                    let guard = OnDrop(move || dropped.open());
+                    async move {
+                        let _guard = guard;
+                        Err::<(), _>(err("failed before ready"))
+                    }
+                });
+                let (slot, dropped, done) = (reporter.clone(), child_dropped.clone(), sent.clone());
+                s.spawn(async move {
+                    dropped.wait().await;
+                    let ready = slot.lock().unwrap().take().expect("the started child left its reporter");
+                    ready.send(7);
+                    done.open();
+                    ok()
+                });
+                // Only look at the start once the late report has been made.
+                sent.wait().await;
+                match start.await {
+                    Err(JoinError::Failed { error: Some(e), .. }) => {
+                        assert_eq!(e.to_string(), "failed before ready", "the start call returned another error");
+                    }
+                    other => panic!("expected the start call to fail with the child's error, got {other:?}"),
+                }
+                ok()
+            })
+            .await;
+        assert!(r.is_ok(), "expected the scope to succeed (the start call handled the error), got {r:?}");
+    }));
+}
+
+/// A user's own error type, with the conversion from a nested scope's error that `?` uses.
+#[derive(Debug)]
+enum AppError {
+    Scope(String),
+    Fetch(&'static str),
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppError::Scope(e) => write!(f, "nested: {e}"),
+            AppError::Fetch(what) => write!(f, "fetch failed: {what}"),
+        }
+    }
+}
+
+impl From<ScopeError<AppError>> for AppError {
+    fn from(e: ScopeError<AppError>) -> Self {
+        AppError::Scope(e.to_string())
+    }
+}
+
+impl From<JoinError<AppError>> for AppError {
+    fn from(e: JoinError<AppError>) -> Self {
+        match e.into_error() {
+            Some(e) => e,
+            None => AppError::Scope("a child did not finish".into()),
+        }
+    }
+}
+
+/// C7, F2: an outer deadline with a grace period around a nested scope whose owner passes the
+/// nested cancellation on with `?` into the user's own error enum: the outcome is "elapsed",
+/// exactly as with `BoxError` (cancellation is never a member, whatever `E` is).
+pub fn c7_elapsed_with_a_typed_error_passed_on_by_a_nested_scope(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let nested_dropped = Tracker::new();
+        let r: Result<(), ScopeError<AppError>> = builder(h)
+            .timeout(Duration::from_millis(20))
+            .grace(Duration::from_secs(30))
+            .run(async |s: &Scope<AppError>| {
+                let t = nested_dropped.clone();
+                s.spawn_named("nested", async move {
+                    Builder::new()
+                        .run(async |inner: &Scope<AppError>| {
+                            inner.spawn(async move {
+                                let _guard = t.guard();
+                                forever().await;
+                                Ok::<_, AppError>(())
+                            });
+                            Ok(())
+                        })
+                        .await?;
+                    Ok::<_, AppError>(())
+                });
+                Ok(())
+            })
+            .await;
+        match &r {
+            Err(e) if e.is_elapsed() => {}
+            other => panic!("expected the outer scope to report elapsed, got {other:?}"),
+        }
+        assert_eq!(nested_dropped.live(), 0, "a nested child outlived the scope");
+    }));
+}
+
+/// F3, F1: `h.await?` on a failed child (under a grace period, so the body is still polled)
+/// gives the body an error-less `JoinError`, which it passes on: the group holds the child's
+/// error once, not a second "child failed" member.
+pub fn f3_a_failed_handle_passed_on_with_question_mark_is_not_a_second_member(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .grace(Duration::from_secs(30))
+            .run(async |s| {
+                let fetch = s.spawn_named("fetch", async { Err::<(), _>(err("refused")) });
+                fetch.await?;
+                ok()
+            })
+            .await;
+        let group = expect_failed(r);
+        assert_eq!(messages(&group), ["refused"], "expected exactly the child's error in the group");
+        assert_eq!(group.members()[0].name(), Some("fetch"));
+    }));
+}
+
+/// F3 with the user's own error type: a child that passes on a sibling's error-less
+/// `JoinError` with `?` adds no member.
+pub fn f3_a_typed_error_passed_on_from_a_handle_is_not_a_second_member(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r: Result<(), ScopeError<AppError>> = builder(h)
+            .grace(Duration::from_secs(30))
+            .run(async |s: &Scope<AppError>| {
+                let gate = Gate::new();
+                let g = gate.clone();
+                let fetch = s.spawn_named("fetch", async move {
+                    g.wait().await;
+                    Err::<(), _>(AppError::Fetch("mirror down"))
+                });
+                s.spawn_named("waiter", async move {
+                    fetch.await?;
+                    Ok::<_, AppError>(())
+                });
+                gate.open();
+                Ok(())
+            })
+            .await;
+        match r {
+            Err(ScopeError::Failed(group)) => {
+                let members: Vec<String> = group.members().iter().map(ToString::to_string).collect();
+                assert_eq!(members, ["[fetch] fetch failed: mirror down"], "expected only the fetch error");
+            }
+            other => panic!("expected a failed scope, got {other:?}"),
+        }
+    }));
+}
+
+/// C9, B1: a running blocking child cancelled through its handle: its token fires at once, and
+/// once the closure returns, its value is dropped and the handle reports "cancelled".
+pub fn c9_a_blocking_child_is_cancelled_through_its_handle(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .run(async |s| {
+                let started = Gate::new();
+                let st = started.clone();
+                let saw_token = Arc::new(AtomicBool::new(false));
+                let saw = saw_token.clone();
+                let child = s.spawn_blocking(move |token: &CancelToken| {
+                    st.open();
+                    let start = Instant::now();
+                    while !token.is_cancelled() && start.elapsed() < PROMPT {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    saw.store(token.is_cancelled(), Ordering::SeqCst);
+                    Ok::<_, BoxError>(42)
+                });
+                started.wait().await;
+                child.cancel();
+                let r = child.await;
+                assert!(saw_token.load(Ordering::SeqCst), "the blocking closure's token did not fire on cancel()");
+                assert!(
+                    matches!(r, Err(JoinError::Cancelled { .. })),
+                    "expected the cancelled blocking child to report cancelled, got {r:?}"
+                );
+                ok()
+            })
+            .await;
+        assert!(r.is_ok(), "a handle cancel is not a failure of the scope, got {r:?}");
+    }));
+}
+
+/// C9: a child cancelled through its handle reports "cancelled" only once every scope it
+/// opened has drained: here a chain of two nested scopes, whose innermost child is dropped
+/// one scheduling round after its parent (repeated: on a multi-threaded runtime the order
+/// varies).
+pub fn c9_a_cancelled_handle_reports_after_the_childs_scopes_drained(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        for round in 0..20 {
+            let deepest = Tracker::new();
+            let r = builder(h)
+            .run(async |s| {
+                let running = Gate::new();
+                let (d, go) = (deepest.clone(), running.clone());
+                let child = s.spawn(async move {
+                    Builder::new()
+                        .run(async |outer: &Scope<BoxError>| {
+                            outer.spawn(async move {
+                                Builder::new()
+                                    .run(async |inner: &Scope<BoxError>| {
+                                        inner.spawn(guarded_forever(d.guard()));
+                                        go.open();
+                                        Ok(())
+                                    })
+                                    .await?;
+                                ok()
+                            });
+                            Ok(())
+                        })
+                        .await?;
+                    ok()
+                });
+                running.wait().await;
+                child.cancel();
+                let r = child.await;
+                assert!(matches!(r, Err(JoinError::Cancelled { .. })), "expected cancelled, got {r:?}");
+                assert_eq!(
+                    deepest.live(),
+                    0,
+                    "round {round}: the handle reported cancelled while a scope the child opened still had a live child"
+                );
+                ok()
+            })
+            .await;
+            assert!(r.is_ok(), "{r:?}");
+        }
+    }));
+}
+
+/// O3: once a handle reports a terminal state, the scope's live count no longer includes the
+/// child (repeated, so that the child finishing on another runtime thread races the read).
+pub fn o3_the_count_drops_before_the_handle_reports(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .run(async |s| {
+                for round in 0..300 {
+                    let child = s.spawn(async { ok() });
+                    while !child.is_finished() {
+                        yield_now().await;
+                    }
+                    let live = s.live_children();
+                    assert_eq!(
+                        live,
+                        0,
+                        "round {round}: the handle says {:?} but the scope counts {live} live children",
+                        child.state()
+                    );
+                    assert_eq!(child.state(), ChildState::Finished);
+                }
+                ok()
+            })
+            .await;
+        assert!(r.is_ok(), "{r:?}");
+    }));
+}
+
+/// T2: a chain of 10^5 child tokens held only by its leaf is cancelled from the root and then
+/// dropped, on a thread with a small stack: both run in constant stack.
+pub fn t2_a_deep_token_chain_held_by_its_leaf_drops_in_constant_stack(_h: &dyn Harness) {
+    let dropped = std::thread::Builder::new()
+        .name("t2-deep-chain".into())
+        .stack_size(256 * 1024)
+        .spawn(|| {
+            let root = CancelToken::new();
+            let mut leaf = root.child();
+            for _ in 0..100_000 {
+                leaf = leaf.child();
+            }
+            root.cancel();
+            assert!(leaf.is_cancelled(), "the cancel did not reach the leaf");
+            drop(leaf);
+            root.child_count()
+        })
+        .expect("spawn a thread")
+        .join();
+    match dropped {
+        Ok(children) => assert_eq!(children, 0, "the root still lists {children} children after the chain was dropped"),
+        Err(p) => panic!("the chain thread panicked: {}", taskscope_core::panic_message(&*p)),
+    }
+}
+
+/// L3: racing no futures is refused at the call, before anything runs, with a message that
+/// says what to do.
+pub fn l3_racing_no_futures_is_refused_at_the_call(h: &dyn Harness) {
+    let rt = h.runtime();
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let futures: Vec<std::future::Ready<Result<(), BoxError>>> = Vec::new();
+        let _never_polled = Builder::new().runtime(rt).race(futures);
+    }));
+    let payload = refused.expect_err("racing no futures was accepted");
+    let msg = taskscope_core::panic_message(&*payload);
+    assert!(msg.contains("no futures"), "the panic message does not say what is wrong: {msg:?}");
+}

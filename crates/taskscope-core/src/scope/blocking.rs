@@ -1,0 +1,129 @@
+//! Blocking children (B1, C9): a closure on the runtime's blocking pool, waited for by its
+//! scope, watching a token of its own that the scope's cancellation and its handle's `cancel`
+//! both fire.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::Spawner;
+use super::body::drop_quietly;
+use super::cell::ChildCell;
+use super::handle::JoinHandle;
+use super::inner::Inner;
+use super::outcome::Outcome;
+use crate::sync::Ordering;
+use crate::token::{CancelReason, CancelToken, Name};
+
+impl<E: Send + 'static> Spawner<E> {
+    /// Runs blocking work in the scope (B1), on the runtime's blocking pool (tokio's
+    /// `spawn_blocking`, smol's `blocking::unblock`), like Python's `asyncio.to_thread`.
+    ///
+    /// The closure gets a token of its own, a child of the scope's: it fires when the scope is
+    /// cancelled and when the returned handle's [`cancel`](JoinHandle::cancel) is called. A
+    /// running closure cannot be dropped, so it should check [`CancelToken::is_cancelled`] to
+    /// stop early. The scope waits for it (S1) however the scope ends; its error fails the
+    /// scope and its panic resumes in the owner like any child's. If the scope is cancelled
+    /// before the closure starts, it never runs. Cancelled through its handle, whatever it
+    /// returns is dropped and the handle reports [`ChildState::Cancelled`] (C9). It does not
+    /// count against a concurrency limit (the blocking pool bounds it).
+    ///
+    /// ```
+    /// # use taskscope_core::{Builder, BoxError};
+    /// # let rt = taskscope_core::test_runtime();
+    /// # futures_lite::future::block_on(async {
+    /// let sum = Builder::new().runtime(rt).run(async |s| {
+    ///     let h = s.spawn_blocking(|token| {
+    ///         let mut sum = 0u64;
+    ///         for i in 0..1_000u64 {
+    ///             if token.is_cancelled() { break; } // stop early when the scope cancels
+    ///             sum += i;
+    ///         }
+    ///         Ok::<_, BoxError>(sum)
+    ///     });
+    ///     Ok(h.await?)
+    /// }).await?;
+    /// assert_eq!(sum, 499_500);
+    /// # Ok::<_, BoxError>(()) }).unwrap();
+    /// ```
+    pub fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T, E>
+    where
+        F: FnOnce(&CancelToken) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+    {
+        let child = self.new_child(None, ());
+        if !self.register(&child, false) {
+            return Self::refused(None, f);
+        }
+        // The closure watches a token of its own, which the scope's cancellation reaches (a
+        // child token) and so does the handle's `cancel` (it wakes the child's task waker,
+        // which fires the token: C9).
+        let token = self.inner.token.child();
+        child.task_waker.register(&std::task::Waker::from(Arc::new(CancelOnWake(token.clone()))));
+        let job = BlockingChild { scope: self.inner.clone(), child: child.clone(), token, f: Some(f) };
+        self.inner.rt.spawn_blocking(Box::new(move || job.run()));
+        JoinHandle { child }
+    }
+}
+
+/// A blocking job of a scope (B1): reports its outcome, and if the pool drops it unrun (at
+/// shutdown), reports it cancelled, so the scope never waits forever.
+struct BlockingChild<F, T, E> {
+    scope: Arc<Inner<E>>,
+    child: Pin<Arc<ChildCell<T, E, ()>>>,
+    token: CancelToken,
+    f: Option<F>,
+}
+
+/// A blocking child's task waker: waking it (the handle's `cancel`) fires the child's token.
+struct CancelOnWake(CancelToken);
+
+impl std::task::Wake for CancelOnWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.cancel_with(CancelReason::Explicit(Name::Borrowed("JoinHandle::cancel() called")));
+    }
+}
+
+impl<F, T, E> BlockingChild<F, T, E>
+where
+    F: FnOnce(&CancelToken) -> Result<T, E>,
+{
+    fn run(mut self) {
+        let Some(f) = self.f.take() else { return };
+        let outcome = if self.scope.aborted.load(Ordering::Acquire) || self.child.cancel.load(Ordering::Acquire) {
+            // Cancelled before it started: never run it.
+            drop_quietly(f);
+            Outcome::Cancelled
+        } else {
+            match catch_unwind(AssertUnwindSafe(|| f(&self.token))) {
+                // Cancelled through its handle while it ran (C9): whatever it returned is
+                // dropped, and it reports "cancelled", not a failure.
+                Ok(result) if self.child.cancel.load(Ordering::Acquire) => {
+                    catch_unwind(AssertUnwindSafe(move || drop(result)))
+                        .map_or_else(Outcome::Panic, |()| Outcome::Cancelled)
+                }
+                Ok(Ok(v)) => Outcome::Value(v),
+                Ok(Err(e)) => Outcome::Error(e),
+                Err(p) => Outcome::Panic(p),
+            }
+        };
+        let state = self.scope.child_done(&self.child, outcome, false);
+        self.scope.publish(|| self.child.set_state(state));
+    }
+}
+
+impl<F, T, E> Drop for BlockingChild<F, T, E> {
+    fn drop(&mut self) {
+        if let Some(f) = self.f.take() {
+            let outcome = match catch_unwind(AssertUnwindSafe(move || drop(f))) {
+                Ok(()) => Outcome::Cancelled,
+                Err(p) => Outcome::Panic(p),
+            };
+            let state = self.scope.child_done(&self.child, outcome, false);
+            self.scope.publish(|| self.child.set_state(state));
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! A child's shared state and its [`JoinHandle`] (C9, O1, O3, F3): what a handle reads, when
+//! it reports a terminal state, and what an unread value or error does when it is dropped.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+
+use super::ambient::mark_handed_cancellation;
+use super::cell::SharedChild;
+use super::inner::Inner;
+use crate::error::JoinError;
+use crate::sync::{AtomicBool, AtomicU8, AtomicWaker, Mutex, Ordering};
+use crate::token::Name;
+use crate::util::lock;
+
+pub(super) const RUNNING: u8 = 0;
+pub(super) const FINISHED: u8 = 1;
+pub(super) const FAILED: u8 = 2;
+pub(super) const PANICKED: u8 = 3;
+pub(super) const CANCELLED: u8 = 4;
+pub(super) const CLOSED: u8 = 5;
+
+/// The state of a child, as reported by [`JoinHandle::state`] (C9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChildState {
+    /// Spawned, not yet completed or dropped.
+    Running,
+    /// Returned `Ok`; its value is (or was) available through the handle.
+    Finished,
+    /// Returned `Err`.
+    Failed,
+    /// Panicked; the payload resumes in the scope's owner.
+    Panicked,
+    /// Dropped before completing, or completed after its scope began cancelling (F4).
+    Cancelled,
+    /// Never started: the scope was cancelling or finished at spawn time (S4).
+    Closed,
+}
+
+pub(crate) struct Child<T, E> {
+    pub(crate) name: Option<Name>,
+    pub(crate) state: AtomicU8,
+    pub(super) cancel: AtomicBool,
+    pub(super) task_waker: AtomicWaker,
+    pub(crate) join_waker: AtomicWaker,
+    /// The value, or (supervised children) the error, for the handle to take.
+    pub(super) output: Mutex<Option<Result<T, E>>>,
+    /// The handle was dropped: a supervised child's error goes to the scope's group instead.
+    pub(super) detached: AtomicBool,
+    /// The scope, for a supervised child (L2): an error delivered to a handle that is then
+    /// dropped unread goes to the scope's group (F3).
+    pub(super) supervisor: Option<Weak<Inner<E>>>,
+}
+
+impl<T, E> Child<T, E> {
+    pub(super) fn new(name: Option<Name>, supervisor: Option<Weak<Inner<E>>>) -> Self {
+        Self {
+            name,
+            state: AtomicU8::new(RUNNING),
+            cancel: AtomicBool::new(false),
+            task_waker: AtomicWaker::new(),
+            join_waker: AtomicWaker::new(),
+            output: Mutex::new(None),
+            detached: AtomicBool::new(false),
+            supervisor,
+        }
+    }
+
+    pub(super) fn set_state(&self, state: u8) {
+        self.state.store(state, Ordering::Release);
+        self.join_waker.wake();
+    }
+}
+
+/// A typed handle to a child: await it for the child's value, read its state, cancel it.
+///
+/// Dropping the handle does nothing to the child: the scope owns it. Awaiting the handle of a
+/// failed child gives [`JoinError::Failed`]; under the default policy the error itself is in
+/// the scope's [`ErrorGroup`], so it is never reported twice (F3).
+///
+/// ```
+/// # use taskscope_core::{Builder, BoxError};
+/// # let rt = taskscope_core::test_runtime();
+/// # futures_lite::future::block_on(async {
+/// let (a, b) = Builder::new()
+///     .runtime(rt)
+///     .run(async |s| Ok::<_, BoxError>((s.spawn(async { Ok(1) }), s.spawn(async { Ok("two") }))))
+///     .await?;
+/// // The scope waited for both: their results can be harvested afterwards.
+/// assert_eq!(a.result()?, 1);
+/// assert_eq!(b.await?, "two");
+/// # Ok::<_, BoxError>(()) }).unwrap();
+/// ```
+pub struct JoinHandle<T, E> {
+    pub(crate) child: Pin<Arc<SharedChild<T, E>>>,
+}
+
+impl<T, E> fmt::Debug for JoinHandle<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle").field("name", &self.child.name).field("state", &self.state()).finish()
+    }
+}
+
+impl<T, E> Drop for JoinHandle<T, E> {
+    fn drop(&mut self) {
+        self.child.detached.store(true, Ordering::Release);
+        // Drop an unread value now: the scope's registry may keep the child a while longer.
+        let output = lock(&self.child.output).take();
+        let Some(Err(unread)) = output else { return };
+        let Some(scope) = &self.child.supervisor else { return };
+        // Delivered to this handle, never read, and the scope still running: not lost (F3).
+        // Once the scope has taken its errors it is the handle's to drop, like any value.
+        if let Some(scope) = scope.upgrade()
+            && let Some(late) = scope.collect_unless_done(self.child.name.clone(), unread)
+        {
+            drop(late);
+        }
+    }
+}
+
+impl<T, E> JoinHandle<T, E> {
+    /// The child's name, if it was spawned with one.
+    pub fn name(&self) -> Option<&str> {
+        self.child.name.as_deref()
+    }
+
+    /// The child's current state.
+    pub fn state(&self) -> ChildState {
+        match self.child.state.load(Ordering::Acquire) {
+            RUNNING => ChildState::Running,
+            FINISHED => ChildState::Finished,
+            FAILED => ChildState::Failed,
+            PANICKED => ChildState::Panicked,
+            CANCELLED => ChildState::Cancelled,
+            _ => ChildState::Closed,
+        }
+    }
+
+    /// Whether the child has reached a terminal state (its future has been dropped).
+    pub fn is_finished(&self) -> bool {
+        self.state() != ChildState::Running
+    }
+
+    /// Cancels this child only (C9): its future is dropped at its next suspension point, its
+    /// state becomes [`ChildState::Cancelled`], and the scope does not fail. Does nothing if
+    /// the child already completed. A shielded child (C8) is cancelled too: shielding protects
+    /// from the scope's cancellation, not from its own. A blocking child's token fires at once;
+    /// once its closure returns, its value is dropped and it reports cancelled.
+    ///
+    /// The handle reports the terminal state only once the child's future has been dropped and
+    /// every scope the child opened has drained, like awaiting a cancelled Python task.
+    pub fn cancel(&self) {
+        self.child.cancel.store(true, Ordering::Release);
+        self.child.task_waker.wake();
+    }
+
+    /// The child's value without waiting: [`JoinError::Running`] if it has not completed.
+    ///
+    /// Always ready once the scope has returned (S1), so this is how results are harvested
+    /// after the scope, like Python's `task.result()`.
+    pub fn result(self) -> Result<T, JoinError<E>> {
+        let state = self.child.state.load(Ordering::Acquire);
+        self.outcome(state)
+    }
+
+    fn outcome(&self, state: u8) -> Result<T, JoinError<E>> {
+        let name = self.child.name.clone();
+        if matches!(state, PANICKED | CANCELLED | CLOSED)
+            || (state == FAILED && lock(&self.child.output).as_ref().is_none_or(|o| o.is_ok()))
+        {
+            // An error-less `JoinError`: core's cancellation, handed over as a value (F2).
+            mark_handed_cancellation();
+        }
+        match state {
+            RUNNING => Err(JoinError::Running { name }),
+            FINISHED => match lock(&self.child.output).take() {
+                Some(Ok(v)) => Ok(v),
+                _ => panic!("JoinHandle: the child's value was already taken by an earlier await"),
+            },
+            FAILED => Err(JoinError::Failed { name, error: lock(&self.child.output).take().and_then(Result::err) }),
+            PANICKED => Err(JoinError::Panicked { name }),
+            CANCELLED => Err(JoinError::Cancelled { name }),
+            _ => Err(JoinError::Closed { name }),
+        }
+    }
+}
+
+/// Waits for the child. Once the child is done the handle is ready at once.
+///
+/// # Cancel safety
+/// Cancel-safe: dropping the await leaves the child and its value untouched.
+impl<T, E> Future for JoinHandle<T, E> {
+    type Output = Result<T, JoinError<E>>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.child.state.load(Ordering::Acquire);
+        if state == RUNNING {
+            self.child.join_waker.register(cx.waker());
+            state = self.child.state.load(Ordering::Acquire);
+            if state == RUNNING {
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(self.outcome(state))
+    }
+}

@@ -1,0 +1,273 @@
+//! A scope's shared state (C1, C3, C4, S1, S4): the registry of its children, the live count
+//! the owner waits on, cancellation (token first, then abort), the owner dropping the scope,
+//! and the hold a nested scope keeps on what opened it.
+//!
+//! Locks and their order: `state` (the registry, errors, panic, closed/done flags) is taken
+//! alone, never while holding a child's body lock is required by it; a child's body lock
+//! (`ChildCell::with_body`) may be held while `state` is taken (a child spawning, failing or
+//! finishing takes it), never the other way round. `enclosing` is a leaf lock. Wakers are woken
+//! while holding `state` only where a wake never polls inline (the runtime contract).
+//!
+//! Invariants: `live` counts [`LIVE_UNIT`] per registered child not yet published and per
+//! nested scope's hold; the owner finishes only at `live == 0` with the body gone; `done` is set
+//! under `state` before the owner takes the errors, and nothing is collected after it.
+
+use std::any::Any;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::ambient::{Drain, ScopeCtx};
+use super::cell::ChildCell;
+use super::handle::RUNNING;
+use super::outcome::{Payload, Policy};
+use crate::error::ChildError;
+use crate::limit::Semaphore;
+use crate::runtime::Runtime;
+use crate::sync::{AtomicBool, AtomicUsize, AtomicWaker, Mutex, Ordering};
+use crate::token::{CancelReason, CancelToken};
+use crate::util::lock;
+
+/// The scope's view of a child: enough to wake it for cancellation.
+pub(super) trait Abort: Send + Sync {
+    fn wake_task(&self);
+    fn is_live(&self) -> bool;
+}
+
+impl<T: Send, E: Send, B: ?Sized + Send + Sync> Abort for ChildCell<T, E, B> {
+    fn wake_task(&self) {
+        self.task_waker.wake();
+    }
+    fn is_live(&self) -> bool {
+        self.state.load(Ordering::Acquire) == RUNNING
+    }
+}
+
+/// What a nested scope holds open until it has drained: its enclosing scope, and the drain of
+/// the child whose poll opened it.
+type Holds = (Option<Arc<dyn ScopeCtx>>, Option<Arc<Drain>>);
+
+/// A scope's `live` counter counts each live child (or nested scope's hold) as two units, so
+/// that a child being published can be taken out of the reported count before its handle
+/// wakes and out of the owner's count after (see [`Inner::publish`]).
+pub(super) const LIVE_UNIT: usize = 2;
+
+/// The registry of a scope is compacted no earlier than at this length.
+pub(super) const COMPACT_MIN: usize = 64;
+
+pub(crate) struct State<E> {
+    /// No more (unshielded) spawns: the scope is cancelling or finished.
+    pub(crate) closed: bool,
+    /// No spawns at all: the scope finished or its owner dropped it.
+    pub(crate) done: bool,
+    pub(crate) errors: Vec<ChildError<E>>,
+    pub(crate) panic: Option<Payload>,
+    /// Every child spawned, to wake them on abort. Finished children are not removed one by
+    /// one (that would take this lock on every completion, contended with the spawner):
+    /// the list is compacted when a spawn finds it doubled since the last compaction, or when
+    /// a completing child finds it mostly finished (see [`Inner::child_done`]).
+    pub(super) children: Vec<Pin<Arc<dyn Abort>>>,
+    pub(super) compact_at: usize,
+}
+
+impl<E> State<E> {
+    /// Drops the registry's references to finished children (each is the last reference
+    /// once the child's handle is gone; nothing of the user's runs: a finished child's future
+    /// and unread value are already dropped).
+    pub(super) fn compact(&mut self, registered: &AtomicUsize) {
+        self.children.retain(|c| c.is_live());
+        self.compact_at = (self.children.len() * 2).max(COMPACT_MIN);
+        if self.children.capacity() > self.compact_at * 2 {
+            self.children.shrink_to(self.compact_at);
+        }
+        registered.store(self.children.len(), Ordering::Relaxed);
+    }
+}
+
+pub(crate) struct Inner<E> {
+    pub(crate) rt: Arc<dyn Runtime>,
+    pub(crate) token: CancelToken,
+    pub(crate) grace: Duration,
+    pub(super) policy: Policy,
+    /// L1: the running slots, when the scope has a limit.
+    pub(super) sem: Option<Arc<Semaphore>>,
+    /// A deadline region (`fail_after` and friends): only its own deadline drops the body; an
+    /// outer cancellation passes through it to the future inside.
+    pub(crate) transparent: bool,
+    /// Hard cancellation: children drop their futures at their next poll.
+    pub(crate) aborted: AtomicBool,
+    /// A race has a winner.
+    pub(super) won: AtomicBool,
+    /// The owner has returned (or resumed a panic): dropping the scope future is a no-op.
+    pub(crate) finished: AtomicBool,
+    /// Children spawned and not yet dropped.
+    pub(crate) live: AtomicUsize,
+    /// The length of the registry (`State::children`), written under the lock, read without.
+    pub(super) registered: AtomicUsize,
+    pub(crate) owner: AtomicWaker,
+    pub(crate) state: Mutex<State<E>>,
+    /// The enclosing scope this one holds open (see [`ScopeCtx::hold`]), and the drain of the
+    /// child whose poll opened it (see [`Drain`]); both taken when released.
+    pub(super) enclosing: Mutex<Holds>,
+    /// The owner dropped the scope before it finished: the last child releases the hold.
+    pub(super) owner_gone: AtomicBool,
+}
+
+impl<E: Send + 'static> ScopeCtx for Inner<E> {
+    fn token(&self) -> &CancelToken {
+        &self.token
+    }
+    fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.rt
+    }
+    fn hold(&self) {
+        self.live.fetch_add(LIVE_UNIT, Ordering::AcqRel);
+    }
+    fn release(&self) {
+        self.live_done(LIVE_UNIT);
+    }
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}
+
+impl<E: Send + 'static> Inner<E> {
+    /// A new scope's state, linked to the ambient scope (if any): child token, hold (S1).
+    pub(crate) fn new(
+        rt: Arc<dyn Runtime>,
+        token: CancelToken,
+        grace: Duration,
+        policy: Policy,
+        limit: Option<usize>,
+        transparent: bool,
+        enclosing: Option<Arc<dyn ScopeCtx>>,
+    ) -> Arc<Self> {
+        let inner = Arc::new(Inner {
+            rt,
+            token,
+            grace,
+            policy,
+            sem: limit.map(Semaphore::new),
+            transparent,
+            aborted: AtomicBool::new(false),
+            won: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            live: AtomicUsize::new(0),
+            registered: AtomicUsize::new(0),
+            owner: AtomicWaker::new(),
+            state: Mutex::new(State {
+                closed: false,
+                done: false,
+                errors: Vec::new(),
+                panic: None,
+                children: Vec::new(),
+                compact_at: COMPACT_MIN,
+            }),
+            enclosing: Mutex::new((None, None)),
+            owner_gone: AtomicBool::new(false),
+        });
+        if let Some(e) = enclosing {
+            e.hold();
+            lock(&inner.enclosing).0 = Some(e);
+        }
+        lock(&inner.enclosing).1 = Drain::hold_current();
+        inner
+    }
+}
+
+impl<E> Inner<E> {
+    /// Fires the token (first reason stands), then closes the scope and, with no grace period,
+    /// drops every child at once (C1). With a grace period the owner runs the timer.
+    pub(crate) fn cancel(&self, reason: CancelReason) {
+        self.token.cancel_with(reason);
+        if self.grace.is_zero() {
+            self.abort();
+        } else {
+            self.close();
+            self.owner.wake();
+        }
+    }
+
+    /// No more spawns (shielded ones excepted); children waiting for a slot never start.
+    pub(crate) fn close(&self) {
+        lock(&self.state).closed = true;
+        if let Some(sem) = &self.sem {
+            sem.close();
+        }
+    }
+
+    /// The number of live children (and nested scopes' holds), as reported (O1, O3): a child
+    /// whose state is being published no longer counts.
+    pub(crate) fn live_count(&self) -> usize {
+        self.live.load(Ordering::Acquire) / LIVE_UNIT
+    }
+
+    /// `units` of live count are gone (a nested scope's hold, or the second half of a child's
+    /// [`publish`](Self::publish)): wake the owner on the last one, and if the owner already
+    /// dropped the scope, release our own hold on the enclosing scope (transitively, so a
+    /// chain of dropped nested scopes drains in order).
+    pub(super) fn live_done(&self, units: usize) {
+        // SeqCst pairs with the owner's store of `owner_gone` and load of `live`: at least one
+        // side sees the other, so the hold is always released.
+        if self.live.fetch_sub(units, Ordering::SeqCst) == units {
+            self.owner.wake();
+            if self.owner_gone.load(Ordering::SeqCst) {
+                self.release_enclosing();
+            }
+        }
+    }
+
+    /// Releases the hold on the enclosing scope, and on the child that opened this scope
+    /// (C9: its handle reports only once this scope has drained), once.
+    pub(crate) fn release_enclosing(&self) {
+        let (enclosing, drain) = {
+            let mut held = lock(&self.enclosing);
+            (held.0.take(), held.1.take())
+        };
+        if let Some(e) = enclosing {
+            e.release();
+        }
+        if let Some(d) = drain {
+            d.release();
+        }
+    }
+
+    /// The owner dropped the scope future before it finished (C3): cancel, drop every child
+    /// (shielded ones too: nothing can wait for them any more), and hand the hold on the
+    /// enclosing scope to the last child.
+    pub(crate) fn owner_dropped(&self) {
+        if self.finished.load(Ordering::Acquire) {
+            self.release_enclosing();
+            return;
+        }
+        self.token.cancel_with(CancelReason::Dropped);
+        lock(&self.state).done = true;
+        self.owner_gone.store(true, Ordering::SeqCst);
+        self.abort();
+        self.wake_all();
+        if self.live.load(Ordering::SeqCst) == 0 {
+            self.release_enclosing();
+        }
+    }
+
+    /// Closes the scope and wakes every child so that it drops its future.
+    pub(crate) fn abort(&self) {
+        self.close();
+        if self.aborted.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.wake_all();
+        self.owner.wake();
+    }
+
+    /// Wakes every live child so that it looks at its abort flag. Waking under the lock needs
+    /// no copy of the list: a wake only schedules the child (it never polls it inline), and a
+    /// child finishing meanwhile just waits for the lock to remove itself.
+    pub(super) fn wake_all(&self) {
+        for c in &lock(&self.state).children {
+            if c.is_live() {
+                c.wake_task();
+            }
+        }
+    }
+}

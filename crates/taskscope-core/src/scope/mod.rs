@@ -1,0 +1,446 @@
+//! Scopes: children spawned into them, waited for, cancelled together.
+//!
+//! One concept per module: [`Scope`], [`Spawner`] and the per-child spawn options here;
+//! `inner` (the shared state: registry, cancellation, owner drop), `outcome` (what a child's
+//! end does, the final outcome), `driver` (the owner's future, grace and deadline timers),
+//! `cell` (the child cell and core's one `unsafe` block), `body` (the wrapper around each
+//! child's future), `handle` (the child's state and its `JoinHandle`), `blocking` (blocking
+//! children), `ambient` (what a poll carries on its thread), `gauge` (the process-wide count).
+
+mod ambient;
+mod blocking;
+mod body;
+mod cell;
+mod driver;
+mod gauge;
+mod handle;
+mod inner;
+mod outcome;
+
+use std::fmt;
+use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub(crate) use ambient::{ScopeCtx, mark_handed_cancellation, with_ambient};
+pub use ambient::{current_runtime, current_token};
+pub(crate) use body::StartHook;
+pub(crate) use driver::Driver;
+pub use gauge::live_children;
+pub use handle::{ChildState, JoinHandle};
+pub(crate) use inner::Inner;
+pub use outcome::Policy;
+
+use crate::error::TrySpawnError;
+use crate::limit::Permit;
+use crate::runtime::{Runtime, Task};
+use crate::sync::{Mutex, Ordering};
+use crate::token::{CancelReason, CancelToken, Name};
+use crate::util::lock;
+use ambient::Shield;
+use body::{Body, Extra, Slot};
+use cell::ChildCell;
+use handle::{CLOSED, Child};
+use inner::{Abort, LIVE_UNIT};
+
+/// How a child is spawned: the options of the various spawn methods.
+pub(crate) struct Spawn<E> {
+    pub(crate) name: Option<Name>,
+    pub(crate) shielded: bool,
+    pub(crate) permit: Option<Permit>,
+    pub(crate) hook: Option<Arc<dyn StartHook<E>>>,
+}
+
+impl<E> Spawn<E> {
+    pub(crate) fn plain(name: Option<Name>) -> Self {
+        Self { name, shielded: false, permit: None, hook: None }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Spawner and Scope.
+
+/// A `'static`, cloneable handle that spawns children into a scope: give one to a child so it
+/// can spawn siblings (S3). One that outlives its scope can still be called: the spawn is
+/// refused and the future dropped unpolled (S4).
+pub struct Spawner<E> {
+    pub(crate) inner: Arc<Inner<E>>,
+}
+
+impl<E> Clone for Spawner<E> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone() }
+    }
+}
+
+impl<E> fmt::Debug for Spawner<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Spawner")
+            .field("runtime", &self.inner.rt.name())
+            .field("live_children", &self.inner.live_count())
+            .field("token", &self.inner.token)
+            .finish()
+    }
+}
+
+impl<E: Send + 'static> Spawner<E> {
+    /// Spawns a child. The scope waits for it; its error fails the scope (F1); its value is
+    /// read through the returned handle.
+    ///
+    /// If the scope is cancelling or finished, `fut` is dropped without being polled and the
+    /// handle reports [`ChildState::Closed`] (S4). In a scope with a concurrency
+    /// [`limit`](Builder::limit) the child waits for a running slot, in spawn order, before its
+    /// first poll; use [`spawn_wait`](Spawner::spawn_wait) to make the spawner itself wait
+    /// (backpressure) or [`try_spawn`](Spawner::try_spawn) to be told the scope is full.
+    pub fn spawn<F, T>(&self, fut: F) -> JoinHandle<T, E>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn_child(fut, Spawn::plain(None))
+    }
+
+    /// Spawns a named child: the name appears in errors, cancel reasons and handles (O1).
+    pub fn spawn_named<F, T>(&self, name: impl Into<Name>, fut: F) -> JoinHandle<T, E>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn_child(fut, Spawn::plain(Some(name.into())))
+    }
+
+    /// Spawns a child if the scope has a free running slot (L1), without waiting: otherwise
+    /// gives `fut` back with [`TrySpawnError::Full`] (or [`TrySpawnError::Closed`] if the scope
+    /// is cancelling or finished). A scope without a limit is never full.
+    ///
+    /// ```
+    /// # use taskscope_core::{Builder, BoxError, TrySpawnError};
+    /// # let rt = taskscope_core::test_runtime();
+    /// # futures_lite::future::block_on(async {
+    /// Builder::new().runtime(rt).limit(1)?.run(async |s| {
+    ///     let gate = s.token().child();
+    ///     let g = gate.clone();
+    ///     s.try_spawn(async move { g.cancelled().await; Ok(()) }).unwrap();
+    ///     let refused = s.try_spawn(async { Ok(()) });
+    ///     assert!(matches!(refused, Err(TrySpawnError::Full(_))));
+    ///     gate.cancel();
+    ///     Ok::<_, BoxError>(())
+    /// }).await?;
+    /// # Ok::<_, BoxError>(()) }).unwrap();
+    /// ```
+    pub fn try_spawn<F, T>(&self, fut: F) -> Result<JoinHandle<T, E>, TrySpawnError<F>>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = match &self.inner.sem {
+            None if self.is_closed() => return Err(TrySpawnError::Closed(fut)),
+            None => None,
+            Some(sem) => match sem.try_acquire() {
+                Ok(p) => Some(p),
+                Err(true) => return Err(TrySpawnError::Closed(fut)),
+                Err(false) => return Err(TrySpawnError::Full(fut)),
+            },
+        };
+        Ok(self.spawn_child(fut, Spawn { permit, ..Spawn::plain(None) }))
+    }
+
+    /// Spawns a child once the scope has a free running slot (L1): waits, first come first
+    /// served, while the scope is full (backpressure, like Go's `errgroup.Go` after
+    /// `SetLimit`). In a scope without a limit it spawns at once.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: dropping the future before it completes gives up its place in the queue
+    /// (a slot handed to it in the meantime passes to the next in line) and drops `fut`
+    /// unpolled. If the scope starts cancelling while it waits, `fut` is dropped unpolled and
+    /// the handle reports [`ChildState::Closed`] (S4).
+    ///
+    /// ```
+    /// # use taskscope_core::{Builder, BoxError};
+    /// # let rt = taskscope_core::test_runtime();
+    /// # futures_lite::future::block_on(async {
+    /// let total = Builder::new().runtime(rt).limit(2)?.run(async |s| {
+    ///     let mut handles = Vec::new();
+    ///     for i in 0..10u64 {
+    ///         // At most two run at once; the body waits here while both slots are taken.
+    ///         handles.push(s.spawn_wait(async move { Ok::<_, BoxError>(i * i) }).await);
+    ///     }
+    ///     let mut total = 0;
+    ///     for h in handles { total += h.await?; }
+    ///     Ok(total)
+    /// }).await?;
+    /// assert_eq!(total, 285);
+    /// # Ok::<_, BoxError>(()) }).unwrap();
+    /// ```
+    pub async fn spawn_wait<F, T>(&self, fut: F) -> JoinHandle<T, E>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(sem) = &self.inner.sem else { return self.spawn(fut) };
+        match sem.acquire().await {
+            Some(permit) => self.spawn_child(fut, Spawn { permit: Some(permit), ..Spawn::plain(None) }),
+            None => Self::refused(None, fut),
+        }
+    }
+
+    /// Spawns a shielded child (C8): cleanup that must run to completion. The scope's
+    /// cancellation — its own `cancel`, a failure, an outer scope or token, a deadline — does
+    /// not reach it: its [`current_token`] is a token of its own, it is not dropped when the
+    /// siblings are, and it may be spawned while the scope is cancelling (for example from a
+    /// cancelled child's destructor). It is still bounded by S1: the scope waits for it. Its
+    /// own cancellation still applies ([`JoinHandle::cancel`], a deadline inside it), and the
+    /// owner dropping the scope future drops it too (C3: nothing is left to wait for it).
+    /// It does not count against a concurrency limit.
+    ///
+    /// Refused (S4) only once the scope has finished or been dropped.
+    ///
+    /// ```
+    /// # use taskscope_core::{Builder, BoxError, ScopeError};
+    /// # use std::sync::{Arc, atomic::{AtomicBool, Ordering}};
+    /// # let rt = taskscope_core::test_runtime();
+    /// # futures_lite::future::block_on(async {
+    /// let flushed = Arc::new(AtomicBool::new(false));
+    /// let f = flushed.clone();
+    /// let r = Builder::new().runtime(rt).run(async |s| {
+    ///     s.spawn_shielded(async move {
+    ///         futures_lite::future::yield_now().await; // survives the cancel below
+    ///         f.store(true, Ordering::SeqCst);
+    ///         Ok::<_, BoxError>(())
+    ///     });
+    ///     s.cancel();
+    ///     Ok(())
+    /// }).await;
+    /// assert!(matches!(r, Err(ScopeError::Cancelled { .. })));
+    /// assert!(flushed.load(Ordering::SeqCst)); // the scope waited for it
+    /// # });
+    /// ```
+    pub fn spawn_shielded<F, T>(&self, fut: F) -> JoinHandle<T, E>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn_child(fut, Spawn { shielded: true, ..Spawn::plain(None) })
+    }
+
+    /// Registers a child as live (S1) unless the scope refuses spawns (S4).
+    fn register<C: Abort + 'static>(&self, child: &Pin<Arc<C>>, shielded: bool) -> bool {
+        let mut st = lock(&self.inner.state);
+        // Cancelling starts when the token fires, even before the owner closes the scope (a
+        // parent's cancellation reaches the token first).
+        if st.done || (!shielded && (st.closed || self.inner.token.is_cancelled())) {
+            return false;
+        }
+        self.inner.live.fetch_add(LIVE_UNIT, Ordering::AcqRel);
+        gauge::add();
+        if st.children.len() >= st.compact_at {
+            // Compacting a registry of mostly live children (a burst of spawns) would keep
+            // them all: just let it grow.
+            if self.inner.live_count() * 2 < st.children.len() {
+                st.compact(&self.inner.registered);
+            } else {
+                st.compact_at = st.children.len() * 2;
+            }
+        }
+        st.children.push(child.clone());
+        self.inner.registered.store(st.children.len(), Ordering::Relaxed);
+        true
+    }
+
+    /// A new child of this scope, with `body`; a supervised scope's children know it, so
+    /// that an error left unread in a dropped handle still reaches the group (F3).
+    fn new_child<T, B>(&self, name: Option<Name>, body: B) -> Pin<Arc<ChildCell<T, E, B>>> {
+        let supervisor = (self.inner.policy == Policy::Supervise).then(|| Arc::downgrade(&self.inner));
+        ChildCell::new(Child::new(name, supervisor), body)
+    }
+
+    /// The handle of a refused spawn (S4): `work` is dropped without being run.
+    fn refused<T, W>(name: Option<Name>, work: W) -> JoinHandle<T, E> {
+        drop(work);
+        let child = ChildCell::new(Child::new(name, None), ());
+        child.state.store(CLOSED, Ordering::Release);
+        JoinHandle { child }
+    }
+
+    pub(crate) fn spawn_child<F, T>(&self, fut: F, how: Spawn<E>) -> JoinHandle<T, E>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let slot = match (how.permit, &self.inner.sem) {
+            (Some(p), _) => Slot::Held(p),
+            (None, Some(sem)) if !how.shielded => Slot::Waiting(sem.acquire()),
+            (None, _) => Slot::Unlimited,
+        };
+        let shield: Option<Arc<dyn ScopeCtx>> = if how.shielded {
+            Some(Arc::new(Shield { token: CancelToken::new(), scope: self.inner.clone() }))
+        } else {
+            None
+        };
+        let extra = match (shield, slot, how.hook) {
+            (None, Slot::Unlimited, None) => None,
+            (shield, slot, hook) => Some(Box::new(Extra { shield, slot, hook, drain: None })),
+        };
+        let body = Body::new(fut, self.inner.clone(), extra);
+        let child = self.new_child(how.name, Mutex::new(body));
+        if !self.register(&child, how.shielded) {
+            // Refused (S4): the future is dropped unpolled, and nothing keeps the scope alive.
+            child.state.store(CLOSED, Ordering::Release);
+            child.as_ref().with_body(|body, _| body.refuse());
+            return JoinHandle { child };
+        }
+        self.inner.rt.spawn(Task::from_raw(child.clone()));
+        JoinHandle { child }
+    }
+}
+
+impl<E> Spawner<E> {
+    /// The scope's cancel token: children watch it to stop cooperatively.
+    pub fn token(&self) -> &CancelToken {
+        &self.inner.token
+    }
+
+    /// Cancels the scope ([`CancelReason::Explicit`]): the token fires, then every child is
+    /// dropped (C1). The owner gets [`ScopeError::Cancelled`] (C5). Idempotent (C4).
+    pub fn cancel(&self) {
+        self.cancel_with(CancelReason::Explicit(Name::Borrowed("Scope::cancel() called")));
+    }
+
+    /// Cancels the scope with the given reason (the first reason stands).
+    pub fn cancel_with(&self, reason: CancelReason) {
+        self.inner.cancel(reason);
+    }
+
+    /// The number of live children: spawned and not yet dropped (O1).
+    pub fn live_children(&self) -> usize {
+        self.inner.live_count()
+    }
+
+    /// Whether spawns are refused: the scope is cancelling or finished.
+    pub fn is_closed(&self) -> bool {
+        let st = lock(&self.inner.state);
+        st.closed || st.done || self.inner.token.is_cancelled()
+    }
+
+    /// The runtime the scope spawns on.
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.inner.rt
+    }
+}
+
+/// The scope handle given to the body. It cannot escape the body (S5): the body receives a
+/// `&Scope`, and `Scope` is neither `Clone` nor constructible by users. Use
+/// [`spawner`](Scope::spawner) for a `'static` handle to give to children.
+///
+/// All spawning methods come from [`Spawner`], through `Deref`.
+///
+/// ```compile_fail
+/// # use taskscope_core::{Builder, Scope, BoxError};
+/// # async fn f(rt: std::sync::Arc<dyn taskscope_core::Runtime>) {
+/// let mut escaped: Option<&Scope<BoxError>> = None;
+/// let _ = Builder::new().runtime(rt).run(async |s: &Scope<BoxError>| {
+///     escaped = Some(s); // error: borrowed data escapes the body
+///     Ok(())
+/// }).await;
+/// # }
+/// ```
+pub struct Scope<E> {
+    pub(crate) spawner: Spawner<E>,
+}
+
+impl<E> fmt::Debug for Scope<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Scope").field(&self.spawner).finish()
+    }
+}
+
+impl<E> Deref for Scope<E> {
+    type Target = Spawner<E>;
+    fn deref(&self) -> &Spawner<E> {
+        &self.spawner
+    }
+}
+
+impl<E> Scope<E> {
+    /// A `'static`, cloneable spawner for this scope, to move into children (S3, S5).
+    pub fn spawner(&self) -> Spawner<E> {
+        self.spawner.clone()
+    }
+}
+
+#[cfg(all(test, not(taskscope_loom)))]
+mod tests {
+    use super::inner::COMPACT_MIN;
+    use super::*;
+    use crate::builder::Builder;
+    use crate::error::BoxError;
+    use std::time::Duration;
+
+    /// Finished children leave the registry at the next compaction: a long-lived scope with
+    /// many short-lived children does not grow.
+    #[test]
+    fn registry_stays_bounded_for_sequential_children() {
+        let rt = crate::test_runtime();
+        let peak = futures_lite::future::block_on(Builder::new().runtime(rt).run(async |s| {
+            let mut peak = 0;
+            for i in 0..1_000u32 {
+                s.spawn(async move { Ok::<_, BoxError>(i) }).await?;
+                peak = peak.max(lock(&s.inner.state).children.len());
+            }
+            Ok::<_, BoxError>(peak)
+        }))
+        .unwrap();
+        assert!(peak <= 2 * COMPACT_MIN, "the registry grew to {peak} entries");
+    }
+
+    /// A burst of children that all finish leaves the registry small without any further
+    /// spawn: completions compact it once it is mostly finished children.
+    #[test]
+    fn registry_shrinks_when_a_burst_of_children_finishes() {
+        let rt = crate::test_runtime();
+        let left = futures_lite::future::block_on(Builder::new().runtime(rt).run(async |s| {
+            let gate = CancelToken::new();
+            let handles: Vec<_> = (0..400)
+                .map(|_| {
+                    let gate = gate.clone();
+                    s.spawn(async move {
+                        gate.cancelled().await;
+                        Ok::<_, BoxError>(())
+                    })
+                })
+                .collect();
+            gate.cancel();
+            for h in handles {
+                h.await?;
+            }
+            Ok::<_, BoxError>(lock(&s.inner.state).children.len())
+        }))
+        .unwrap();
+        assert!(left <= 2 * COMPACT_MIN, "{left} finished children still registered");
+    }
+
+    /// A child's cell (kept alive by its handle and the registry) lets go of its scope once
+    /// the child is done, refused or dropped: no reference cycle keeps a finished scope alive.
+    #[test]
+    fn done_children_do_not_keep_their_scope_alive() {
+        let rt = crate::test_runtime();
+        let (spawner, handles) = futures_lite::future::block_on(Builder::new().runtime(rt).run(async |s| {
+            let done = s.spawn(async { Ok::<_, BoxError>(1u8) });
+            let cancelled = s.spawn(std::future::pending::<Result<u8, BoxError>>());
+            cancelled.cancel();
+            Ok::<_, BoxError>((s.spawner(), [done, cancelled]))
+        }))
+        .unwrap();
+        assert_eq!(handles.each_ref().map(JoinHandle::state), [ChildState::Finished, ChildState::Cancelled]);
+        let refused = spawner.spawn(async { Ok(2u8) });
+        assert_eq!(refused.state(), ChildState::Closed);
+        // A child's thread may still be returning from its last `child_done` call.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while Arc::strong_count(&spawner.inner) > 1 && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert_eq!(Arc::strong_count(&spawner.inner), 1, "only the spawner we hold is left");
+        drop((handles, refused));
+    }
+}

@@ -1,0 +1,269 @@
+//! What a child's end does to its scope, and what the owner gets (F1–F4, L2, L3, C5, C7, O3):
+//! a value for its handle, an error for the group, a panic to resume, a cancellation that is
+//! never a member; the publication order of a child's terminal state; and the scope's final
+//! outcome once every child is gone.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+use super::body::drop_quietly;
+use super::gauge;
+use super::handle::{CANCELLED, Child, FAILED, FINISHED, PANICKED};
+use super::inner::{COMPACT_MIN, Inner};
+use crate::error::{ChildError, ErrorGroup, ScopeError};
+use crate::sync::Ordering;
+use crate::token::{CancelReason, Name};
+use crate::util::{lock, try_lock};
+
+/// A panic's payload, kept to resume in the owner (F5).
+pub(crate) type Payload = Box<dyn Any + Send>;
+
+/// How a child's future ended, as its wrapper saw it.
+pub(crate) enum Outcome<T, E> {
+    Value(T),
+    Error(E),
+    Panic(Payload),
+    Cancelled,
+    /// An error taken by a [`start`](Spawner::start) call before its child reported ready:
+    /// the child failed, the scope does not.
+    Handled,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scope's shared state.
+
+/// What a child's outcome does to its scope (L2, L3). The body always behaves as under
+/// [`Policy::FailFast`]: its error cancels the scope (F1).
+///
+/// ```
+/// # use taskscope_core::{Builder, BoxError, JoinError, Policy};
+/// # let rt = taskscope_core::test_runtime();
+/// # futures_lite::future::block_on(async {
+/// // Supervise: one failure does not cancel the others; every outcome is in its handle.
+/// let handles = Builder::new()
+///     .runtime(rt)
+///     .policy(Policy::Supervise)
+///     .run(async |s| {
+///         Ok::<_, BoxError>(vec![
+///             s.spawn(async { Ok(1) }),
+///             s.spawn(async { Err(BoxError::msg("down")) }),
+///             s.spawn(async { Ok(3) }),
+///         ])
+///     })
+///     .await
+///     .unwrap();
+/// let outcomes: Vec<_> = handles.into_iter().map(|h| h.result().map_err(|e| e.into_error().unwrap().to_string())).collect();
+/// assert_eq!(outcomes, [Ok(1), Err("down".to_string()), Ok(3)]);
+/// # });
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Policy {
+    /// The default: the first error (or panic) cancels the scope, and the scope returns the
+    /// [`ErrorGroup`] of every error (F1, F2), like Python's `TaskGroup`.
+    #[default]
+    FailFast,
+    /// Collect-all (L2), like `gather(return_exceptions=True)` or Java's `awaitAll`: errors do
+    /// not cancel anything; every child runs to its end and its outcome, error included, is
+    /// delivered to its [`JoinHandle`]. An error whose handle was dropped goes to the scope's
+    /// group instead (F3: never lost), and the scope then returns [`ScopeError::Failed`] once
+    /// every child is done.
+    Supervise,
+    /// First-ok (L3), like AnyIO's racing patterns or Java's `anySuccessfulResultOrThrow`: the
+    /// first child to succeed wins, its value stays in its handle, and the scope is cancelled
+    /// ([`CancelReason::RaceWon`]) so the rest are dropped; errors do not cancel anything. If
+    /// no child succeeds, the scope returns the group of every error. [`Builder::race`] is the
+    /// convenient form. A win also cancels the body if it is still running; the scope then
+    /// returns [`ScopeError::Cancelled`] with the `RaceWon` reason.
+    Race,
+}
+
+impl<E> Inner<E> {
+    pub(super) fn record_panic(&self, p: Payload) {
+        let extra = {
+            let mut st = lock(&self.state);
+            if st.panic.is_none() {
+                st.panic = Some(p);
+                None
+            } else {
+                Some(p)
+            }
+        };
+        // Only the first payload resumes; dropping a later one must not unwind into core.
+        if let Some(p) = extra {
+            drop_quietly(p);
+        }
+    }
+
+    /// Records an error and cancels the scope (F1).
+    pub(crate) fn fail(&self, name: Option<Name>, error: E) {
+        self.collect(name.clone(), error);
+        self.cancel(CancelReason::SiblingFailed { name });
+    }
+
+    /// Records an error without cancelling anything (supervise, race).
+    pub(crate) fn collect(&self, name: Option<Name>, error: E) {
+        lock(&self.state).errors.push(ChildError::new(name, error));
+    }
+
+    /// [`collect`](Self::collect), unless the owner already took the errors (the scope is
+    /// done): then the error is given back. Decided under the lock the owner takes them
+    /// under, so an error is either in the group or given back, never left behind (F3).
+    pub(super) fn collect_unless_done(&self, name: Option<Name>, error: E) -> Option<E> {
+        let mut st = lock(&self.state);
+        if st.done {
+            return Some(error);
+        }
+        st.errors.push(ChildError::new(name, error));
+        None
+    }
+
+    pub(crate) fn panicked(&self, name: Option<Name>, p: Payload) {
+        self.record_panic(p);
+        self.cancel(CancelReason::SiblingPanicked { name });
+    }
+
+    /// Drops a value nobody will read (one that arrived too late, F4, or whose handle is gone),
+    /// catching a panic from its destructor: that panic is the child's.
+    pub(super) fn drop_late<V>(&self, name: &Option<Name>, v: V) -> u8 {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
+            self.panicked(name.clone(), p);
+            PANICKED
+        } else {
+            CANCELLED
+        }
+    }
+
+    /// A child's future is gone: record its outcome (a value for its handle, an error for the
+    /// group, a panic to resume) and return the child's terminal state, which the caller then
+    /// [`publish`](Self::publish)es. A shielded child was not cancelled with its scope, so its
+    /// value is kept.
+    pub(crate) fn child_done<T>(&self, child: &Child<T, E>, outcome: Outcome<T, E>, shielded: bool) -> u8 {
+        match outcome {
+            Outcome::Value(v) => {
+                let keep = (shielded || !self.token.is_cancelled())
+                    && (self.policy != Policy::Race || !self.won.swap(true, Ordering::AcqRel));
+                if keep {
+                    // Nobody can read it if the handle is gone: drop it now rather than keep it
+                    // in the cell. Looked at again under the lock, which the handle's drop
+                    // takes after marking itself detached, so a value never outlives both.
+                    let unread = if child.detached.load(Ordering::Acquire) {
+                        Some(v)
+                    } else {
+                        let mut out = lock(&child.output);
+                        if child.detached.load(Ordering::Acquire) {
+                            Some(v)
+                        } else {
+                            *out = Some(Ok(v));
+                            None
+                        }
+                    };
+                    if let Some(v) = unread {
+                        // The child finished all the same: its state stays "finished".
+                        let _ = self.drop_late(&child.name, v);
+                    }
+                    if self.policy == Policy::Race {
+                        self.cancel(CancelReason::RaceWon { name: child.name.clone() });
+                    }
+                    FINISHED
+                } else {
+                    // F4: a value returned after cancellation began (or after a race was won)
+                    // is dropped.
+                    self.drop_late(&child.name, v)
+                }
+            }
+            Outcome::Error(e) => {
+                match self.policy {
+                    Policy::FailFast => self.fail(child.name.clone(), e),
+                    Policy::Race => self.collect(child.name.clone(), e),
+                    Policy::Supervise => {
+                        let mut out = lock(&child.output);
+                        if child.detached.load(Ordering::Acquire) {
+                            drop(out);
+                            self.collect(child.name.clone(), e);
+                        } else {
+                            *out = Some(Err(e));
+                        }
+                    }
+                }
+                FAILED
+            }
+            Outcome::Handled => FAILED,
+            Outcome::Panic(p) => {
+                self.panicked(child.name.clone(), p);
+                PANICKED
+            }
+            Outcome::Cancelled => CANCELLED,
+        }
+    }
+
+    /// Makes a child's terminal state visible (O3): first the counts drop (the process gauge,
+    /// and half of the child's live units, so [`live_count`](Self::live_count) no longer
+    /// includes it), then `set_state` stores the state and wakes the handle, and only then the
+    /// last unit goes, which lets the owner finish (S1): whoever sees the handle's terminal
+    /// state sees counts without the child, and the scope never returns while a handle still
+    /// says "running".
+    pub(crate) fn publish(&self, set_state: impl FnOnce()) {
+        gauge::sub();
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        set_state();
+        // The registry entry stays until the next compaction: no lock on this path, unless
+        // the registry is mostly finished children (whose cells, futures' space included, it
+        // keeps allocated), and then only if the lock is free.
+        let registered = self.registered.load(Ordering::Relaxed);
+        if registered >= 2 * COMPACT_MIN
+            && self.live_count() * 4 < registered
+            && let Some(mut st) = try_lock(&self.state)
+        {
+            st.compact(&self.registered);
+        }
+        self.live_done(1);
+    }
+}
+
+/// Completes the scope if no child is live, choosing the outcome (C5); resumes a recorded
+/// panic (F5).
+pub(super) fn finish<T, E>(inner: &Inner<E>, value: &mut Option<T>, expired: bool) -> Option<Result<T, ScopeError<E>>> {
+    let (errors, panic) = {
+        let mut st = lock(&inner.state);
+        if inner.live.load(Ordering::Acquire) != 0 {
+            return None;
+        }
+        // `done` refuses every spawn from here on; `close` below also releases limit waiters.
+        st.done = true;
+        (std::mem::take(&mut st.errors), st.panic.take())
+    };
+    inner.finished.store(true, Ordering::Release);
+    inner.close();
+    if let Some(p) = panic {
+        resume_unwind(p);
+    }
+    let cancelled = |reason: &CancelReason| Err(ScopeError::Cancelled { reason: reason.clone(), errors: None });
+    let out = match inner.token.reason() {
+        // A transparent region: only its own deadline is an outcome.
+        _ if inner.transparent => match value.take() {
+            Some(v) if !expired => Ok(v),
+            _ => cancelled(&CancelReason::Deadline),
+        },
+        // Supervise and race collect errors without cancelling.
+        None => match ErrorGroup::new(errors) {
+            Some(group) => Err(ScopeError::Failed(group)),
+            None => Ok(value.take().expect("taskscope: scope finished without a value, an error or a cancellation")),
+        },
+        Some(reason @ CancelReason::RaceWon { .. }) => match value.take() {
+            Some(v) => Ok(v),
+            None => cancelled(reason),
+        },
+        // C7: "elapsed" only when no child failed; otherwise the group.
+        Some(
+            reason @ (CancelReason::SiblingFailed { .. }
+            | CancelReason::SiblingPanicked { .. }
+            | CancelReason::Deadline),
+        ) => match ErrorGroup::new(errors) {
+            Some(group) => Err(ScopeError::Failed(group)),
+            None => cancelled(reason),
+        },
+        Some(reason) => Err(ScopeError::Cancelled { reason: reason.clone(), errors: ErrorGroup::new(errors) }),
+    };
+    Some(out)
+}

@@ -1,0 +1,66 @@
+//! The synchronization primitives core's concurrent state is built from, in one place, so that
+//! `--cfg taskscope_loom` swaps every one of them for loom's model-checked version (`tests/loom.rs`).
+//!
+//! What is swapped: the mutexes and atomics that guard a scope, a child, a token, the limit's
+//! semaphore and a start slot, the wakers stored in them, and the ambient thread-local. What is
+//! not: `Arc`, `Weak` and `OnceLock` (std's; no loom scheduling point can fall inside them in
+//! core's use: a `OnceLock` is only read, or set by a closure that runs no loom operation), and
+//! the process-wide gauge's sharded static counters (a sum read without ordering claims).
+
+#[cfg(not(taskscope_loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+#[cfg(not(taskscope_loom))]
+pub(crate) use std::sync::{Mutex, MutexGuard};
+
+#[cfg(taskscope_loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+#[cfg(taskscope_loom)]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
+
+/// Declares a thread-local: std's, or loom's (one per modelled thread) under `--cfg taskscope_loom`.
+macro_rules! local_key {
+    ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;) => {
+        #[cfg(not(taskscope_loom))]
+        std::thread_local! { $(#[$attr])* static $name: $t = $init; }
+        #[cfg(taskscope_loom)]
+        loom::thread_local! { $(#[$attr])* static $name: $t = $init; }
+    };
+}
+pub(crate) use local_key;
+
+/// A slot for one waker, woken at most once per registration: `futures`' `AtomicWaker`, or
+/// loom's under `--cfg taskscope_loom`.
+#[derive(Debug, Default)]
+pub(crate) struct AtomicWaker {
+    #[cfg(not(taskscope_loom))]
+    inner: futures_util::task::AtomicWaker,
+    #[cfg(taskscope_loom)]
+    inner: loom::future::AtomicWaker,
+}
+
+impl AtomicWaker {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores `waker` (replacing any earlier one) for the next [`wake`](Self::wake).
+    pub(crate) fn register(&self, waker: &std::task::Waker) {
+        #[cfg(not(taskscope_loom))]
+        self.inner.register(waker);
+        #[cfg(taskscope_loom)]
+        self.inner.register_by_ref(waker);
+    }
+
+    /// Wakes the stored waker, if any, and clears the slot.
+    pub(crate) fn wake(&self) {
+        self.inner.wake();
+    }
+
+    /// Takes the stored waker without waking it.
+    pub(crate) fn take(&self) -> Option<std::task::Waker> {
+        #[cfg(not(taskscope_loom))]
+        return self.inner.take();
+        #[cfg(taskscope_loom)]
+        return self.inner.take_waker();
+    }
+}

@@ -1,0 +1,209 @@
+//! Model checks of a scope's own synchronization, through the public API, with loom: each
+//! model runs a small scope whose children are loom threads, and loom explores the
+//! interleavings of their atomics, locks and wake-ups (up to a preemption bound).
+//!
+//! Run with (about a minute in release mode):
+//!
+//! ```sh
+//! RUSTFLAGS="--cfg taskscope_loom" cargo test -p taskscope-core --release --test loom --lib loom
+//! ```
+//!
+//! The unit-level models (the limit's semaphore, the start slot, the token tree) live next to
+//! their code, in `#[cfg(all(test, taskscope_loom))]` modules; `--lib loom` runs them.
+#![cfg(taskscope_loom)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use loom::future::block_on;
+use taskscope_core::{BlockingJob, BoxError, BoxedSleep, Builder, Policy, Ready, Runtime, ScopeError, Task};
+
+/// A runtime whose every task is a loom thread, and whose timers never fire (the models use
+/// none).
+#[derive(Debug)]
+struct LoomRuntime;
+
+impl Runtime for LoomRuntime {
+    fn spawn(&self, task: Task) {
+        loom::thread::spawn(move || block_on(task));
+    }
+    fn spawn_blocking(&self, job: BlockingJob) {
+        loom::thread::spawn(job);
+    }
+    fn sleep_until(&self, _deadline: Instant) -> BoxedSleep {
+        Box::pin(std::future::pending())
+    }
+    fn name(&self) -> &'static str {
+        "loom"
+    }
+}
+
+fn rt() -> Arc<dyn Runtime> {
+    Arc::new(LoomRuntime)
+}
+
+/// Runs `f` under loom with a preemption bound that keeps each model to seconds.
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(2);
+    }
+    builder.check(f);
+}
+
+/// Counts drops of the values it is attached to.
+#[derive(Clone, Default)]
+struct Drops(Arc<AtomicUsize>);
+
+impl Drops {
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+struct Counted(Drops, &'static str);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        (self.0).0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl std::fmt::Debug for Counted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.1)
+    }
+}
+
+impl std::fmt::Display for Counted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.1)
+    }
+}
+
+impl std::error::Error for Counted {}
+
+/// S1: the last child's completion hands over to the owner waiting for it (no lost wake-up:
+/// loom reports a deadlock if the owner is never woken), and both values are there.
+#[test]
+fn last_child_completion_wakes_the_waiting_owner() {
+    model(|| {
+        let r = block_on(Builder::new().runtime(rt()).run(async |s| {
+            let a = s.spawn(async { Ok::<_, BoxError>(1) });
+            let b = s.spawn(async { Ok::<_, BoxError>(2) });
+            Ok((a, b))
+        }));
+        let (a, b) = r.expect("the scope succeeds");
+        assert_eq!((a.result().unwrap(), b.result().unwrap()), (1, 2));
+    });
+}
+
+/// F1, C1: a child's failure cancels the scope while a sibling registers and finishes on
+/// another thread: the group holds the error once, and the scope returns.
+#[test]
+fn a_failure_racing_a_sibling_completion() {
+    model(|| {
+        let r = block_on(Builder::new().runtime(rt()).run(async |s| {
+            s.spawn(async { Err::<(), _>(BoxError::msg("down")) });
+            s.spawn(async { Ok::<_, BoxError>(()) });
+            Ok(())
+        }));
+        match r {
+            Err(ScopeError::Failed(g)) => assert_eq!(g.len(), 1),
+            other => panic!("expected one failure, got {other:?}"),
+        }
+    });
+}
+
+/// O3: whenever a handle reports a terminal state, the scope's count no longer includes the
+/// child.
+#[test]
+fn a_terminal_handle_is_never_still_counted() {
+    model(|| {
+        let r = block_on(Builder::new().runtime(rt()).run(async |s| {
+            let h = s.spawn(async { Ok::<_, BoxError>(()) });
+            if h.is_finished() {
+                assert_eq!(s.live_children(), 0, "a finished child still counted");
+            }
+            Ok(())
+        }));
+        r.expect("the scope succeeds");
+    });
+}
+
+/// F3: a supervised child's error, delivered to its handle, and the handle dropped unread on
+/// another thread while the scope finishes: the error is either in the scope's group or
+/// dropped with the handle, never left behind in the finished scope.
+#[test]
+fn an_unread_error_dropped_while_the_scope_finishes_is_never_left_behind() {
+    model(|| {
+        let drops = Drops::default();
+        let d = drops.clone();
+        let mut keep = None;
+        let mut dropper = None;
+        let r = block_on(Builder::new().runtime(rt()).policy(Policy::Supervise).run(async |s| {
+            keep = Some(s.spawner());
+            let h = s.spawn(async move { Err::<(), _>(BoxError::new(Counted(d, "unread"))) });
+            // Hand the handle to a thread that drops it, racing the scope's finish.
+            dropper = Some(loom::thread::spawn(move || drop(h)));
+            Ok(())
+        }));
+        dropper.expect("the body ran").join().unwrap();
+        match r {
+            Ok(()) => {}
+            Err(ScopeError::Failed(g)) => assert_eq!(g.len(), 1),
+            Err(e) => panic!("unexpected outcome {e}"),
+        }
+        // The spawner keeps the scope's state alive: an error left in it would not be dropped.
+        assert!(keep.is_some());
+        assert_eq!(drops.count(), 1, "the unread error was left in the finished scope");
+    });
+}
+
+/// L4: the reporter moved to another thread races the child's failure: whichever comes first
+/// decides; a late report is ignored, the start call returns the child's error, and the
+/// error is never lost (it is the start call's, or the report won and it fails the scope).
+#[test]
+fn a_report_racing_the_childs_failure() {
+    model(|| {
+        let r = block_on(Builder::new().runtime(rt()).run(async |s| {
+            let start = s.start(|ready: Ready<u8>| {
+                loom::thread::spawn(move || ready.send(1));
+                async { Err::<(), _>(BoxError::msg("failed")) }
+            });
+            Ok(start.await.map(|(v, _)| v).map_err(|e| e.to_string()))
+        }));
+        match r {
+            // The child failed first: the start call has its error; the scope did not fail.
+            Ok(Err(e)) => assert!(e.contains("failed"), "{e}"),
+            // The report came first: the start call has the value, and the error fails the scope.
+            Err(ScopeError::Failed(g)) => assert_eq!(g.len(), 1),
+            other => panic!("the child's error was lost: {other:?}"),
+        }
+    });
+}
+
+/// C3: the owner drops the scope future while a child completes on its own thread: the
+/// child's future is dropped, and nothing is counted live afterwards.
+#[test]
+fn owner_drop_racing_a_child_completion() {
+    model(|| {
+        let drops = Drops::default();
+        let d = drops.clone();
+        let mut fut = Box::pin(Builder::new().runtime(rt()).run(async |s| {
+            s.spawn(async move {
+                let _c = Counted(d, "child");
+                Ok::<_, BoxError>(())
+            });
+            std::future::pending::<()>().await;
+            Ok::<_, BoxError>(())
+        }));
+        // Poll once (the body spawns and waits), then drop the scope future.
+        let waker = futures_util::task::noop_waker();
+        let _ = fut.as_mut().poll(&mut std::task::Context::from_waker(&waker));
+        drop(fut);
+        // The child's thread ends by itself; loom runs it to its end before the model ends.
+        assert!(drops.count() <= 1);
+    });
+}
