@@ -1070,7 +1070,7 @@ pub fn l4_a_report_sent_before_the_child_future_exists(h: &dyn Harness) {
                 Ok::<_, BoxError>(handle.await?)
             })
             .await;
-        assert_eq!(r.unwrap(), 8);
+        assert_eq!(r.unwrap(), 8, "value the scope returned");
     }));
 }
 
@@ -1092,12 +1092,12 @@ pub fn t3_a_self_cancelled_body_sees_its_reason_as_it_is_dropped(h: &dyn Harness
             })
             .await;
         let (reason, errors) = expect_cancelled(r);
-        assert_eq!(reason, CancelReason::Explicit("test reason".into()));
+        assert_eq!(reason, CancelReason::Explicit("test reason".into()), "cancel reason the child read");
         assert!(errors.is_none(), "a self-cancel collected errors: {errors:?}");
         assert!(!reached.load(Ordering::SeqCst), "the body passed its next await after cancelling its scope");
         let seen = seen.lock().unwrap().take().expect("the body was never dropped");
         let seen = seen.expect("the token had no reason when the body was dropped");
-        assert_eq!(seen, CancelReason::Explicit("test reason".into()));
+        assert_eq!(seen, CancelReason::Explicit("test reason".into()), "what the child saw");
         assert!(seen.to_string().contains("test reason"), "the reason's text lost the message: {seen}");
     }));
 }
@@ -1147,7 +1147,8 @@ pub fn c8_shielded_cleanup_runs_after_cancel(h: &dyn Harness) {
                 "shielded nested scope: Ok(false)",
                 "shielded after an await: cancelled = false",
                 "shielded: scope cancelled = true",
-            ]
+            ],
+            "events in `log`, in order"
         );
     }));
 }
@@ -1177,7 +1178,7 @@ pub fn c6_a_nested_scope_opened_in_a_cancelled_scope_reports_the_outer_cancel(h:
             })
             .await;
         let (reason, errors) = expect_cancelled(r);
-        assert_eq!(reason, CancelReason::Explicit("outer".into()));
+        assert_eq!(reason, CancelReason::Explicit("outer".into()), "cancel reason the child read");
         assert!(errors.is_none(), "the nested cancellation became a member: {errors:?}");
         assert!(!reached.load(Ordering::SeqCst), "the nested scope under a cancelled scope succeeded");
         let inner = inner_reason.expect("the nested scope never returned").expect("the nested scope succeeded");
@@ -1186,7 +1187,7 @@ pub fn c6_a_nested_scope_opened_in_a_cancelled_scope_reports_the_outer_cancel(h:
             matches!(inner, CancelReason::Parent(_)),
             "the nested scope reports {inner:?}, not its parent's cancel"
         );
-        assert_eq!(inner.root(), &CancelReason::Explicit("outer".into()));
+        assert_eq!(inner.root(), &CancelReason::Explicit("outer".into()), "root cause of the cancel reason `inner`");
     }));
 }
 
@@ -1219,10 +1220,10 @@ pub fn c4_an_outer_cancel_during_a_nested_teardown_leaves_the_nested_reason(h: &
             })
             .await;
         let (reason, errors) = expect_cancelled(r);
-        assert_eq!(reason, CancelReason::Explicit("outer".into()));
+        assert_eq!(reason, CancelReason::Explicit("outer".into()), "cancel reason the child read");
         assert!(errors.is_none(), "{errors:?}");
         assert!(!after.load(Ordering::SeqCst), "the outer body passed an await after its scope was cancelled");
-        assert_eq!(inner_outcome, Some(Err(Some(CancelReason::Explicit("inner".into())))));
+        assert_eq!(inner_outcome, Some(Err(Some(CancelReason::Explicit("inner".into())))), "value of `inner_outcome`");
     }));
 }
 
@@ -1260,10 +1261,14 @@ pub fn c8_code_after_a_self_cancelled_scope_in_a_shield_runs_despite_an_outer_ca
             })
             .await;
         let (reason, errors) = expect_cancelled(r);
-        assert_eq!(reason, CancelReason::Explicit("outer".into()));
+        assert_eq!(reason, CancelReason::Explicit("outer".into()), "cancel reason the child read");
         assert!(errors.is_none(), "{errors:?}");
         assert!(between.load(Ordering::SeqCst), "the shielded child did not run on after its nested scope");
-        assert_eq!(*inner_outcome.lock().unwrap(), Some(Err(Some(CancelReason::Explicit("inner".into())))));
+        assert_eq!(
+            *inner_outcome.lock().unwrap(),
+            Some(Err(Some(CancelReason::Explicit("inner".into())))),
+            "what was recorded in `inner_outcome`"
+        );
     }));
 }
 
@@ -1285,7 +1290,7 @@ pub fn l4_start_gives_the_ready_value_and_a_handle_to_the_result(h: &dyn Harness
                 Ok::<_, BoxError>(handle.await?)
             })
             .await;
-        assert_eq!(r.unwrap(), 9);
+        assert_eq!(r.unwrap(), 9, "value the scope returned");
     }));
 }
 
@@ -1314,9 +1319,9 @@ pub fn c9_a_started_child_cancelled_through_its_handle(h: &dyn Harness) {
             })
             .await;
         let (value, cancelled, state) = r.unwrap();
-        assert_eq!(value, 3);
+        assert_eq!(value, 3, "value of `value`");
         assert!(cancelled, "awaiting the cancelled handle did not say cancelled");
-        assert_eq!(state, ChildState::Cancelled);
+        assert_eq!(state, ChildState::Cancelled, "value of `state`");
         assert_eq!(t.live(), 0, "the cancelled child's future was not dropped");
         assert!(!reached.load(Ordering::SeqCst), "the cancelled child passed its await");
     }));
@@ -1344,7 +1349,7 @@ pub fn t3_a_cancelled_outcome_carries_the_reason_and_its_message(h: &dyn Harness
         assert!(r.is_ok(), "the outer scope: {r:?}");
         let e = nested.expect("the nested scope never returned").expect_err("the cancelled scope succeeded");
         assert!(e.is_cancelled(), "{e:?}");
-        assert_eq!(e.reason(), Some(&CancelReason::Explicit("test reason".into())));
+        assert_eq!(e.reason(), Some(&CancelReason::Explicit("test reason".into())), "value of `e.reason()`");
         let text = e.to_string();
         assert!(text.contains("test reason"), "the outcome's text lost the reason: {text}");
     }));
@@ -1390,7 +1395,7 @@ pub fn c8_a_shielded_child_of_a_pending_start_survives_the_outer_cancel(h: &dyn 
         let (reason, errors) = expect_cancelled(r);
         assert!(matches!(reason, CancelReason::Explicit(_)), "{reason:?}");
         assert!(errors.is_none(), "{errors:?}");
-        assert_eq!(log.events(), ["the shielded wait completed"]);
+        assert_eq!(log.events(), ["the shielded wait completed"], "events in `log`, in order");
     }));
 }
 
@@ -1428,7 +1433,7 @@ pub fn c9_a_child_cancelled_right_after_spawn_reports_cancelled(h: &dyn Harness)
                         matches!(got, Err(JoinError::Cancelled { .. })),
                         "awaiting the cancelled handle gave {got:?}"
                     );
-                    assert_eq!(handle.state(), ChildState::Cancelled);
+                    assert_eq!(handle.state(), ChildState::Cancelled, "state reported by handle `handle`");
                     Ok::<_, BoxError>(handle)
                 })
                 .await;
@@ -1438,7 +1443,7 @@ pub fn c9_a_child_cancelled_right_after_spawn_reports_cancelled(h: &dyn Harness)
             assert_eq!(t.live(), 0, "the cancelled child's future was not dropped");
             assert!(!passed.load(Ordering::SeqCst), "the cancelled child passed its await");
             if wait_until_running {
-                assert!(started.load(Ordering::SeqCst));
+                assert!(started.load(Ordering::SeqCst), "`started` was false, expected true");
             }
         }));
     }
@@ -1470,8 +1475,12 @@ pub fn o1_a_name_given_at_spawn_or_start_reaches_the_handle(h: &dyn Harness) {
             .await;
         let handles = r.unwrap();
         let names: Vec<_> = handles.iter().map(|h| h.name().map(str::to_owned)).collect();
-        assert_eq!(names, [Some("custom name".to_owned()), Some("custom name".to_owned()), None, None]);
+        assert_eq!(
+            names,
+            [Some("custom name".to_owned()), Some("custom name".to_owned()), None, None],
+            "value of `names`"
+        );
         let values: Vec<_> = handles.into_iter().map(|h| h.result().unwrap()).collect();
-        assert_eq!(values, [1, 2, 3, 4]);
+        assert_eq!(values, [1, 2, 3, 4], "value of `values`");
     }));
 }
