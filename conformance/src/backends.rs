@@ -1,20 +1,17 @@
 //! The built-in backend flavours: tokio multi-thread and current-thread, smol multi-thread and
-//! single-thread, and the deterministic simulation (P5).
+//! single-thread (each an owned runtime, shut down when its harness drops), the deterministic
+//! simulation (P5), and smol's global executor as the facade uses it (a shared flavour, see
+//! [`shared_harness`]).
+//!
+//! Adding a backend to the built-in report is one line in [`ALL`] (plus its harness maker).
 
+use taskscope_core::BlockOn;
 use taskscope_sim::Sim;
 use taskscope_smol::SmolBackend;
 use taskscope_tokio::TokioBackend;
 
-use crate::{Harness, harness};
-
-/// A built-in backend flavour.
-#[derive(Clone, Copy, Debug)]
-pub struct Backend {
-    /// Its name in reports: `tokio-mt`, `tokio-ct`, `smol-mt`, `smol-st`, `sim`.
-    pub name: &'static str,
-    /// Builds a fresh harness.
-    pub make: fn() -> Box<dyn Harness>,
-}
+pub use crate::Backend;
+use crate::{Divergence, Harness, diverges, harness, shared_harness};
 
 /// tokio, multi-thread runtime with 2 workers.
 pub fn tokio_mt() -> Box<dyn Harness> {
@@ -46,11 +43,52 @@ pub fn sim() -> Box<dyn Harness> {
     harness(b.runtime(), b)
 }
 
+/// What `taskscope::scope` runs on with the `smol` feature outside tokio: the runtime the
+/// facade detects there (smol's global executor), blocked on with `smol::block_on`.
+///
+/// # Panics
+/// If the facade detects no runtime (it always finds smol's global one with `smol` on).
+pub fn smol_global() -> Box<dyn Harness> {
+    let rt = taskscope::runtime().expect("the facade with its `smol` feature always has smol's global executor");
+    shared_harness(rt, SmolBlockOn)
+}
+
+/// `smol::block_on` (which drives the `async-io` reactor on the calling thread).
+#[derive(Debug)]
+struct SmolBlockOn;
+
+impl BlockOn for SmolBlockOn {
+    fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
+        async_io::block_on(fut)
+    }
+}
+
+/// The global executor's expected divergences: it has no shutdown.
+pub const GLOBAL_EXECUTOR_DIVERGES: &[Divergence] = diverges! {
+    c3_runtime_shutdown_drops_every_child =>
+        "a process-wide executor has no shutdown: dropping the harness stops nothing, so the children \
+         it holds live on (until the case's teardown cancels their scope)"
+        fails_with "outlived the runtime's shutdown",
+    c3_no_child_runs_after_runtime_shutdown =>
+        "a process-wide executor has no shutdown: its tasks keep running after the harness is dropped"
+        fails_with "after the runtime shut down",
+    c3_a_spawn_during_shutdown_never_runs =>
+        "a process-wide executor has no shutdown, so it never drops the children whose destructors spawn"
+        fails_with "child destructors run by the end of the shutdown",
+    c3_a_spawn_after_shutdown_is_dropped_unpolled =>
+        "a process-wide executor has no shutdown: a spawn after the harness is dropped still runs"
+        fails_with "a task spawned after the shutdown ran",
+};
+
+/// The facade's default outside tokio, with its expected divergences.
+pub const SMOL_GLOBAL: Backend = Backend::new("smol-global", smol_global).diverging(GLOBAL_EXECUTOR_DIVERGES);
+
 /// Every built-in flavour, in report order.
 pub const ALL: &[Backend] = &[
-    Backend { name: "tokio-mt", make: tokio_mt },
-    Backend { name: "tokio-ct", make: tokio_ct },
-    Backend { name: "smol-mt", make: smol_mt },
-    Backend { name: "smol-st", make: smol_st },
-    Backend { name: "sim", make: sim },
+    Backend::new("tokio-mt", tokio_mt),
+    Backend::new("tokio-ct", tokio_ct),
+    Backend::new("smol-mt", smol_mt),
+    Backend::new("smol-st", smol_st),
+    Backend::new("sim", sim),
+    SMOL_GLOBAL,
 ];

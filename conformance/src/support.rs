@@ -1,5 +1,8 @@
-//! Helpers for writing cases: drop trackers, gates, timed waits with wide margins.
+//! Helpers for writing cases: drop trackers, gates, timed waits with wide margins, and the
+//! progress a case reports (its steps and pending waits, printed if it hangs).
 
+use std::future::Future;
+use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -59,13 +62,22 @@ impl Drop for Guard {
 }
 
 /// An async one-shot event (a [`CancelToken`] used as a gate): `open` it, `wait` for it.
-#[derive(Clone, Debug, Default)]
-pub struct Gate(CancelToken);
+///
+/// A gate made on a case's thread belongs to that case: while a [`wait`](Gate::wait) on it
+/// is pending (on any thread), the case's hang message lists it, with the line of the wait.
+#[derive(Clone, Debug)]
+pub struct Gate(CancelToken, Option<Progress>);
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl Gate {
     /// A closed gate.
     pub fn new() -> Self {
-        Self::default()
+        Self(CancelToken::new(), current())
     }
     /// Opens the gate, releasing every waiter (now and later).
     pub fn open(&self) {
@@ -76,8 +88,14 @@ impl Gate {
         self.0.is_cancelled()
     }
     /// Waits until the gate is open.
-    pub async fn wait(&self) {
-        self.0.cancelled().await;
+    #[track_caller]
+    pub fn wait(&self) -> impl Future<Output = ()> + Send + '_ {
+        let at = Location::caller();
+        let progress = self.1.clone().or_else(current);
+        async move {
+            let _pending = progress.map(|p| p.wait_started(format!("a gate to open (Gate::wait at {at})")));
+            self.0.cancelled().await;
+        }
     }
 }
 
@@ -87,12 +105,24 @@ pub async fn sleep(rt: &Arc<dyn Runtime>, d: Duration) {
 }
 
 /// Waits (polling every millisecond on the runtime's timer) until `cond` holds; panics with
-/// `what` after a wide margin (10 s). Used only where the contract says "promptly".
-pub async fn eventually(rt: &Arc<dyn Runtime>, what: &str, cond: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for: {what}");
-        sleep(rt, Duration::from_millis(1)).await;
+/// `what` after a wide margin ([`PROMPT`]). Used only where the contract says "promptly".
+/// While it waits, the case's hang message lists it.
+#[track_caller]
+pub fn eventually<'a>(
+    rt: &'a Arc<dyn Runtime>,
+    what: &'a str,
+    cond: impl Fn() -> bool + 'a,
+) -> impl Future<Output = ()> + 'a {
+    let at = Location::caller();
+    let progress = current();
+    async move {
+        let _pending = progress.map(|p| p.wait_started(format!("{what} (eventually at {at})")));
+        let start = Instant::now();
+        while !cond() {
+            let waited = start.elapsed();
+            assert!(waited < PROMPT, "waited {waited:?} (at most {PROMPT:?}) for: {what}");
+            sleep(rt, Duration::from_millis(1)).await;
+        }
     }
 }
 
@@ -221,6 +251,8 @@ type ShutdownCheck = Box<dyn FnOnce()>;
 
 thread_local! {
     static SHUTDOWN_CHECKS: std::cell::RefCell<Vec<ShutdownCheck>> = const { std::cell::RefCell::new(Vec::new()) };
+    static TEARDOWNS: std::cell::RefCell<Vec<ShutdownCheck>> = const { std::cell::RefCell::new(Vec::new()) };
+    static PROGRESS: std::cell::RefCell<Option<Progress>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Registers a check to run after the harness has been dropped (its runtime shut down), for
@@ -239,12 +271,153 @@ pub(crate) fn take_shutdown_checks() -> Vec<ShutdownCheck> {
     SHUTDOWN_CHECKS.with(|c| std::mem::take(&mut *c.borrow_mut()))
 }
 
+/// Registers a cleanup to run once the case is over, whatever happened (after the harness is
+/// dropped and the [`after_shutdown`] checks ran, or after the case failed): a case that
+/// leaves work running on purpose stops it here, so that on a shared executor (see
+/// [`shared_harness`](crate::shared_harness)) it does not run on into later cases. Call it
+/// from the case function itself, like [`after_shutdown`].
+pub fn on_teardown(cleanup: impl FnOnce() + 'static) {
+    TEARDOWNS.with(|c| c.borrow_mut().push(Box::new(cleanup)));
+}
+
+/// Takes the cleanups registered on this thread by [`on_teardown`].
+pub(crate) fn take_teardowns() -> Vec<ShutdownCheck> {
+    TEARDOWNS.with(|c| std::mem::take(&mut *c.borrow_mut()))
+}
+
+/// Records the step a case has reached (on the case's thread, or in a future that
+/// `Harness::block_on` drives there): if the case hangs, the
+/// failure prints the last step, so that it says what the case was doing.
+pub fn step(what: impl Into<String>) {
+    if let Some(p) = current() {
+        p.lock().step = Some(what.into());
+    }
+}
+
+/// What a running case has reached, shared between its thread, its waits and the runner
+/// that prints it if the case hangs.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Progress(Arc<Mutex<ProgressState>>);
+
+#[derive(Debug, Default)]
+struct ProgressState {
+    phase: &'static str,
+    step: Option<String>,
+    block_ons: usize,
+    in_block_on: bool,
+    waits: Vec<(u64, String)>,
+    next_wait: u64,
+    /// Pending runtime timers: id, how long each was set for, when (in real time) it was set.
+    timers: Vec<(u64, Duration, Instant)>,
+}
+
+/// Removes its wait from the case's pending waits when dropped.
+#[derive(Debug)]
+struct PendingWait(Progress, u64);
+
+impl Drop for PendingWait {
+    fn drop(&mut self) {
+        self.0.lock().waits.retain(|w| w.0 != self.1);
+    }
+}
+
+/// Removes its timer from the case's pending timers when dropped.
+#[derive(Debug)]
+pub(crate) struct PendingTimer(Progress, u64);
+
+impl Drop for PendingTimer {
+    fn drop(&mut self) {
+        self.0.lock().timers.retain(|t| t.0 != self.1);
+    }
+}
+
+impl Progress {
+    pub(crate) fn new() -> Self {
+        let p = Self::default();
+        p.phase("running the case");
+        p
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProgressState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    pub(crate) fn phase(&self, phase: &'static str) {
+        self.lock().phase = phase;
+    }
+    pub(crate) fn block_on_entered(&self) {
+        let mut st = self.lock();
+        st.block_ons += 1;
+        st.in_block_on = true;
+    }
+    pub(crate) fn block_on_left(&self) {
+        self.lock().in_block_on = false;
+    }
+    fn wait_started(&self, what: String) -> PendingWait {
+        let mut st = self.lock();
+        let id = st.next_wait;
+        st.next_wait += 1;
+        st.waits.push((id, what));
+        PendingWait(self.clone(), id)
+    }
+    pub(crate) fn timer_started(&self, set_for: Duration) -> PendingTimer {
+        let mut st = self.lock();
+        let id = st.next_wait;
+        st.next_wait += 1;
+        st.timers.push((id, set_for, Instant::now()));
+        PendingTimer(self.clone(), id)
+    }
+    /// Where the case is: phase, last step, and pending waits, for a hang message.
+    pub(crate) fn describe(&self) -> String {
+        let st = self.lock();
+        let mut out = format!("it was {}", st.phase);
+        if st.in_block_on {
+            out += &format!(", inside block_on call #{}", st.block_ons);
+        }
+        match &st.step {
+            Some(step) => out += &format!("; last step reached: {step}"),
+            None => out += "; no step recorded",
+        }
+        if st.waits.is_empty() {
+            out += "; no pending Gate::wait or eventually";
+        } else {
+            let waits: Vec<&str> = st.waits.iter().map(|w| w.1.as_str()).collect();
+            out += &format!("; still waiting for: {}", waits.join("; "));
+        }
+        // The most overdue pending timer: one long past its time points at the runtime's timer.
+        let overdue = st.timers.iter().max_by_key(|t| t.2.elapsed().saturating_sub(t.1));
+        if let Some((_, set_for, at)) = overdue {
+            out += &format!(
+                "; {} runtime timer(s) pending, the most overdue set for {set_for:.1?} and waiting for {:.1?}",
+                st.timers.len(),
+                at.elapsed()
+            );
+        }
+        out
+    }
+}
+
+/// The progress of the case running on this thread, if any.
+fn current() -> Option<Progress> {
+    PROGRESS.with(|p| p.borrow().clone())
+}
+
+/// Makes `progress` this thread's case progress (the runner calls it on the case's thread).
+pub(crate) fn enter_case(progress: Progress) {
+    drop(take_shutdown_checks());
+    drop(take_teardowns());
+    PROGRESS.with(|p| *p.borrow_mut() = Some(progress));
+}
+
+/// Clears this thread's case progress.
+pub(crate) fn leave_case() {
+    PROGRESS.with(|p| *p.borrow_mut() = None);
+}
+
 /// Asserts that what started at `start` ended promptly: well within [`PROMPT`], which is far
 /// shorter than the 30 s sleeps cases use for "only ends if cancelled" (so a lost wake-up that
 /// leaves a cancelled future to its own timer fails the case instead of passing slowly).
 pub fn assert_prompt(start: Instant, what: &str) {
     let took = start.elapsed();
-    assert!(took < PROMPT, "{what} took {took:?}: not promptly (a lost wake-up?)");
+    assert!(took < PROMPT, "{what} took {took:?}, expected well under {PROMPT:?} (a lost wake-up?)");
 }
 
 /// What [`assert_prompt`] accepts: a wide margin.

@@ -9,12 +9,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use taskscope_conformance::{CaseResult, Harness, backends, cases, run_case_with_timeout};
+use taskscope_conformance::{CaseResult, Harness, backends, cases, check_contract, run_case_with_timeout};
 use taskscope_core::{BlockingJob, BoxedSleep, Runtime, Task};
 
 /// How one mutant breaks the contract.
@@ -43,18 +43,35 @@ enum Kind {
     InlineBlocking,
     /// `spawn_blocking` drops the job.
     NoBlocking,
+    /// `spawn_blocking` runs the job as an ordinary task, on the async workers.
+    BlockingAsTasks,
+    /// Once the harness starts dropping (shutdown), `spawn` hands tasks to smol's global
+    /// executor instead of dropping them: spawns during and after shutdown run.
+    SpawnAfterShutdown,
+    /// `spawn` polls the task once, inline, before scheduling it: nested spawns recurse.
+    PollsInline,
 }
 
 #[derive(Debug)]
 struct MutantRuntime {
     inner: Arc<dyn Runtime>,
     kind: Kind,
+    /// Set when the harness starts dropping.
+    shut: Arc<AtomicBool>,
 }
 
 impl Runtime for MutantRuntime {
     fn spawn(&self, task: Task) {
         match self.kind {
             Kind::Detach => smol::spawn(task).detach(),
+            Kind::SpawnAfterShutdown if self.shut.load(Ordering::SeqCst) => smol::spawn(task).detach(),
+            Kind::PollsInline => {
+                let mut task = task;
+                // The task re-registers its waker when the runtime polls it next.
+                if Pin::new(&mut task).poll(&mut Context::from_waker(Waker::noop())).is_pending() {
+                    self.inner.spawn(task);
+                }
+            }
             Kind::DropUnpolled => drop(task),
             Kind::PollAfterShutdown | Kind::LeakOnShutdown => {
                 self.inner.spawn(Task::new(AtShutdown { task: Some(task), kind: self.kind }))
@@ -68,6 +85,7 @@ impl Runtime for MutantRuntime {
         match self.kind {
             Kind::InlineBlocking => job(),
             Kind::NoBlocking => drop(job),
+            Kind::BlockingAsTasks => self.inner.spawn(Task::new(async move { job() })),
             _ => self.inner.spawn_blocking(job),
         }
     }
@@ -153,6 +171,14 @@ struct MutantHarness {
     base: Box<dyn Harness>,
     rt: Arc<dyn Runtime>,
     kind: Kind,
+    shut: Arc<AtomicBool>,
+}
+
+impl Drop for MutantHarness {
+    fn drop(&mut self) {
+        // Before `base` (a field) is dropped: its shutdown sees the flag set.
+        self.shut.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Harness for MutantHarness {
@@ -172,8 +198,9 @@ impl Harness for MutantHarness {
 
 fn mutant(kind: Kind, base: fn() -> Box<dyn Harness>) -> Box<dyn Harness> {
     let base = base();
-    let rt: Arc<dyn Runtime> = Arc::new(MutantRuntime { inner: base.runtime(), kind });
-    Box::new(MutantHarness { base, rt, kind })
+    let shut = Arc::new(AtomicBool::new(false));
+    let rt: Arc<dyn Runtime> = Arc::new(MutantRuntime { inner: base.runtime(), kind, shut: shut.clone() });
+    Box::new(MutantHarness { base, rt, kind, shut })
 }
 
 /// How long a case may run against a mutant: hung cases are common here (a timer that never
@@ -301,4 +328,48 @@ fn mutant_that_never_runs_blocking_work() {
         || mutant(Kind::NoBlocking, backends::tokio_ct),
         &["p1_runtime_spawn_blocking_runs_off_the_async_thread"],
     );
+}
+
+#[test]
+fn mutant_that_runs_blocking_work_on_the_async_workers() {
+    caught(
+        "blocking-as-tasks",
+        || mutant(Kind::BlockingAsTasks, backends::tokio_mt),
+        &["p1_blocking_jobs_leave_the_async_workers_free"],
+    );
+}
+
+#[test]
+fn mutant_that_runs_spawns_made_during_and_after_shutdown() {
+    caught(
+        "spawn-after-shutdown",
+        || mutant(Kind::SpawnAfterShutdown, backends::tokio_ct),
+        &["c3_a_spawn_during_shutdown_never_runs", "c3_a_spawn_after_shutdown_is_dropped_unpolled"],
+    );
+}
+
+#[test]
+fn mutant_that_polls_inside_spawn() {
+    caught(
+        "polls-inline",
+        || mutant(Kind::PollsInline, backends::smol_mt),
+        &["p1_runtime_spawn_never_polls_inline", "s6_five_thousand_nested_scopes"],
+    );
+}
+
+#[test]
+fn contract_first_names_the_first_broken_clause() {
+    let broken = check_contract(|| mutant(Kind::PollsInline, backends::smol_mt), &[], TIMEOUT)
+        .expect_err("an adapter that polls inside spawn keeps the contract");
+    assert!(
+        broken.starts_with(
+            "the runtime breaks its contract: \"spawn never polls the task before it returns\" \
+             (case p1_runtime_spawn_never_polls_inline)"
+        ),
+        "the contract-first message: {broken}"
+    );
+    let broken = check_contract(|| mutant(Kind::BlockingAsTasks, backends::tokio_mt), &[], TIMEOUT)
+        .expect_err("an adapter that runs blocking jobs on the async workers keeps the contract");
+    assert!(broken.contains("(case p1_blocking_jobs_leave_the_async_workers_free)"), "the message: {broken}");
+    check_contract(backends::tokio_ct, &[], TIMEOUT).expect("tokio-ct keeps the contract");
 }

@@ -214,7 +214,7 @@ pub fn s2_every_child_runs_to_completion(h: &dyn Harness) {
             })
             .await
             .unwrap();
-        assert_eq!(*results.lock().unwrap(), BTreeSet::from(["a", "b"]));
+        assert_eq!(*results.lock().unwrap(), BTreeSet::from(["a", "b"]), "what was recorded in `results`");
     }));
 }
 
@@ -243,7 +243,7 @@ pub fn p2_scope_runs_inside_a_plain_runtime_task(h: &dyn Harness) {
         }));
         done.cancelled().await;
         let got = out.lock().unwrap().take().expect("the runtime task ended without a result (did it panic?)");
-        assert_eq!(got, Ok(42));
+        assert_eq!(got, Ok(42), "value of `got`");
     }));
 }
 
@@ -264,7 +264,7 @@ pub fn s3_a_child_spawns_a_sibling_while_running(h: &dyn Harness) {
                 Ok(child.await?)
             })
             .await;
-        assert_eq!(r.unwrap(), 6);
+        assert_eq!(r.unwrap(), 6, "value the scope returned");
     }));
 }
 
@@ -279,17 +279,21 @@ pub fn s4_spawn_after_a_failed_scope_is_refused(h: &dyn Harness) {
                 Err(err("division by zero"))
             })
             .await;
-        assert_eq!(messages(&expect_failed(r)), ["division by zero"]);
+        assert_eq!(
+            messages(&expect_failed(r)),
+            ["division by zero"],
+            "messages of the failed scope's group members, in completion order"
+        );
         let sp = sp.unwrap();
-        assert!(sp.is_closed());
+        assert!(sp.is_closed(), "`sp` is not closed, expected closed");
         let polled = Arc::new(AtomicBool::new(false));
         let p = polled.clone();
         let handle = sp.spawn(async move {
             p.store(true, Ordering::SeqCst);
             ok()
         });
-        assert_eq!(handle.state(), ChildState::Closed);
-        assert!(!polled.load(Ordering::SeqCst));
+        assert_eq!(handle.state(), ChildState::Closed, "state reported by handle `handle`");
+        assert!(!polled.load(Ordering::SeqCst), "`polled` was true, expected false");
     }));
 }
 
@@ -326,9 +330,9 @@ pub fn c3_cancelling_the_owner_task_cancels_its_scope(h: &dyn Harness) {
             })
             .await;
         assert!(r.is_ok(), "cancelling one child failed the scope: {r:?}");
-        assert_eq!(owner_state, Some(ChildState::Cancelled));
+        assert_eq!(owner_state, Some(ChildState::Cancelled), "value of `owner_state`");
         assert_eq!(t.live(), 0, "the cancelled owner's scope left a child alive");
-        assert_eq!(t.dropped(), 1);
+        assert_eq!(t.dropped(), 1, "child futures dropped so far");
     }));
 }
 
@@ -351,9 +355,9 @@ pub fn f2_a_body_error_is_the_only_member(h: &dyn Harness) {
             })
             .await;
         let g = expect_failed(r);
-        assert_eq!(messages(&g), ["dummy error"]);
+        assert_eq!(messages(&g), ["dummy error"], "messages of the members of group `g`, in completion order");
         assert_eq!(g.members()[0].name(), None, "the body's error has no child name");
-        assert!(!result.load(Ordering::SeqCst));
+        assert!(!result.load(Ordering::SeqCst), "`result` was true, expected false");
         assert_prompt(start, "stopping the sleeping child");
     }));
 }
@@ -405,8 +409,12 @@ pub fn f1_a_child_failure_stops_a_sleeping_body(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        assert_eq!(messages(&expect_failed(r)), ["foo"]);
-        assert!(!sleep_completed.load(Ordering::SeqCst));
+        assert_eq!(
+            messages(&expect_failed(r)),
+            ["foo"],
+            "messages of the failed scope's group members, in completion order"
+        );
+        assert!(!sleep_completed.load(Ordering::SeqCst), "`sleep_completed` was true, expected false");
         assert_prompt(start, "stopping the sleeping body");
     }));
 }
@@ -432,8 +440,12 @@ pub fn f1_a_body_failure_stops_a_sleeping_child(h: &dyn Harness) {
                 Err(err("foo"))
             })
             .await;
-        assert_eq!(messages(&expect_failed(r)), ["foo"]);
-        assert!(!sleep_completed.load(Ordering::SeqCst));
+        assert_eq!(
+            messages(&expect_failed(r)),
+            ["foo"],
+            "messages of the failed scope's group members, in completion order"
+        );
+        assert!(!sleep_completed.load(Ordering::SeqCst), "`sleep_completed` was true, expected false");
         assert_prompt(start, "stopping the sleeping child");
     }));
 }
@@ -473,10 +485,10 @@ pub fn c6_a_nested_scope_cancelled_from_another_task(h: &dyn Harness) {
             })
             .await;
         assert!(r.is_ok(), "{r:?}");
-        assert!(!result.load(Ordering::SeqCst));
+        assert!(!result.load(Ordering::SeqCst), "`result` was true, expected false");
         assert_prompt(start, "stopping the nested scope");
         let seen = seen.lock().unwrap().take().expect("the child never saw its nested scope end");
-        assert_eq!(seen, Err(Some(CancelReason::Explicit("from another task".into()))));
+        assert_eq!(seen, Err(Some(CancelReason::Explicit("from another task".into()))), "what the child saw");
     }));
 }
 
@@ -514,7 +526,7 @@ pub fn c6_outer_cancel_stops_a_nested_scope_body(h: &dyn Harness) {
         expect_cancelled(r);
         assert!(!body_completed.load(Ordering::SeqCst), "the nested body ran on after the cancel");
         if let Some(seen) = nested_outcome.lock().unwrap().take() {
-            assert_eq!(seen, Err(Some(CancelReason::Explicit("outer".into()))));
+            assert_eq!(seen, Err(Some(CancelReason::Explicit("outer".into()))), "what the child saw");
         }
     }));
 }
@@ -544,7 +556,7 @@ pub fn c5_an_owner_cancelled_twice_in_sequence(h: &dyn Harness) {
                 .await;
             let (reason, errors) = expect_cancelled(r);
             assert!(matches!(reason, CancelReason::Explicit(_)), "round {round}: {reason:?}");
-            assert!(errors.is_none());
+            assert!(errors.is_none(), "errors collected (`errors`): expected none, saw {errors:?}");
             assert!(!reached.load(Ordering::SeqCst), "round {round}: execution reached past the sleep");
             assert_prompt(start, "stopping the sleeping body");
         }
@@ -582,7 +594,7 @@ pub fn c6_cancel_reaches_a_nested_scope_already_waiting(h: &dyn Harness) {
             })
             .await;
         expect_cancelled(r);
-        assert!(cancel_received.load(Ordering::SeqCst));
+        assert!(cancel_received.load(Ordering::SeqCst), "`cancel_received` was false, expected true");
     }));
 }
 
@@ -603,8 +615,8 @@ pub fn c1_a_scope_under_a_cancelled_token_never_polls_its_body(h: &dyn Harness) 
             .await;
         let (reason, errors) = expect_cancelled(r);
         assert!(matches!(reason, CancelReason::Parent(_)), "{reason:?}");
-        assert_eq!(reason.root(), &CancelReason::Explicit("before".into()));
-        assert!(errors.is_none());
+        assert_eq!(reason.root(), &CancelReason::Explicit("before".into()), "root cause of the cancel reason `reason`");
+        assert!(errors.is_none(), "errors collected (`errors`): expected none, saw {errors:?}");
         assert!(!polled.load(Ordering::SeqCst), "the body was polled under a cancelled token");
     }));
 }
@@ -632,7 +644,7 @@ pub fn f2_two_child_errors_are_both_collected(h: &dyn Harness) {
         let g = expect_failed(r);
         let mut msgs = messages(&g);
         msgs.sort();
-        assert_eq!(msgs, ["task1", "task2"]);
+        assert_eq!(msgs, ["task1", "task2"], "member messages, in completion order");
         assert!(g.to_string().starts_with("2 errors in scope"), "{g}");
     }));
 }
@@ -654,9 +666,9 @@ pub fn f2_body_and_child_errors_in_completion_order(h: &dyn Harness) {
             })
             .await;
         let g = expect_failed(r);
-        assert_eq!(messages(&g), ["host", "child"]);
-        assert_eq!(g.members()[0].name(), None);
-        assert_eq!(g.members()[1].name(), Some("child"));
+        assert_eq!(messages(&g), ["host", "child"], "messages of the members of group `g`, in completion order");
+        assert_eq!(g.members()[0].name(), None, "child name of member 0 of group `g`");
+        assert_eq!(g.members()[1].name(), Some("child"), "child name of member 1 of group `g`");
     }));
 }
 
@@ -674,9 +686,12 @@ pub fn c5_a_self_cancel_stops_the_body_at_its_next_await(h: &dyn Harness) {
             })
             .await;
         let (reason, errors) = expect_cancelled(r);
-        assert!(matches!(reason, CancelReason::Explicit(_)));
-        assert!(errors.is_none());
-        assert!(!reached.load(Ordering::SeqCst));
+        assert!(
+            matches!(reason, CancelReason::Explicit(_)),
+            "expected `reason` to match `CancelReason::Explicit(_)`, saw {reason:?}"
+        );
+        assert!(errors.is_none(), "errors collected (`errors`): expected none, saw {errors:?}");
+        assert!(!reached.load(Ordering::SeqCst), "`reached` was true, expected false");
     }));
 }
 
@@ -693,7 +708,10 @@ pub fn c5_a_cancel_without_a_suspension_still_reports_cancelled(h: &dyn Harness)
             })
             .await;
         let (reason, _) = expect_cancelled(r);
-        assert!(matches!(reason, CancelReason::Explicit(_)));
+        assert!(
+            matches!(reason, CancelReason::Explicit(_)),
+            "expected `reason` to match `CancelReason::Explicit(_)`, saw {reason:?}"
+        );
         assert_eq!(t.live(), 0, "the body's value was kept");
     }));
 }
@@ -730,7 +748,7 @@ pub fn c6_cancelling_a_nested_scope_leaves_the_outer_alone(h: &dyn Harness) {
             })
             .await;
         assert!(r.is_ok(), "{r:?}");
-        assert!(host_done.load(Ordering::SeqCst));
+        assert!(host_done.load(Ordering::SeqCst), "`host_done` was false, expected true");
         assert_eq!(outer_cancelled, Some(false), "the outer scope's token fired");
     }));
 }
@@ -757,8 +775,12 @@ pub fn f1_a_failure_after_a_sibling_blocks_cancels_it(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        assert_eq!(messages(&expect_failed(r)), ["foo"]);
-        assert!(!sleep_completed.load(Ordering::SeqCst));
+        assert_eq!(
+            messages(&expect_failed(r)),
+            ["foo"],
+            "messages of the failed scope's group members, in completion order"
+        );
+        assert!(!sleep_completed.load(Ordering::SeqCst), "`sleep_completed` was true, expected false");
         assert_prompt(start, "stopping the sleeping sibling");
     }));
 }
@@ -791,9 +813,9 @@ pub fn c5_an_error_during_teardown_does_not_turn_a_cancel_into_a_failure(h: &dyn
         let (reason, errors) = expect_cancelled(r);
         assert!(matches!(reason, CancelReason::Explicit(_)), "{reason:?}");
         if let Some(g) = errors {
-            assert_eq!(messages(&g), ["foo"]);
+            assert_eq!(messages(&g), ["foo"], "messages of the members of group `g`, in completion order");
         }
-        assert_eq!(t.live(), 0);
+        assert_eq!(t.live(), 0, "live child futures (guards not yet dropped)");
     }));
 }
 
@@ -822,8 +844,8 @@ pub fn s4_a_child_spawning_into_a_cancelled_scope_gets_a_closed_handle(h: &dyn H
             .await;
         let (_, errors) = expect_cancelled(r);
         assert!(errors.is_none(), "{errors:?}");
-        assert_eq!(*state.lock().unwrap(), Some(ChildState::Closed));
-        assert!(!polled.load(Ordering::SeqCst));
+        assert_eq!(*state.lock().unwrap(), Some(ChildState::Closed), "what was recorded in `state`");
+        assert!(!polled.load(Ordering::SeqCst), "`polled` was true, expected false");
     }));
 }
 
@@ -860,11 +882,11 @@ pub fn f6_a_nested_group_holds_only_real_errors(h: &dyn Harness) {
             .await;
         let g = expect_failed(r);
         assert_eq!(g.len(), 2, "{g}");
-        assert_eq!(g.cause().to_string(), "parent task failed");
+        assert_eq!(g.cause().to_string(), "parent task failed", "displayed cause of group `g`");
         let nested = g.members()[1].error().downcast_ref::<ScopeError<BoxError>>().expect("the nested scope's outcome");
         let inner = nested.errors().expect("the nested scope lost its child's error");
-        assert_eq!(messages(inner), ["child task failed"]);
-        assert_eq!(inner.members()[0].name(), Some("child"));
+        assert_eq!(messages(inner), ["child task failed"], "value of `messages(inner)`");
+        assert_eq!(inner.members()[0].name(), Some("child"), "child name of member 0 of group `inner`");
     }));
 }
 
@@ -900,7 +922,7 @@ pub fn c6_outer_cancel_drops_a_nested_scope_body_and_children(h: &dyn Harness) {
             .await;
         expect_cancelled(r);
         assert_eq!(t.live(), 0, "part of the nested scope outlived the outer one");
-        assert_eq!(t.dropped(), 2);
+        assert_eq!(t.dropped(), 2, "child futures dropped so far");
         if let Some(was_parent_cancel) = returned.lock().unwrap().take() {
             assert!(was_parent_cancel, "the nested scope returned something other than a parent cancel");
         }
@@ -933,8 +955,12 @@ pub fn p2_a_child_sees_its_own_scope_as_ambient(h: &dyn Harness) {
             })
             .await;
         assert!(r.is_ok(), "{r:?}");
-        assert_eq!(inner_result, Some(Err(Some(CancelReason::Explicit("via the ambient token".into())))));
-        assert_eq!(outer_cancelled, Some(false));
+        assert_eq!(
+            inner_result,
+            Some(Err(Some(CancelReason::Explicit("via the ambient token".into())))),
+            "value of `inner_result`"
+        );
+        assert_eq!(outer_cancelled, Some(false), "value of `outer_cancelled`");
         assert!(taskscope_core::current_token().is_none(), "an ambient token leaked out of the scope");
     }));
 }
@@ -968,12 +994,16 @@ pub fn c5_a_nested_scope_cancelled_by_its_outer_scope_is_one_cancelled(h: &dyn H
             })
             .await;
         let (reason, errors) = expect_cancelled(r);
-        assert_eq!(reason, CancelReason::Explicit("outer".into()));
-        assert!(errors.is_none());
+        assert_eq!(reason, CancelReason::Explicit("outer".into()), "cancel reason the child read");
+        assert!(errors.is_none(), "errors collected (`errors`): expected none, saw {errors:?}");
         let (inner_reason, inner_errors) = expect_cancelled(nested.expect("the nested scope never returned"));
         assert!(matches!(inner_reason, CancelReason::Parent(_)), "{inner_reason:?}");
-        assert_eq!(inner_reason.root(), &CancelReason::Explicit("outer".into()));
-        assert!(inner_errors.is_none());
+        assert_eq!(
+            inner_reason.root(),
+            &CancelReason::Explicit("outer".into()),
+            "root cause of the cancel reason `inner_reason`"
+        );
+        assert!(inner_errors.is_none(), "errors collected (`inner_errors`): expected none, saw {inner_errors:?}");
     }));
 }
 
@@ -1000,7 +1030,7 @@ pub fn s3_a_sibling_spawned_by_a_child_outlives_its_spawner(h: &dyn Harness) {
             })
             .await;
         let subtask = r.unwrap();
-        assert_eq!(subtask.result().unwrap(), 7);
+        assert_eq!(subtask.result().unwrap(), 7, "value of child `subtask`");
     }));
 }
 
@@ -1040,7 +1070,7 @@ pub fn l4_a_report_sent_before_the_child_future_exists(h: &dyn Harness) {
                 Ok::<_, BoxError>(handle.await?)
             })
             .await;
-        assert_eq!(r.unwrap(), 8);
+        assert_eq!(r.unwrap(), 8, "value the scope returned");
     }));
 }
 
@@ -1062,12 +1092,12 @@ pub fn t3_a_self_cancelled_body_sees_its_reason_as_it_is_dropped(h: &dyn Harness
             })
             .await;
         let (reason, errors) = expect_cancelled(r);
-        assert_eq!(reason, CancelReason::Explicit("test reason".into()));
+        assert_eq!(reason, CancelReason::Explicit("test reason".into()), "cancel reason the child read");
         assert!(errors.is_none(), "a self-cancel collected errors: {errors:?}");
         assert!(!reached.load(Ordering::SeqCst), "the body passed its next await after cancelling its scope");
         let seen = seen.lock().unwrap().take().expect("the body was never dropped");
         let seen = seen.expect("the token had no reason when the body was dropped");
-        assert_eq!(seen, CancelReason::Explicit("test reason".into()));
+        assert_eq!(seen, CancelReason::Explicit("test reason".into()), "what the child saw");
         assert!(seen.to_string().contains("test reason"), "the reason's text lost the message: {seen}");
     }));
 }
@@ -1117,7 +1147,8 @@ pub fn c8_shielded_cleanup_runs_after_cancel(h: &dyn Harness) {
                 "shielded nested scope: Ok(false)",
                 "shielded after an await: cancelled = false",
                 "shielded: scope cancelled = true",
-            ]
+            ],
+            "events in `log`, in order"
         );
     }));
 }
@@ -1147,7 +1178,7 @@ pub fn c6_a_nested_scope_opened_in_a_cancelled_scope_reports_the_outer_cancel(h:
             })
             .await;
         let (reason, errors) = expect_cancelled(r);
-        assert_eq!(reason, CancelReason::Explicit("outer".into()));
+        assert_eq!(reason, CancelReason::Explicit("outer".into()), "cancel reason the child read");
         assert!(errors.is_none(), "the nested cancellation became a member: {errors:?}");
         assert!(!reached.load(Ordering::SeqCst), "the nested scope under a cancelled scope succeeded");
         let inner = inner_reason.expect("the nested scope never returned").expect("the nested scope succeeded");
@@ -1156,7 +1187,7 @@ pub fn c6_a_nested_scope_opened_in_a_cancelled_scope_reports_the_outer_cancel(h:
             matches!(inner, CancelReason::Parent(_)),
             "the nested scope reports {inner:?}, not its parent's cancel"
         );
-        assert_eq!(inner.root(), &CancelReason::Explicit("outer".into()));
+        assert_eq!(inner.root(), &CancelReason::Explicit("outer".into()), "root cause of the cancel reason `inner`");
     }));
 }
 
@@ -1189,10 +1220,10 @@ pub fn c4_an_outer_cancel_during_a_nested_teardown_leaves_the_nested_reason(h: &
             })
             .await;
         let (reason, errors) = expect_cancelled(r);
-        assert_eq!(reason, CancelReason::Explicit("outer".into()));
+        assert_eq!(reason, CancelReason::Explicit("outer".into()), "cancel reason the child read");
         assert!(errors.is_none(), "{errors:?}");
         assert!(!after.load(Ordering::SeqCst), "the outer body passed an await after its scope was cancelled");
-        assert_eq!(inner_outcome, Some(Err(Some(CancelReason::Explicit("inner".into())))));
+        assert_eq!(inner_outcome, Some(Err(Some(CancelReason::Explicit("inner".into())))), "value of `inner_outcome`");
     }));
 }
 
@@ -1230,10 +1261,14 @@ pub fn c8_code_after_a_self_cancelled_scope_in_a_shield_runs_despite_an_outer_ca
             })
             .await;
         let (reason, errors) = expect_cancelled(r);
-        assert_eq!(reason, CancelReason::Explicit("outer".into()));
+        assert_eq!(reason, CancelReason::Explicit("outer".into()), "cancel reason the child read");
         assert!(errors.is_none(), "{errors:?}");
         assert!(between.load(Ordering::SeqCst), "the shielded child did not run on after its nested scope");
-        assert_eq!(*inner_outcome.lock().unwrap(), Some(Err(Some(CancelReason::Explicit("inner".into())))));
+        assert_eq!(
+            *inner_outcome.lock().unwrap(),
+            Some(Err(Some(CancelReason::Explicit("inner".into())))),
+            "what was recorded in `inner_outcome`"
+        );
     }));
 }
 
@@ -1255,7 +1290,7 @@ pub fn l4_start_gives_the_ready_value_and_a_handle_to_the_result(h: &dyn Harness
                 Ok::<_, BoxError>(handle.await?)
             })
             .await;
-        assert_eq!(r.unwrap(), 9);
+        assert_eq!(r.unwrap(), 9, "value the scope returned");
     }));
 }
 
@@ -1284,9 +1319,9 @@ pub fn c9_a_started_child_cancelled_through_its_handle(h: &dyn Harness) {
             })
             .await;
         let (value, cancelled, state) = r.unwrap();
-        assert_eq!(value, 3);
+        assert_eq!(value, 3, "value of `value`");
         assert!(cancelled, "awaiting the cancelled handle did not say cancelled");
-        assert_eq!(state, ChildState::Cancelled);
+        assert_eq!(state, ChildState::Cancelled, "value of `state`");
         assert_eq!(t.live(), 0, "the cancelled child's future was not dropped");
         assert!(!reached.load(Ordering::SeqCst), "the cancelled child passed its await");
     }));
@@ -1314,7 +1349,7 @@ pub fn t3_a_cancelled_outcome_carries_the_reason_and_its_message(h: &dyn Harness
         assert!(r.is_ok(), "the outer scope: {r:?}");
         let e = nested.expect("the nested scope never returned").expect_err("the cancelled scope succeeded");
         assert!(e.is_cancelled(), "{e:?}");
-        assert_eq!(e.reason(), Some(&CancelReason::Explicit("test reason".into())));
+        assert_eq!(e.reason(), Some(&CancelReason::Explicit("test reason".into())), "value of `e.reason()`");
         let text = e.to_string();
         assert!(text.contains("test reason"), "the outcome's text lost the reason: {text}");
     }));
@@ -1360,7 +1395,7 @@ pub fn c8_a_shielded_child_of_a_pending_start_survives_the_outer_cancel(h: &dyn 
         let (reason, errors) = expect_cancelled(r);
         assert!(matches!(reason, CancelReason::Explicit(_)), "{reason:?}");
         assert!(errors.is_none(), "{errors:?}");
-        assert_eq!(log.events(), ["the shielded wait completed"]);
+        assert_eq!(log.events(), ["the shielded wait completed"], "events in `log`, in order");
     }));
 }
 
@@ -1398,7 +1433,7 @@ pub fn c9_a_child_cancelled_right_after_spawn_reports_cancelled(h: &dyn Harness)
                         matches!(got, Err(JoinError::Cancelled { .. })),
                         "awaiting the cancelled handle gave {got:?}"
                     );
-                    assert_eq!(handle.state(), ChildState::Cancelled);
+                    assert_eq!(handle.state(), ChildState::Cancelled, "state reported by handle `handle`");
                     Ok::<_, BoxError>(handle)
                 })
                 .await;
@@ -1408,7 +1443,7 @@ pub fn c9_a_child_cancelled_right_after_spawn_reports_cancelled(h: &dyn Harness)
             assert_eq!(t.live(), 0, "the cancelled child's future was not dropped");
             assert!(!passed.load(Ordering::SeqCst), "the cancelled child passed its await");
             if wait_until_running {
-                assert!(started.load(Ordering::SeqCst));
+                assert!(started.load(Ordering::SeqCst), "`started` was false, expected true");
             }
         }));
     }
@@ -1440,8 +1475,12 @@ pub fn o1_a_name_given_at_spawn_or_start_reaches_the_handle(h: &dyn Harness) {
             .await;
         let handles = r.unwrap();
         let names: Vec<_> = handles.iter().map(|h| h.name().map(str::to_owned)).collect();
-        assert_eq!(names, [Some("custom name".to_owned()), Some("custom name".to_owned()), None, None]);
+        assert_eq!(
+            names,
+            [Some("custom name".to_owned()), Some("custom name".to_owned()), None, None],
+            "value of `names`"
+        );
         let values: Vec<_> = handles.into_iter().map(|h| h.result().unwrap()).collect();
-        assert_eq!(values, [1, 2, 3, 4]);
+        assert_eq!(values, [1, 2, 3, 4], "value of `values`");
     }));
 }

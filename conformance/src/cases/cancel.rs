@@ -37,8 +37,8 @@ pub fn c1_token_fires_before_children_dropped(h: &dyn Harness) {
                 Ok::<_, BoxError>(())
             })
             .await;
-        assert!(r.unwrap_err().is_cancelled());
-        assert_eq!(t.live(), 0);
+        assert!(r.as_ref().is_err_and(|e| e.is_cancelled()), "expected a cancelled outcome, saw {r:?}");
+        assert_eq!(t.live(), 0, "live child futures (guards not yet dropped)");
         assert_eq!(saw_token.load(Ordering::SeqCst), 4, "a child was dropped before the token fired");
     }));
 }
@@ -63,8 +63,12 @@ pub fn c1_cancel_takes_effect_at_next_suspension(h: &dyn Harness) {
                 Ok::<_, BoxError>(())
             })
             .await;
-        assert!(r.unwrap_err().is_cancelled());
-        assert_eq!(*steps.lock().unwrap(), ["before cancel", "same poll, after cancel"]);
+        assert!(r.as_ref().is_err_and(|e| e.is_cancelled()), "expected a cancelled outcome, saw {r:?}");
+        assert_eq!(
+            *steps.lock().unwrap(),
+            ["before cancel", "same poll, after cancel"],
+            "what was recorded in `steps`"
+        );
     }));
 }
 
@@ -88,8 +92,8 @@ pub fn c2_grace_period_allows_async_cleanup(h: &dyn Harness) {
                 Ok::<_, BoxError>(())
             })
             .await;
-        assert!(r.unwrap_err().is_cancelled());
-        assert_eq!(cleaned.load(Ordering::SeqCst), 1);
+        assert!(r.as_ref().is_err_and(|e| e.is_cancelled()), "expected a cancelled outcome, saw {r:?}");
+        assert_eq!(cleaned.load(Ordering::SeqCst), 1, "value of `cleaned`");
     }));
 }
 
@@ -111,8 +115,8 @@ pub fn c2_grace_expiry_drops_stubborn_children(h: &dyn Harness) {
                 Ok::<_, BoxError>(())
             })
             .await;
-        assert!(r.unwrap_err().is_cancelled());
-        assert_eq!(t.live(), 0);
+        assert!(r.as_ref().is_err_and(|e| e.is_cancelled()), "expected a cancelled outcome, saw {r:?}");
+        assert_eq!(t.live(), 0, "live child futures (guards not yet dropped)");
     }));
 }
 
@@ -165,7 +169,11 @@ pub fn c3_dropped_scope_cancels_children(h: &dyn Harness) {
         let live = t.clone();
         eventually(&rt, "every child dropped after the scope was", move || live.live() == 0).await;
         // A poll already running when the drop returned may finish (C3); there were at most 8.
-        assert!(polls_after_drop.load(Ordering::SeqCst) <= 8);
+        let late_polls = polls_after_drop.load(Ordering::SeqCst);
+        assert!(
+            late_polls <= 8,
+            "children polled after the drop returned: {late_polls}, expected at most 8 (one running poll each)"
+        );
         let before = polls_after_drop.load(Ordering::SeqCst);
         sleep(&rt, Duration::from_millis(20)).await;
         assert_eq!(polls_after_drop.load(Ordering::SeqCst), before, "a child kept running: detached");
@@ -184,7 +192,7 @@ pub fn c4_cancel_is_idempotent_first_reason_wins(h: &dyn Harness) {
                     yield_now().await;
                 }
                 finished.cancel();
-                assert_eq!(finished.state(), ChildState::Finished);
+                assert_eq!(finished.state(), ChildState::Finished, "state reported by handle `finished`");
                 done = Some(finished);
                 s.cancel_with(CancelReason::Explicit("first".into()));
                 s.cancel_with(CancelReason::Explicit("second".into()));
@@ -194,11 +202,11 @@ pub fn c4_cancel_is_idempotent_first_reason_wins(h: &dyn Harness) {
             .await;
         match r {
             Err(ScopeError::Cancelled { reason, errors: None }) => {
-                assert_eq!(reason, CancelReason::Explicit("first".into()))
+                assert_eq!(reason, CancelReason::Explicit("first".into()), "cancel reason the child read")
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert_eq!(done.unwrap().result().unwrap(), 1);
+        assert_eq!(done.unwrap().result().unwrap(), 1, "value of `done.unwrap().result().unwrap()`");
     }));
 }
 
@@ -206,21 +214,27 @@ pub fn c4_cancel_is_idempotent_first_reason_wins(h: &dyn Harness) {
 pub fn c5_three_outcomes_are_distinct(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
         let ok = builder(h).run(async |_s| Ok::<_, BoxError>(5)).await;
-        assert_eq!(ok.unwrap(), 5);
+        assert_eq!(ok.unwrap(), 5, "value of `ok`");
         let failed: Result<(), _> = builder(h)
             .run(async |s| {
                 s.spawn(async { Err::<(), _>(err("x")) });
                 Ok(())
             })
             .await;
-        assert!(matches!(failed, Err(ScopeError::Failed(_))));
+        assert!(
+            matches!(failed, Err(ScopeError::Failed(_))),
+            "expected `failed` to match `Err(ScopeError::Failed(_))`, saw {failed:?}"
+        );
         let cancelled: Result<(), ScopeError<BoxError>> = builder(h)
             .run(async |s| {
                 s.cancel();
                 Ok(())
             })
             .await;
-        assert!(matches!(cancelled, Err(ScopeError::Cancelled { errors: None, .. })));
+        assert!(
+            matches!(cancelled, Err(ScopeError::Cancelled { errors: None, .. })),
+            "expected `cancelled` to match `Err(ScopeError::Cancelled {{ errors: None, .. }})`, saw {cancelled:?}"
+        );
     }));
 }
 
@@ -241,7 +255,7 @@ pub fn c5_outside_cancel_is_bare_cancelled(h: &dyn Harness) {
             .await;
         match r {
             Err(ScopeError::Cancelled { reason: CancelReason::Parent(p), errors: None }) => {
-                assert_eq!(*p, CancelReason::Explicit("shutdown".into()))
+                assert_eq!(*p, CancelReason::Explicit("shutdown".into()), "value of `*p`")
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -266,7 +280,7 @@ pub fn c5_cancelled_keeps_grace_errors(h: &dyn Harness) {
             .await;
         match r {
             Err(ScopeError::Cancelled { reason: CancelReason::Explicit(_), errors: Some(g) }) => {
-                assert_eq!(g.members()[0].name(), Some("cleanup"))
+                assert_eq!(g.members()[0].name(), Some("cleanup"), "child name of member 0 of group `g`")
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -306,11 +320,14 @@ pub fn c6_outer_cancel_reaches_grandchildren(h: &dyn Harness) {
                 Ok::<_, BoxError>(())
             })
             .await;
-        assert!(r.unwrap_err().is_cancelled());
-        assert_eq!(t.live(), 0);
+        assert!(r.as_ref().is_err_and(|e| e.is_cancelled()), "expected a cancelled outcome, saw {r:?}");
+        assert_eq!(t.live(), 0, "live child futures (guards not yet dropped)");
         let reason = inner_reason.lock().unwrap().clone().expect("the grandchild never saw the token");
-        assert_eq!(reason.root(), &CancelReason::Explicit("outer".into()));
-        assert!(matches!(reason, CancelReason::Parent(_)));
+        assert_eq!(reason.root(), &CancelReason::Explicit("outer".into()), "root cause of the cancel reason `reason`");
+        assert!(
+            matches!(reason, CancelReason::Parent(_)),
+            "expected `reason` to match `CancelReason::Parent(_)`, saw {reason:?}"
+        );
     }));
 }
 
@@ -331,9 +348,10 @@ pub fn c6_inner_failure_is_childs_error(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        let Err(ScopeError::Failed(g)) = r else { panic!("expected failure") };
-        assert_eq!(g.members()[0].name(), Some("worker"));
-        assert!(g.cause().to_string().contains("deep"));
+        let Err(ScopeError::Failed(g)) = r else { panic!("expected a failed scope, got {r:?}") };
+        assert_eq!(g.members()[0].name(), Some("worker"), "child name of member 0 of group `g`");
+        let cause = g.cause().to_string();
+        assert!(cause.contains("deep"), "the group's cause is {cause:?}, expected the innermost error (\"deep\")");
     }));
 }
 
@@ -353,8 +371,8 @@ pub fn c7_timeout_cancels_with_deadline_reason(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        assert!(matches!(r, Err(ScopeError::Cancelled { reason: CancelReason::Deadline, errors: None })));
-        assert_eq!(t.live(), 0);
+        assert!(matches!(r, Err(ScopeError::Cancelled { reason: CancelReason::Deadline, errors: None })), "expected `r` to match `Err(ScopeError::Cancelled {{ reason: CancelReason::Deadline, errors: None }})`, saw {r:?}");
+        assert_eq!(t.live(), 0, "live child futures (guards not yet dropped)");
     }));
 }
 
@@ -371,9 +389,9 @@ pub fn c7_past_deadline_and_duration_max(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        assert!(matches!(past, Err(ScopeError::Cancelled { reason: CancelReason::Deadline, .. })));
+        assert!(matches!(past, Err(ScopeError::Cancelled { reason: CancelReason::Deadline, .. })), "expected `past` to match `Err(ScopeError::Cancelled {{ reason: CancelReason::Deadline, .. }})`, saw {past:?}");
         let none = builder(h).timeout(Duration::MAX).run(async |_s| Ok::<_, BoxError>(1)).await;
-        assert_eq!(none.unwrap(), 1);
+        assert_eq!(none.unwrap(), 1, "value of `none`");
     }));
 }
 
@@ -401,11 +419,11 @@ pub fn c9_cancel_one_child_only(h: &dyn Harness) {
             .await;
         assert_eq!(r.unwrap(), 1, "cancelling one child failed the scope");
         let (victim, survivor) = handles.unwrap();
-        assert_eq!(victim.state(), ChildState::Cancelled);
+        assert_eq!(victim.state(), ChildState::Cancelled, "state reported by handle `victim`");
         let got = victim.result();
         assert!(matches!(&got, Err(JoinError::Cancelled { name: Some(n) }) if n == "victim"), "{got:?}");
-        assert_eq!(survivor.result().unwrap(), 2);
-        assert_eq!(t.live(), 0);
+        assert_eq!(survivor.result().unwrap(), 2, "value of child `survivor`");
+        assert_eq!(t.live(), 0, "live child futures (guards not yet dropped)");
     }));
 }
 
@@ -434,11 +452,14 @@ pub fn c9_handles_report_terminal_states(h: &dyn Harness) {
             Ok(())
         });
         let r = fut.await;
-        assert!(matches!(r, Err(ScopeError::Failed(_))));
+        assert!(
+            matches!(r, Err(ScopeError::Failed(_))),
+            "expected `r` to match `Err(ScopeError::Failed(_))`, saw {r:?}"
+        );
         let (fin, failed, cancelled) = hs.unwrap();
-        assert_eq!(fin.state(), ChildState::Finished);
-        assert_eq!(failed.state(), ChildState::Failed);
-        assert_eq!(cancelled.state(), ChildState::Cancelled);
+        assert_eq!(fin.state(), ChildState::Finished, "state reported by handle `fin`");
+        assert_eq!(failed.state(), ChildState::Failed, "state reported by handle `failed`");
+        assert_eq!(cancelled.state(), ChildState::Cancelled, "state reported by handle `cancelled`");
         let mut panicked = None;
         let fut = builder(h).run(async |s| {
             panicked = Some(s.spawn(async {
@@ -449,7 +470,11 @@ pub fn c9_handles_report_terminal_states(h: &dyn Harness) {
             Ok::<_, BoxError>(())
         });
         let caught = futures_lite::future::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(fut)).await;
-        assert!(caught.is_err());
-        assert_eq!(panicked.unwrap().state(), ChildState::Panicked);
+        assert!(caught.is_err(), "expected a panic, saw none");
+        assert_eq!(
+            panicked.unwrap().state(),
+            ChildState::Panicked,
+            "state reported by the handle (`panicked.unwrap()`)"
+        );
     }));
 }

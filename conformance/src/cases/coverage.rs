@@ -59,7 +59,7 @@ pub fn s5_a_spawner_escaped_through_a_child_is_closed(h: &dyn Harness) {
             .await
             .unwrap();
         let try_spawn = slot.lock().unwrap().take().expect("the child never ran");
-        assert_eq!(try_spawn(), ChildState::Closed);
+        assert_eq!(try_spawn(), ChildState::Closed, "value of `try_spawn()`");
     }));
 }
 
@@ -75,7 +75,7 @@ pub fn s6_ten_thousand_children_in_one_scope(h: &dyn Harness) {
             .await
             .unwrap();
         let sum: u64 = handles.into_iter().map(|hd| hd.result().unwrap()).sum();
-        assert_eq!(sum, 10_000 * 9_999 / 2);
+        assert_eq!(sum, 10_000 * 9_999 / 2, "value of `sum`");
     }));
 }
 
@@ -133,10 +133,10 @@ pub fn f3_a_nested_failure_is_reported_once(h: &dyn Harness) {
             .await;
         let g = expect_failed(r);
         assert_eq!(g.len(), 1, "{g}");
-        assert_eq!(g.members()[0].name(), Some("outer-child"));
+        assert_eq!(g.members()[0].name(), Some("outer-child"), "child name of member 0 of group `g`");
         assert_eq!(*handle_said.lock().unwrap(), Some(true), "the handle did not say failed");
         let (leaves, rest) = g.split_type::<Leaf>();
-        assert!(rest.is_none());
+        assert!(rest.is_none(), "the rest of the split: expected nothing left, saw {rest:?}");
         assert_eq!(leaves.unwrap().len(), 1, "the leaf error was reported more than once");
     }));
 }
@@ -157,7 +157,11 @@ pub fn f4_the_body_value_is_dropped_when_a_child_fails(h: &dyn Harness) {
                 Ok(t.guard())
             })
             .await;
-        assert_eq!(messages(&expect_failed(r)), ["late"]);
+        assert_eq!(
+            messages(&expect_failed(r)),
+            ["late"],
+            "messages of the failed scope's group members, in completion order"
+        );
         assert_eq!(t.live(), 0, "the body's value was kept");
     }));
 }
@@ -183,7 +187,7 @@ pub fn f5_the_first_panic_wins(h: &dyn Harness) {
         }))
         .await;
         let payload = caught.expect_err("no panic resumed");
-        assert_eq!(payload.downcast_ref::<u32>(), Some(&1));
+        assert_eq!(payload.downcast_ref::<u32>(), Some(&1), "payload of the resumed panic");
     }));
 }
 
@@ -203,7 +207,7 @@ pub fn f5_a_panic_after_an_error_still_resumes(h: &dyn Harness) {
         }))
         .await;
         let payload = caught.expect_err("the panic was replaced by the error group");
-        assert_eq!(payload.downcast_ref::<u32>(), Some(&9));
+        assert_eq!(payload.downcast_ref::<u32>(), Some(&9), "payload of the resumed panic");
     }));
 }
 
@@ -229,7 +233,7 @@ pub fn f5_a_panic_in_a_nested_scope_reaches_the_outer_owner(h: &dyn Harness) {
         }))
         .await;
         let payload = caught.expect_err("the nested panic was lost");
-        assert_eq!(payload.downcast_ref::<u64>(), Some(&99));
+        assert_eq!(payload.downcast_ref::<u64>(), Some(&99), "payload of the resumed panic");
     }));
 }
 
@@ -293,11 +297,15 @@ pub fn f6_a_group_is_a_usable_error_value(h: &dyn Harness) {
         assert_eq!(report.matches("first").count(), 1, "a member printed more than once in the error chain:\n{report}");
         assert_eq!(report.matches("second").count(), 1, "a member missing or repeated in the error chain:\n{report}");
         let group = boxed.downcast::<ScopeError<BoxError>>().unwrap().into_errors().unwrap();
-        assert_eq!((&group).into_iter().count(), 2);
+        assert_eq!((&group).into_iter().count(), 2, "value of `(&group).into_iter().count()`");
         let mapped: ErrorGroup<String> = group.map(|e| e.to_string());
         let members: Vec<_> =
             mapped.into_members().into_iter().map(|m| (m.name().map(str::to_string), m.into_error())).collect();
-        assert_eq!(members, [(Some("a".into()), "first".to_string()), (Some("b".into()), "second".to_string())]);
+        assert_eq!(
+            members,
+            [(Some("a".into()), "first".to_string()), (Some("b".into()), "second".to_string())],
+            "value of `members`"
+        );
     }));
 }
 
@@ -344,10 +352,10 @@ pub fn f7_a_destructor_panic_after_completion_is_a_panic(h: &dyn Harness) {
             Ok::<_, BoxError>(())
         }))
         .await;
-        assert!(ran.load(Ordering::SeqCst));
+        assert!(ran.load(Ordering::SeqCst), "`ran` was false, expected true");
         let payload = caught.expect_err("the destructor panic was lost");
-        assert_eq!(taskscope_core::panic_message(&*payload), "late destructor");
-        assert_eq!(handle.unwrap().state(), ChildState::Panicked);
+        assert_eq!(taskscope_core::panic_message(&*payload), "late destructor", "message of the resumed panic");
+        assert_eq!(handle.unwrap().state(), ChildState::Panicked, "state reported by the handle (`handle.unwrap()`)");
     }));
 }
 
@@ -372,9 +380,13 @@ pub fn f7_an_unread_started_value_panicking_on_drop_is_a_panic(h: &dyn Harness) 
             Ok::<_, BoxError>(())
         }))
         .await;
-        assert!(ran.load(Ordering::SeqCst));
+        assert!(ran.load(Ordering::SeqCst), "`ran` was false, expected true");
         let payload = caught.expect_err("the destructor panic was lost");
-        assert_eq!(taskscope_core::panic_message(&*payload), "started value destructor");
+        assert_eq!(
+            taskscope_core::panic_message(&*payload),
+            "started value destructor",
+            "message of the resumed panic"
+        );
     }));
 }
 
@@ -438,7 +450,7 @@ pub fn c2_the_scope_returns_when_cleanup_ends_not_at_grace_end(h: &dyn Harness) 
             })
             .await;
         expect_cancelled(r);
-        assert_eq!(cleaned.get(), 3);
+        assert_eq!(cleaned.get(), 3, "count of `cleaned`");
         assert!(start.elapsed() < Duration::from_secs(10), "the scope waited out its grace period");
     }));
 }
@@ -466,7 +478,7 @@ pub fn c2_no_spawn_is_accepted_during_the_grace(h: &dyn Harness) {
             })
             .await;
         expect_cancelled(r);
-        assert_eq!(seen, Some((true, 1, ChildState::Closed)));
+        assert_eq!(seen, Some((true, 1, ChildState::Closed)), "what the child saw");
     }));
 }
 
@@ -507,7 +519,7 @@ pub fn c3_dropping_the_scope_drops_grandchildren_promptly(h: &dyn Harness) {
         }
         let t2 = t.clone();
         eventually(&rt, "every grandchild dropped after the scope was", move || t2.live() == 0).await;
-        assert_eq!(t.dropped(), 4);
+        assert_eq!(t.dropped(), 4, "child futures dropped so far");
     }));
 }
 
@@ -522,7 +534,7 @@ pub fn c3_a_scope_future_dropped_unpolled_runs_nothing(h: &dyn Harness) {
         });
         drop(fut);
         yield_now().await;
-        assert!(!ran.load(Ordering::SeqCst));
+        assert!(!ran.load(Ordering::SeqCst), "`ran` was true, expected false");
     }));
 }
 
@@ -539,10 +551,10 @@ pub fn c4_cancelling_a_finished_scope_does_nothing(h: &dyn Harness) {
             .unwrap();
         sp.cancel();
         sp.cancel_with(CancelReason::Explicit("again".into()));
-        assert!(sp.is_closed());
-        assert_eq!(sp.live_children(), 0);
-        assert_eq!(child.state(), ChildState::Finished);
-        assert_eq!(child.result().unwrap(), 3);
+        assert!(sp.is_closed(), "`sp` is not closed, expected closed");
+        assert_eq!(sp.live_children(), 0, "live children of the scope (`sp.live_children()`)");
+        assert_eq!(child.state(), ChildState::Finished, "state reported by handle `child`");
+        assert_eq!(child.result().unwrap(), 3, "value of child `child`");
     }));
 }
 
@@ -563,8 +575,8 @@ pub fn c4_cancelling_a_child_twice_is_the_same_as_once(h: &dyn Harness) {
                 Ok::<_, BoxError>(victim.state())
             })
             .await;
-        assert_eq!(r.unwrap(), ChildState::Cancelled);
-        assert_eq!(t.dropped(), 1);
+        assert_eq!(r.unwrap(), ChildState::Cancelled, "value the scope returned");
+        assert_eq!(t.dropped(), 1, "child futures dropped so far");
     }));
 }
 
@@ -585,7 +597,7 @@ pub fn c9_a_sibling_cancels_a_child_through_its_handle(h: &dyn Harness) {
             })
             .await;
         assert!(r.unwrap(), "the cancelled sibling was not reported cancelled");
-        assert_eq!(t.live(), 0);
+        assert_eq!(t.live(), 0, "live child futures (guards not yet dropped)");
     }));
 }
 
@@ -605,7 +617,7 @@ pub fn c9_a_sibling_awaits_another_childs_value(h: &dyn Harness) {
                 Ok(consumer.await?)
             })
             .await;
-        assert_eq!(r.unwrap(), 42);
+        assert_eq!(r.unwrap(), 42, "value the scope returned");
     }));
 }
 
@@ -626,8 +638,8 @@ pub fn c9_a_cancelled_child_is_not_a_failure_even_under_grace(h: &dyn Harness) {
                 Ok::<_, BoxError>((victim.state(), s.token().is_cancelled()))
             })
             .await;
-        assert_eq!(r.unwrap(), (ChildState::Cancelled, false));
-        assert_eq!(t.live(), 0);
+        assert_eq!(r.unwrap(), (ChildState::Cancelled, false), "value the scope returned");
+        assert_eq!(t.live(), 0, "live child futures (guards not yet dropped)");
         assert!(start.elapsed() < Duration::from_secs(10), "the handle cancel waited out the grace");
     }));
 }
@@ -657,7 +669,7 @@ pub fn t1_run_until_cancelled_drops_its_future_when_the_token_fires(h: &dyn Harn
                 Ok(waiter.await?)
             })
             .await;
-        assert_eq!(r.unwrap(), None);
+        assert_eq!(r.unwrap(), None, "value the scope returned");
         assert_eq!(t.live(), 0, "run_until_cancelled kept its future");
     }));
 }
@@ -689,7 +701,7 @@ pub fn t1_a_token_cancelled_from_a_plain_thread_wakes_async_waiters(h: &dyn Harn
                 })
                 .await
                 .unwrap();
-            assert_eq!(woke.get(), 4);
+            assert_eq!(woke.get(), 4, "count of `woke`");
             canceller.join().unwrap();
         }
     }));
@@ -708,14 +720,14 @@ pub fn t1_a_drop_guard_cancels_when_its_child_is_cancelled(h: &dyn Harness) {
                     ok()
                 });
                 yield_now().await;
-                assert!(!token.is_cancelled());
+                assert!(!token.is_cancelled(), "`token` is cancelled, expected not cancelled");
                 child.cancel();
                 token.cancelled().await;
                 Ok::<_, BoxError>(())
             })
             .await;
-        assert!(r.is_ok());
-        assert!(token.is_cancelled());
+        assert!(r.is_ok(), "the outcome: expected Ok, saw {r:?}");
+        assert!(token.is_cancelled(), "`token` is not cancelled, expected cancelled");
     }));
 }
 
@@ -736,7 +748,7 @@ pub fn t1_cancelled_owned_can_be_moved_into_a_child(h: &dyn Harness) {
                 Ok(child.await?)
             })
             .await;
-        assert_eq!(r.unwrap(), 1);
+        assert_eq!(r.unwrap(), 1, "value the scope returned");
     }));
 }
 
@@ -747,13 +759,17 @@ pub fn t2_a_cancelled_token_keeps_no_children(h: &dyn Harness) {
         let parent = CancelToken::new();
         parent.cancel();
         let kept: Vec<_> = (0..10_000).map(|_| parent.child()).collect();
-        assert!(kept.iter().all(CancelToken::is_cancelled));
-        assert_eq!(parent.child_count(), 0);
+        assert!(
+            kept.iter().all(CancelToken::is_cancelled),
+            "child tokens made from a cancelled parent that are not cancelled: {} of 10000, expected 0",
+            kept.iter().filter(|t| !t.is_cancelled()).count()
+        );
+        assert_eq!(parent.child_count(), 0, "child tokens still held by `parent`");
         for _ in 0..100 {
             let r = builder(h).parent(&parent).run(async |_s| Ok::<_, BoxError>(())).await;
-            assert!(r.unwrap_err().is_cancelled());
+            assert!(r.as_ref().is_err_and(|e| e.is_cancelled()), "expected a cancelled outcome, saw {r:?}");
         }
-        assert_eq!(parent.child_count(), 0);
+        assert_eq!(parent.child_count(), 0, "child tokens still held by `parent`");
     }));
 }
 
@@ -787,7 +803,7 @@ pub fn t3_a_dropped_owner_gives_reason_dropped(h: &dyn Harness) {
         }
         let s2 = seen.clone();
         eventually(&rt, "the child to be dropped", move || s2.lock().unwrap().is_some()).await;
-        assert_eq!(seen.lock().unwrap().take(), Some(Some(CancelReason::Dropped)));
+        assert_eq!(seen.lock().unwrap().take(), Some(Some(CancelReason::Dropped)), "what was recorded in `seen`");
     }));
 }
 
@@ -796,8 +812,16 @@ pub fn t3_a_dropped_owner_gives_reason_dropped(h: &dyn Harness) {
 pub fn p2_the_ambient_scope_is_set_only_inside_it(h: &dyn Harness) {
     let name = h.runtime().name();
     h.block_on(Box::pin(async move {
-        assert!(taskscope_core::current_token().is_none());
-        assert!(taskscope_core::current_runtime().is_none());
+        assert!(
+            taskscope_core::current_token().is_none(),
+            "an ambient token outside any scope: expected none, saw {:?}",
+            taskscope_core::current_token()
+        );
+        assert!(
+            taskscope_core::current_runtime().is_none(),
+            "an ambient runtime outside any scope: expected none, saw {:?}",
+            taskscope_core::current_runtime()
+        );
         let r = builder(h)
             .run(async |s| {
                 let in_body = taskscope_core::current_token().map(|t| t.is_cancelled());
@@ -805,7 +829,7 @@ pub fn p2_the_ambient_scope_is_set_only_inside_it(h: &dyn Harness) {
                 Ok::<_, BoxError>((in_body, child.await?))
             })
             .await;
-        assert_eq!(r.unwrap(), (Some(false), Some(name)));
+        assert_eq!(r.unwrap(), (Some(false), Some(name)), "value the scope returned");
         assert!(taskscope_core::current_token().is_none(), "the ambient token leaked out");
         assert!(taskscope_core::current_runtime().is_none(), "the ambient runtime leaked out");
     }));
@@ -831,7 +855,7 @@ pub fn c1_a_child_blocked_on_a_timer_is_dropped_without_waiting(h: &dyn Harness)
             })
             .await;
         expect_cancelled(r);
-        assert_eq!(t.live(), 0);
+        assert_eq!(t.live(), 0, "live child futures (guards not yet dropped)");
         assert!(start.elapsed() < Duration::from_secs(10), "the scope waited for the child's timer");
     }));
 }
@@ -849,6 +873,10 @@ pub fn c5_a_failure_is_not_replaced_by_a_later_cancel(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        assert_eq!(messages(&expect_failed(r)), ["bad"]);
+        assert_eq!(
+            messages(&expect_failed(r)),
+            ["bad"],
+            "messages of the failed scope's group members, in completion order"
+        );
     }));
 }

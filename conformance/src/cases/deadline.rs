@@ -34,7 +34,7 @@ pub fn c7_scope_timeout_elapsed_after_teardown(h: &dyn Harness) {
             .await;
         let err = r.unwrap_err();
         assert!(err.is_elapsed(), "{err:?}");
-        assert_eq!(err.reason(), Some(&CancelReason::Deadline));
+        assert_eq!(err.reason(), Some(&CancelReason::Deadline), "value of `err.reason()`");
         assert_eq!(t.live(), 0, "a child outlived the elapsed scope");
         assert!(rt.now() - start >= Duration::from_millis(20), "the deadline fired early");
     }));
@@ -47,8 +47,10 @@ pub fn c7_fail_after_never_fires_early(h: &dyn Harness) {
         inside_scope(h, async {
             let start = rt.now();
             let r = fail_after(Duration::from_millis(30), forever()).await;
-            assert_eq!(r, Err(Elapsed::default()));
-            assert!(rt.now() - start >= Duration::from_millis(30), "fired after {:?}", rt.now() - start);
+            assert_eq!(r, Err(Elapsed::default()), "outcome (`r`)");
+            let elapsed = rt.now() - start;
+            let d = Duration::from_millis(30);
+            assert!(elapsed >= d, "the deadline fired after {elapsed:?}, expected at least {d:?}");
         })
         .await;
     }));
@@ -63,7 +65,7 @@ pub fn c7_fail_after_returns_output_in_time(h: &dyn Harness) {
                 7
             })
             .await;
-            assert_eq!(r, Ok(7));
+            assert_eq!(r, Ok(7), "outcome (`r`)");
         })
         .await;
     }));
@@ -73,8 +75,16 @@ pub fn c7_fail_after_returns_output_in_time(h: &dyn Harness) {
 pub fn c7_move_on_after_gives_none(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
         inside_scope(h, async {
-            assert_eq!(move_on_after(Duration::from_millis(5), forever()).await, None);
-            assert_eq!(move_on_after(Duration::from_secs(3600), async { 3 }).await, Some(3));
+            assert_eq!(
+                move_on_after(Duration::from_millis(5), forever()).await,
+                None,
+                "outcome of `move_on_after(Duration::from_millis(5), forever()).await`"
+            );
+            assert_eq!(
+                move_on_after(Duration::from_secs(3600), async { 3 }).await,
+                Some(3),
+                "outcome of `move_on_after(Duration::from_secs(3600), async {{ 3 }}).await`"
+            );
         })
         .await;
     }));
@@ -87,11 +97,17 @@ pub fn c7_absolute_deadlines(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
         let at = rt.now() + Duration::from_millis(10);
         inside_scope(h, async {
-            assert_eq!(fail_at(at, forever()).await, Err(Elapsed::default()));
-            assert!(rt.now() >= at);
+            assert_eq!(
+                fail_at(at, forever()).await,
+                Err(Elapsed::default()),
+                "outcome of `fail_at(at, forever()).await`"
+            );
+            let now = rt.now();
+            assert!(now >= at, "fail_at returned {:?} before its deadline, expected at or after it", at - now);
             let later = rt.now() + Duration::from_millis(5);
-            assert_eq!(move_on_at(later, forever()).await, None);
-            assert!(rt.now() >= later);
+            assert_eq!(move_on_at(later, forever()).await, None, "outcome of `move_on_at(later, forever()).await`");
+            let now = rt.now();
+            assert!(now >= later, "move_on_at returned {:?} before its deadline, expected at or after it", later - now);
         })
         .await;
         let at = rt.now() + Duration::from_millis(10);
@@ -102,8 +118,9 @@ pub fn c7_absolute_deadlines(h: &dyn Harness) {
                 ok()
             })
             .await;
-        assert!(r.unwrap_err().is_elapsed());
-        assert!(rt.now() >= at);
+        assert!(r.as_ref().is_err_and(|e| e.is_elapsed()), "expected an elapsed outcome, saw {r:?}");
+        let now = rt.now();
+        assert!(now >= at, "the scope returned {:?} before its deadline, expected at or after it", at - now);
     }));
 }
 
@@ -121,13 +138,17 @@ pub fn c7_deadline_already_past_cancels_before_poll(h: &dyn Harness) {
                 ok()
             })
             .await;
-        assert!(r.unwrap_err().is_elapsed());
+        assert!(r.as_ref().is_err_and(|e| e.is_elapsed()), "expected an elapsed outcome, saw {r:?}");
         assert!(!polled.load(Ordering::SeqCst), "the body ran after its deadline had passed");
         let p = polled.clone();
         inside_scope(h, async {
             let r = fail_at(past, async move { p.store(true, Ordering::SeqCst) }).await;
-            assert_eq!(r, Err(Elapsed::default()));
-            assert_eq!(fail_after(Duration::ZERO, async { 1 }).await, Err(Elapsed::default()));
+            assert_eq!(r, Err(Elapsed::default()), "outcome (`r`)");
+            assert_eq!(
+                fail_after(Duration::ZERO, async { 1 }).await,
+                Err(Elapsed::default()),
+                "outcome of `fail_after(Duration::ZERO, async {{ 1 }}).await`"
+            );
         })
         .await;
         assert!(!polled.load(Ordering::SeqCst), "the future ran after its deadline had passed");
@@ -144,12 +165,20 @@ pub fn c7_duration_max_means_no_deadline(h: &dyn Harness) {
                     yield_now().await;
                     ok()
                 });
-                assert_eq!(fail_after(Duration::MAX, async { 1 }).await, Ok(1));
-                assert_eq!(move_on_after(Duration::MAX, async { 2 }).await, Some(2));
+                assert_eq!(
+                    fail_after(Duration::MAX, async { 1 }).await,
+                    Ok(1),
+                    "outcome of `fail_after(Duration::MAX, async {{ 1 }}).await`"
+                );
+                assert_eq!(
+                    move_on_after(Duration::MAX, async { 2 }).await,
+                    Some(2),
+                    "outcome of `move_on_after(Duration::MAX, async {{ 2 }}).await`"
+                );
                 Ok::<_, BoxError>(5)
             })
             .await;
-        assert_eq!(r.unwrap(), 5);
+        assert_eq!(r.unwrap(), 5, "value the scope returned");
     }));
 }
 
@@ -165,7 +194,7 @@ pub fn c7_manual_cancel_is_not_elapsed(h: &dyn Harness) {
             })
             .await;
         let err = r.unwrap_err();
-        assert!(!err.is_elapsed());
+        assert!(!err.is_elapsed(), "a manual cancel reported as elapsed: {err:?}, expected a plain cancel");
         assert!(matches!(err.reason(), Some(CancelReason::Explicit(_))), "{err:?}");
     }));
 }
@@ -187,7 +216,9 @@ pub fn c7_child_failure_beats_elapsed(h: &dyn Harness) {
             })
             .await;
         match r {
-            Err(ScopeError::Failed(g)) => assert_eq!(g.to_string(), "1 error in scope\n  1. [flusher] flush failed"),
+            Err(ScopeError::Failed(g)) => {
+                assert_eq!(g.to_string(), "1 error in scope\n  1. [flusher] flush failed", "displayed text of `g`")
+            }
             other => panic!("expected the group, got {other:?}"),
         }
     }));
@@ -206,10 +237,10 @@ pub fn c7_childs_own_timeout_is_ordinary_error(h: &dyn Harness) {
             })
             .await;
         let Err(ScopeError::Failed(g)) = r else { panic!("expected a failed scope, got {r:?}") };
-        assert_eq!(g.members()[0].name(), Some("slow"));
+        assert_eq!(g.members()[0].name(), Some("slow"), "child name of member 0 of group `g`");
         let (timeouts, rest) = g.split_type::<Elapsed>();
-        assert_eq!(timeouts.map(|t| t.len()), Some(1));
-        assert!(rest.is_none());
+        assert_eq!(timeouts.map(|t| t.len()), Some(1), "value of `timeouts.map(|t| t.len())`");
+        assert!(rest.is_none(), "the rest of the split: expected nothing left, saw {rest:?}");
     }));
 }
 
@@ -222,7 +253,7 @@ pub fn c7_inner_deadline_never_extends_outer(h: &dyn Harness) {
                 fail_after(Duration::from_secs(3600), forever()).await
             })
             .await;
-            assert_eq!(r, Err(Elapsed::default()));
+            assert_eq!(r, Err(Elapsed::default()), "outcome (`r`)");
         })
         .await;
     }));
@@ -236,7 +267,7 @@ pub fn c7_nested_earliest_deadline_wins(h: &dyn Harness) {
                 fail_after(Duration::from_secs(3600), async { fail_after(Duration::from_millis(5), forever()).await })
                     .await;
             // The inner deadline expired; the outer one did not.
-            assert_eq!(r, Ok(Err(Elapsed::default())));
+            assert_eq!(r, Ok(Err(Elapsed::default())), "outcome (`r`)");
         })
         .await;
     }));
@@ -273,12 +304,15 @@ pub fn c7_outer_deadline_reaches_nested_scope(h: &dyn Harness) {
                 ok()
             })
             .await;
-        assert!(r.unwrap_err().is_elapsed());
-        assert_eq!(*seen.lock().unwrap(), Some(CancelReason::Deadline));
+        assert!(r.as_ref().is_err_and(|e| e.is_elapsed()), "expected an elapsed outcome, saw {r:?}");
+        assert_eq!(*seen.lock().unwrap(), Some(CancelReason::Deadline), "what was recorded in `seen`");
         let nested = nested_outcome.lock().unwrap().take().expect("the nested scope returned");
         let (elapsed, reason) = nested.unwrap_err();
         assert!(!elapsed, "an outer deadline is not the nested scope's own");
-        assert!(matches!(reason, Some(CancelReason::Parent(_))));
+        assert!(
+            matches!(reason, Some(CancelReason::Parent(_))),
+            "expected `reason` to match `Some(CancelReason::Parent(_))`, saw {reason:?}"
+        );
     }));
 }
 
@@ -298,7 +332,7 @@ pub fn c7_move_on_tears_down_nested_scope_first(h: &dyn Harness) {
                 }),
             )
             .await;
-            assert!(r.is_none());
+            assert!(r.is_none(), "the outcome: expected None, saw {r:?}");
             assert_eq!(t.live(), 0, "move_on_after returned before the nested children were dropped");
         })
         .await;
@@ -328,8 +362,8 @@ pub fn c7_outer_cancel_is_not_elapsed_for_inner_region(h: &dyn Harness) {
                 ok()
             })
             .await;
-        assert!(r.unwrap_err().is_cancelled());
-        assert_eq!(*got.lock().unwrap(), Some(Ok("saw the outer cancel")));
+        assert!(r.as_ref().is_err_and(|e| e.is_cancelled()), "expected a cancelled outcome, saw {r:?}");
+        assert_eq!(*got.lock().unwrap(), Some(Ok("saw the outer cancel")), "what was recorded in `got`");
     }));
 }
 
@@ -342,8 +376,13 @@ pub fn c7_sub_millisecond_deadline(h: &dyn Harness) {
             for micros in [1, 300, 1_500] {
                 let d = Duration::from_micros(micros);
                 let start = rt.now();
-                assert_eq!(fail_after(d, forever()).await, Err(Elapsed::default()));
-                assert!(rt.now() - start >= d);
+                assert_eq!(
+                    fail_after(d, forever()).await,
+                    Err(Elapsed::default()),
+                    "outcome of `fail_after(d, forever()).await`"
+                );
+                let elapsed = rt.now() - start;
+                assert!(elapsed >= d, "fail_after({d:?}) fired after {elapsed:?}, expected at least {d:?}");
             }
         })
         .await;
@@ -396,7 +435,7 @@ pub fn c7_seeds_nested_deadline_scenario(h: &dyn Harness) {
         let has = |e: &str| log.iter().any(|l| l == e);
         assert!(has("validate done") && has("ingest done"), "{log:?}");
         assert!(has("parse cleanup") && !has("parse done"), "{log:?}");
-        assert_eq!(t.live(), 0);
+        assert_eq!(t.live(), 0, "live child futures (guards not yet dropped)");
     }));
 }
 
@@ -423,8 +462,8 @@ pub fn c2_grace_cleanup_can_await_timers(h: &dyn Harness) {
                 ok()
             })
             .await;
-        assert!(r.unwrap_err().is_cancelled());
-        assert_eq!(done.load(Ordering::SeqCst), 3);
+        assert!(r.as_ref().is_err_and(|e| e.is_cancelled()), "expected a cancelled outcome, saw {r:?}");
+        assert_eq!(done.load(Ordering::SeqCst), 3, "value of `done`");
     }));
 }
 
@@ -447,7 +486,7 @@ pub fn c2_spawns_refused_during_grace(h: &dyn Harness) {
                 ok()
             })
             .await;
-        assert!(r.unwrap_err().is_cancelled());
+        assert!(r.as_ref().is_err_and(|e| e.is_cancelled()), "expected a cancelled outcome, saw {r:?}");
         assert!(refused.load(Ordering::SeqCst), "a spawn during the grace period was accepted");
     }));
 }
@@ -473,8 +512,8 @@ pub fn c2_grace_applies_after_deadline(h: &dyn Harness) {
                 ok()
             })
             .await;
-        assert!(r.unwrap_err().is_elapsed());
-        assert_eq!(log.events(), ["cleanup after deadline", "cleanup finished"]);
+        assert!(r.as_ref().is_err_and(|e| e.is_elapsed()), "expected an elapsed outcome, saw {r:?}");
+        assert_eq!(log.events(), ["cleanup after deadline", "cleanup finished"], "events in `log`, in order");
     }));
 }
 
@@ -497,8 +536,8 @@ pub fn c8_shielded_child_survives_scope_cancel(h: &dyn Harness) {
                 ok()
             })
             .await;
-        assert!(r.unwrap_err().is_cancelled());
-        assert_eq!(log.events(), ["shield finished"]);
+        assert!(r.as_ref().is_err_and(|e| e.is_cancelled()), "expected a cancelled outcome, saw {r:?}");
+        assert_eq!(log.events(), ["shield finished"], "events in `log`, in order");
     }));
 }
 
@@ -537,7 +576,7 @@ pub fn c8_shield_holds_against_deadline_and_failure(h: &dyn Harness) {
             .await;
         assert!(matches!(failed, Err(ScopeError::Failed(_))), "{failed:?}");
         let shielded = handle.lock().unwrap().take().unwrap();
-        assert_eq!(shielded.result().unwrap(), 1);
+        assert_eq!(shielded.result().unwrap(), 1, "value of child `shielded`");
     }));
 }
 
@@ -558,9 +597,9 @@ pub fn c8_shielded_value_is_kept(h: &dyn Harness) {
                 ok()
             })
             .await;
-        assert!(r.unwrap_err().is_cancelled());
+        assert!(r.as_ref().is_err_and(|e| e.is_cancelled()), "expected a cancelled outcome, saw {r:?}");
         let h = handle.lock().unwrap().take().unwrap();
-        assert_eq!(h.result().unwrap(), 42);
+        assert_eq!(h.result().unwrap(), 42, "value of child `h`");
     }));
 }
 
@@ -580,8 +619,8 @@ pub fn c8_shielded_own_deadline_applies(h: &dyn Harness) {
                 ok()
             })
             .await;
-        assert!(r.unwrap_err().is_cancelled());
-        assert_eq!(*got.lock().unwrap(), Some(Err(Elapsed::default())));
+        assert!(r.as_ref().is_err_and(|e| e.is_cancelled()), "expected a cancelled outcome, saw {r:?}");
+        assert_eq!(*got.lock().unwrap(), Some(Err(Elapsed::default())), "what was recorded in `got`");
     }));
 }
 
@@ -614,8 +653,8 @@ pub fn c8_shielded_cleanup_spawned_from_destructor(h: &dyn Harness) {
                 ok()
             })
             .await;
-        assert!(r.unwrap_err().is_cancelled());
-        assert_eq!(log.events(), ["flushed"]);
+        assert!(r.as_ref().is_err_and(|e| e.is_cancelled()), "expected a cancelled outcome, saw {r:?}");
+        assert_eq!(log.events(), ["flushed"], "events in `log`, in order");
     }));
 }
 
@@ -645,8 +684,8 @@ pub fn c8_nested_scope_in_shield_not_cancelled(h: &dyn Harness) {
                 ok()
             })
             .await;
-        assert!(r.unwrap_err().is_cancelled());
-        assert_eq!(*got.lock().unwrap(), Some(Ok(9)));
+        assert!(r.as_ref().is_err_and(|e| e.is_cancelled()), "expected a cancelled outcome, saw {r:?}");
+        assert_eq!(*got.lock().unwrap(), Some(Ok(9)), "what was recorded in `got`");
     }));
 }
 
@@ -685,8 +724,12 @@ pub fn c8_handle_cancel_reaches_shielded_child(h: &dyn Harness) {
             })
             .await;
         let h = r.unwrap();
-        assert!(h.result().unwrap_err().is_cancelled());
-        assert_eq!(t.live(), 0);
+        let outcome = h.result();
+        assert!(
+            outcome.as_ref().is_err_and(|e| e.is_cancelled()),
+            "the child's outcome: expected cancelled, saw {outcome:?}"
+        );
+        assert_eq!(t.live(), 0, "live child futures (guards not yet dropped)");
     }));
 }
 
@@ -710,8 +753,12 @@ pub fn t3_children_read_deadline_reason(h: &dyn Harness) {
                 ok()
             })
             .await;
-        assert!(r.unwrap_err().is_elapsed());
-        assert_eq!(*seen.lock().unwrap(), [Some(CancelReason::Deadline), Some(CancelReason::Deadline)]);
+        assert!(r.as_ref().is_err_and(|e| e.is_elapsed()), "expected an elapsed outcome, saw {r:?}");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [Some(CancelReason::Deadline), Some(CancelReason::Deadline)],
+            "what was recorded in `seen`"
+        );
     }));
 }
 
@@ -738,10 +785,14 @@ pub fn t3_explicit_message_first_cause_wins(h: &dyn Harness) {
             Err(ScopeError::Cancelled { reason, errors }) => (reason, errors),
             other => panic!("expected cancelled, got {other:?}"),
         };
-        assert_eq!(reason, CancelReason::Explicit("shutting down".into()));
-        assert_eq!(reason.to_string(), "cancelled: shutting down");
-        assert_eq!(errors.map(|g| g.len()), Some(1));
-        assert_eq!(*seen.lock().unwrap(), Some(CancelReason::Explicit("shutting down".into())));
+        assert_eq!(reason, CancelReason::Explicit("shutting down".into()), "cancel reason the child read");
+        assert_eq!(reason.to_string(), "cancelled: shutting down", "displayed text of `reason`");
+        assert_eq!(errors.map(|g| g.len()), Some(1), "value of `errors.map(|g| g.len())`");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            Some(CancelReason::Explicit("shutting down".into())),
+            "what was recorded in `seen`"
+        );
     }));
 }
 
@@ -779,10 +830,14 @@ pub fn t3_parent_reason_chain(h: &dyn Harness) {
                 ok()
             })
             .await;
-        assert!(r.unwrap_err().is_cancelled());
+        assert!(r.as_ref().is_err_and(|e| e.is_cancelled()), "expected a cancelled outcome, saw {r:?}");
         let reason = seen.lock().unwrap().take().expect("the grandchild saw the cancel");
         assert!(matches!(&reason, CancelReason::Parent(p) if matches!(&**p, CancelReason::Parent(_))), "{reason:?}");
-        assert_eq!(reason.root(), &CancelReason::Explicit("operator".into()));
+        assert_eq!(
+            reason.root(),
+            &CancelReason::Explicit("operator".into()),
+            "root cause of the cancel reason `reason`"
+        );
     }));
 }
 
@@ -816,7 +871,9 @@ pub fn f2_nested_cancellation_is_not_a_member(h: &dyn Harness) {
             })
             .await;
         match r {
-            Err(ScopeError::Failed(g)) => assert_eq!(g.to_string(), "1 error in scope\n  1. [broken] boom"),
+            Err(ScopeError::Failed(g)) => {
+                assert_eq!(g.to_string(), "1 error in scope\n  1. [broken] boom", "displayed text of `g`")
+            }
             other => panic!("expected a group of one, got {other:?}"),
         }
     }));
@@ -828,8 +885,11 @@ pub fn c7_elapsed_is_a_distinct_outcome(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
         let r = builder(h).timeout(Duration::ZERO).run(async |_s| Ok::<_, BoxError>(1)).await;
         let err = r.unwrap_err();
-        assert!(err.is_elapsed() && err.is_cancelled());
-        assert_eq!(err.to_string(), "scope cancelled (deadline elapsed)");
-        assert_eq!(Elapsed::default().to_string(), "deadline elapsed");
+        assert!(
+            err.is_elapsed() && err.is_cancelled(),
+            "a zero timeout: expected an elapsed cancellation, saw {err:?}"
+        );
+        assert_eq!(err.to_string(), "scope cancelled (deadline elapsed)", "displayed text of `err`");
+        assert_eq!(Elapsed::default().to_string(), "deadline elapsed", "value of `Elapsed::default().to_string()`");
     }));
 }

@@ -34,8 +34,8 @@ pub fn f1_child_error_cancels_siblings(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        assert_eq!(group(r).cause().to_string(), "boom");
-        assert_eq!(t.dropped(), 5);
+        assert_eq!(group(r).cause().to_string(), "boom", "displayed cause of the error group of `r`");
+        assert_eq!(t.dropped(), 5, "child futures dropped so far");
     }));
 }
 
@@ -55,9 +55,9 @@ pub fn f1_body_error_cancels_children(h: &dyn Harness) {
             })
             .await;
         let g = group(r);
-        assert_eq!(g.len(), 1);
-        assert_eq!(g.members()[0].name(), None);
-        assert_eq!(t.live(), 0);
+        assert_eq!(g.len(), 1, "number of entries in `g`");
+        assert_eq!(g.members()[0].name(), None, "child name of member 0 of group `g`");
+        assert_eq!(t.live(), 0, "live child futures (guards not yet dropped)");
     }));
 }
 
@@ -73,7 +73,7 @@ pub fn f1_child_error_cancels_body(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        assert_eq!(group(r).cause().to_string(), "child failed");
+        assert_eq!(group(r).cause().to_string(), "child failed", "displayed cause of the error group of `r`");
         assert_eq!(t.live(), 0, "the body's future was not dropped");
     }));
 }
@@ -88,8 +88,8 @@ pub fn f2_single_error_is_a_group_of_one(h: &dyn Harness) {
             })
             .await;
         let g = group(r);
-        assert_eq!(g.len(), 1);
-        assert_eq!(g.members()[0].name(), Some("only"));
+        assert_eq!(g.len(), 1, "number of entries in `g`");
+        assert_eq!(g.members()[0].name(), Some("only"), "child name of member 0 of group `g`");
     }));
 }
 
@@ -121,11 +121,11 @@ pub fn f2_errors_collected_in_completion_order(h: &dyn Harness) {
             .await;
         let g = group(r);
         let names: Vec<_> = g.members().iter().map(|m| m.name().unwrap().to_string()).collect();
-        assert_eq!(names[0], "first");
+        assert_eq!(names[0], "first", "value of `names[0]`");
         assert!(names.iter().all(|n| n != "quiet"), "a cancelled child became a member");
         // "second" may or may not have been polled before the hard cancel; if it was, it
         // comes after "first".
-        assert!(names.len() <= 2);
+        assert!(names.len() <= 2, "group members {names:?}: expected at most 2 (first, maybe second)");
     }));
 }
 
@@ -148,9 +148,9 @@ pub fn f2_errors_during_grace_follow_the_cause(h: &dyn Harness) {
             })
             .await;
         let g = group(r);
-        assert_eq!(g.len(), 3);
-        assert_eq!(g.cause().to_string(), "cause");
-        assert_eq!(g.members()[0].name(), Some("cause"));
+        assert_eq!(g.len(), 3, "number of entries in `g`");
+        assert_eq!(g.cause().to_string(), "cause", "displayed cause of group `g`");
+        assert_eq!(g.members()[0].name(), Some("cause"), "child name of member 0 of group `g`");
     }));
 }
 
@@ -181,7 +181,7 @@ pub fn f3_no_error_lost_or_duplicated(h: &dyn Harness) {
         msgs.dedup();
         assert_eq!(msgs.len(), g.len(), "an error was reported twice");
         // Under a grace period nothing is dropped early, so every child's error arrives.
-        assert_eq!(g.len(), n);
+        assert_eq!(g.len(), n, "number of entries in `g`");
     }));
 }
 
@@ -197,7 +197,7 @@ pub fn f3_handle_of_failed_child_has_no_error_copy(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        assert_eq!(group(r).len(), 1);
+        assert_eq!(group(r).len(), 1, "members in the error group of `r`");
         let got = seen.lock().unwrap().take().unwrap();
         assert!(matches!(&got, Err(JoinError::Failed { name: Some(n), error: None }) if n == "bad"), "{got:?}");
     }));
@@ -221,10 +221,15 @@ pub fn f4_value_after_cancellation_is_dropped(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        assert_eq!(group(r).len(), 1);
+        assert_eq!(group(r).len(), 1, "members in the error group of `r`");
         let late = late.unwrap();
-        assert_eq!(late.state(), ChildState::Cancelled);
-        assert!(matches!(late.result(), Err(JoinError::Cancelled { .. })));
+        assert_eq!(late.state(), ChildState::Cancelled, "state reported by handle `late`");
+        let result = late.result();
+        assert!(
+            matches!(result, Err(JoinError::Cancelled { .. })),
+            "the late child's result: expected Err(Cancelled), saw {:?}",
+            result.map(|_| "a value")
+        );
         assert_eq!(t.live(), 0, "the late value was kept");
     }));
 }
@@ -255,8 +260,8 @@ pub fn f5_panic_resumes_in_owner_after_siblings_dropped(h: &dyn Harness) {
         siblings_dropped_at_resume.store(t.dropped(), Ordering::SeqCst);
         let payload = caught.expect_err("the panic did not resume in the owner");
         assert_eq!(payload.downcast_ref::<u32>(), Some(&42), "the payload changed");
-        assert_eq!(siblings_dropped_at_resume.load(Ordering::SeqCst), 5);
-        assert_eq!(t.live(), 0);
+        assert_eq!(siblings_dropped_at_resume.load(Ordering::SeqCst), 5, "value of `siblings_dropped_at_resume`");
+        assert_eq!(t.live(), 0, "live child futures (guards not yet dropped)");
     }));
 }
 
@@ -278,8 +283,8 @@ pub fn f5_body_panic_resumes_after_children_dropped(h: &dyn Harness) {
         });
         let caught = futures_lite::future::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(fut)).await;
         let payload = caught.expect_err("the panic did not resume");
-        assert_eq!(taskscope_core::panic_message(&*payload), "body panic");
-        assert_eq!(t.live(), 0);
+        assert_eq!(taskscope_core::panic_message(&*payload), "body panic", "message of the resumed panic");
+        assert_eq!(t.live(), 0, "live child futures (guards not yet dropped)");
     }));
 }
 
@@ -302,8 +307,12 @@ pub fn f5_siblings_see_panic_reason(h: &dyn Harness) {
             Ok(())
         });
         let caught = futures_lite::future::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(fut)).await;
-        assert!(caught.is_err());
-        assert_eq!(reason.lock().unwrap().clone(), Some(CancelReason::SiblingPanicked { name: Some("bomb".into()) }));
+        assert!(caught.is_err(), "expected a panic, saw none");
+        assert_eq!(
+            reason.lock().unwrap().clone(),
+            Some(CancelReason::SiblingPanicked { name: Some("bomb".into()) }),
+            "value of `reason.lock().unwrap().clone()`"
+        );
     }));
 }
 
@@ -337,12 +346,21 @@ pub fn f6_group_splits_by_type_and_displays_names(h: &dyn Harness) {
         assert!(text.contains("[parse] bad value") && text.contains("[io] disk full"), "{text}");
         assert_eq!(g.members()[0].name(), Some("io"), "completion order");
         let (values, rest) = g.split_type::<ValueError>();
-        assert_eq!(values.unwrap().members()[0].name(), Some("parse"));
+        assert_eq!(
+            values.unwrap().members()[0].name(),
+            Some("parse"),
+            "value of `values.unwrap().members()[0].name()`"
+        );
         let rest = rest.unwrap();
-        assert_eq!(rest.len(), 1);
-        assert_eq!(rest.cause().to_string(), "disk full");
+        assert_eq!(rest.len(), 1, "number of entries in `rest`");
+        assert_eq!(rest.cause().to_string(), "disk full", "displayed cause of group `rest`");
         let (io, none) = rest.split(|e| e.to_string().contains("disk"));
-        assert!(io.is_some() && none.is_none());
+        assert!(
+            io.is_some() && none.is_none(),
+            "split by \"disk\": expected (Some, None), saw ({}, {})",
+            if io.is_some() { "Some" } else { "None" },
+            if none.is_some() { "Some" } else { "None" }
+        );
     }));
 }
 
@@ -373,11 +391,11 @@ pub fn f6_nested_scopes_nest_groups(h: &dyn Harness) {
             .await;
         let g = group(r);
         let nested = g.cause().downcast_ref::<ScopeError<BoxError>>().expect("the member is the inner scope's error");
-        assert!(matches!(nested, ScopeError::Failed(inner) if inner.members()[0].name() == Some("inner-child")));
+        assert!(matches!(nested, ScopeError::Failed(inner) if inner.members()[0].name() == Some("inner-child")), "expected `nested` to match `ScopeError::Failed(inner) if inner.members()[0].name() == Some(\"inner-child\")`, saw {nested:?}");
         let (leaves, rest) = g.split_type::<Leaf>();
-        assert!(rest.is_none());
+        assert!(rest.is_none(), "the rest of the split: expected nothing left, saw {rest:?}");
         let leaves = leaves.unwrap();
-        assert_eq!(leaves.members()[0].name(), Some("inner-child"));
+        assert_eq!(leaves.members()[0].name(), Some("inner-child"), "child name of member 0 of group `leaves`");
         let _: &ChildError<Leaf> = &leaves.members()[0];
     }));
 }
@@ -406,9 +424,9 @@ pub fn f7_panic_in_destructor_during_cancel(h: &dyn Harness) {
             Ok(())
         });
         let caught = futures_lite::future::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(fut)).await;
-        assert!(ran.load(Ordering::SeqCst));
+        assert!(ran.load(Ordering::SeqCst), "`ran` was false, expected true");
         let payload = caught.expect_err("the destructor panic was lost");
-        assert_eq!(taskscope_core::panic_message(&*payload), "destructor panic");
-        assert_eq!(t.live(), 0);
+        assert_eq!(taskscope_core::panic_message(&*payload), "destructor panic", "message of the resumed panic");
+        assert_eq!(t.live(), 0, "live child futures (guards not yet dropped)");
     }));
 }

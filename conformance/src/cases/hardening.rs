@@ -178,7 +178,7 @@ pub fn f3_a_failed_handle_passed_on_with_question_mark_is_not_a_second_member(h:
             .await;
         let group = expect_failed(r);
         assert_eq!(messages(&group), ["refused"], "expected exactly the child's error in the group");
-        assert_eq!(group.members()[0].name(), Some("fetch"));
+        assert_eq!(group.members()[0].name(), Some("fetch"), "child name of member 0 of group `group`");
     }));
 }
 
@@ -312,7 +312,7 @@ pub fn o3_the_count_drops_before_the_handle_reports(h: &dyn Harness) {
                         "round {round}: the handle says {:?} but the scope counts {live} live children",
                         child.state()
                     );
-                    assert_eq!(child.state(), ChildState::Finished);
+                    assert_eq!(child.state(), ChildState::Finished, "state reported by handle `child`");
                 }
                 ok()
             })

@@ -75,8 +75,8 @@ pub fn l1_limit_bounds_running_children(h: &dyn Harness) {
             })
             .await
             .unwrap();
-        assert_eq!(running.started(), 12);
-        assert_eq!(running.peak(), 3);
+        assert_eq!(running.started(), 12, "children started in all");
+        assert_eq!(running.peak(), 3, "most children running at once");
     }));
 }
 
@@ -100,7 +100,7 @@ pub fn l1_waiting_children_start_in_spawn_order(h: &dyn Harness) {
             })
             .await
             .unwrap();
-        assert_eq!(*order.lock().unwrap(), (0..8).collect::<Vec<_>>());
+        assert_eq!(*order.lock().unwrap(), (0..8).collect::<Vec<_>>(), "what was recorded in `order`");
     }));
 }
 
@@ -152,14 +152,20 @@ pub fn l1_cancelled_spawn_wait_never_strands_a_permit(h: &dyn Harness) {
                     p.store(true, Ordering::SeqCst);
                     ok()
                 }));
-                assert!(poll_once(&mut abandoned).await.is_none());
+                assert!(
+                    poll_once(&mut abandoned).await.is_none(),
+                    "the spawn_wait of a full scope completed, expected it to wait for a permit"
+                );
                 let mut next = Box::pin(s.spawn_wait(async { Ok::<_, BoxError>("ran") }));
-                assert!(poll_once(&mut next).await.is_none());
+                assert!(
+                    poll_once(&mut next).await.is_none(),
+                    "the next spawn_wait completed, expected it to wait for a permit"
+                );
                 gate.open();
                 busy.await?;
                 drop(abandoned); // may have been handed the permit already: it must pass on
                 let h = next.await;
-                assert_eq!(h.await?, "ran");
+                assert_eq!(h.await?, "ran", "value of `h.await?`");
                 ok()
             })
             .await
@@ -190,7 +196,7 @@ pub fn l1_try_spawn_reports_full(h: &dyn Harness) {
                     Err(e @ TrySpawnError::Full(_)) => e,
                     other => panic!("expected Full, got {other:?}"),
                 };
-                assert!(e.to_string().contains("full"));
+                assert!(e.to_string().contains("full"), "expected the text of `e` to contain \"full\", saw {}", e);
                 let fut = e.into_inner(); // given back, unpolled
                 gate.open();
                 for b in busy {
@@ -207,7 +213,7 @@ pub fn l1_try_spawn_reports_full(h: &dyn Harness) {
 /// L1: a limit of zero is refused with a clear error.
 pub fn l1_zero_limit_is_refused(_h: &dyn Harness) {
     let e = taskscope_core::Builder::new().limit(0).unwrap_err();
-    assert_eq!(e, ZeroLimit);
+    assert_eq!(e, ZeroLimit, "value of `e`");
     assert!(e.to_string().contains("use a limit of at least 1"), "{e}");
 }
 
@@ -238,11 +244,11 @@ pub fn l1_queued_children_never_start_after_cancel(h: &dyn Harness) {
                 ok()
             })
             .await;
-        assert!(r.unwrap_err().is_cancelled());
+        assert!(r.as_ref().is_err_and(|e| e.is_cancelled()), "expected a cancelled outcome, saw {r:?}");
         assert_eq!(started.load(Ordering::SeqCst), 1, "a queued child started after the cancel");
-        assert_eq!(t.live(), 0);
+        assert_eq!(t.live(), 0, "live child futures (guards not yet dropped)");
         let states: Vec<_> = handles.lock().unwrap().iter().map(|h| h.state()).collect();
-        assert_eq!(states[1..], [ChildState::Cancelled; 3]);
+        assert_eq!(states[1..], [ChildState::Cancelled; 3], "value of `states[1..]`");
     }));
 }
 
@@ -273,7 +279,7 @@ pub fn l1_seeds_bounded_gather(h: &dyn Harness) {
             })
             .await
             .unwrap();
-        assert_eq!(pages, (0..10).map(|i| format!("page {i}")).collect::<Vec<_>>());
+        assert_eq!(pages, (0..10).map(|i| format!("page {i}")).collect::<Vec<_>>(), "value of `pages`");
         assert!(running.peak() <= 3, "peak concurrency {} over the limit", running.peak());
     }));
 }
@@ -300,9 +306,13 @@ pub fn l2_supervisor_errors_do_not_cancel_siblings(h: &dyn Harness) {
             .await
             .unwrap();
         let a = a.result().unwrap_err();
-        assert_eq!(a.name(), Some("a"));
-        assert_eq!(a.into_error().map(|e| e.to_string()).as_deref(), Some("a broke"));
-        assert_eq!(b.result().unwrap(), 2);
+        assert_eq!(a.name(), Some("a"), "name reported by `a`");
+        assert_eq!(
+            a.into_error().map(|e| e.to_string()).as_deref(),
+            Some("a broke"),
+            "value of `a.into_error().map(|e| e.to_string()).as_deref()`"
+        );
+        assert_eq!(b.result().unwrap(), 2, "value of child `b`");
     }));
 }
 
@@ -326,7 +336,11 @@ pub fn l2_supervisor_returns_every_outcome(h: &dyn Harness) {
             .into_iter()
             .map(|h| h.result().map_err(|e| e.into_error().expect("the error is in the handle").to_string()))
             .collect();
-        assert_eq!(outcomes, [Ok(1), Err("two".into()), Ok(3), Err("four".into())]);
+        assert_eq!(
+            outcomes,
+            [Ok(1), Err("two".into()), Ok(3), Err("four".into())],
+            "outcomes of the supervised children, in spawn order"
+        );
     }));
 }
 
@@ -352,7 +366,9 @@ pub fn l2_supervisor_unclaimed_error_goes_to_group(h: &dyn Harness) {
             .await;
         assert!(finished.load(Ordering::SeqCst), "a sibling was cancelled under the supervisor");
         match r {
-            Err(ScopeError::Failed(g)) => assert_eq!(g.to_string(), "1 error in scope\n  1. [fire-and-forget] lost?"),
+            Err(ScopeError::Failed(g)) => {
+                assert_eq!(g.to_string(), "1 error in scope\n  1. [fire-and-forget] lost?", "displayed text of `g`")
+            }
             other => panic!("expected the unclaimed error in a group, got {other:?}"),
         }
     }));
@@ -374,8 +390,8 @@ pub fn l2_supervisor_panic_still_resumes(h: &dyn Harness) {
         }))
         .await;
         let payload = r.expect_err("the panic resumes in the owner");
-        assert_eq!(taskscope_core::panic_message(&*payload), "supervised panic");
-        assert_eq!(t.live(), 0);
+        assert_eq!(taskscope_core::panic_message(&*payload), "supervised panic", "message of the resumed panic");
+        assert_eq!(t.live(), 0, "live child futures (guards not yet dropped)");
     }));
 }
 
@@ -400,7 +416,7 @@ pub fn l3_race_first_success_wins(h: &dyn Harness) {
             .collect();
         go.open();
         let winner = builder(h).race(racers).await.unwrap();
-        assert_eq!(winner, 2);
+        assert_eq!(winner, 2, "value of `winner`");
         assert_eq!(t.live(), 0, "a loser outlived the race");
     }));
 }
@@ -413,7 +429,7 @@ pub fn l3_race_all_fail_gives_group_of_all(h: &dyn Harness) {
         let Err(ScopeError::Failed(g)) = r else { panic!("expected the group, got {r:?}") };
         let mut msgs: Vec<_> = g.iter().map(|e| e.to_string()).collect();
         msgs.sort();
-        assert_eq!(msgs, ["a", "b", "c"]);
+        assert_eq!(msgs, ["a", "b", "c"], "member messages, in completion order");
     }));
 }
 
@@ -433,7 +449,11 @@ pub fn l3_race_failures_do_not_cancel(h: &dyn Harness) {
                 Ok("from b")
             }),
         ];
-        assert_eq!(builder(h).race(racers).await.unwrap(), "from b");
+        assert_eq!(
+            builder(h).race(racers).await.unwrap(),
+            "from b",
+            "value of `builder(h).race(racers).await.unwrap()`"
+        );
     }));
 }
 
@@ -467,12 +487,20 @@ pub fn l3_seeds_first_success_with_cleanup(h: &dyn Harness) {
             .await
             .unwrap();
         let states: Vec<_> = r.iter().map(|h| h.state()).collect();
-        assert_eq!(states, [ChildState::Cancelled, ChildState::Finished, ChildState::Cancelled]);
+        assert_eq!(
+            states,
+            [ChildState::Cancelled, ChildState::Finished, ChildState::Cancelled],
+            "states reported by the handles, in spawn order"
+        );
         let mut cleaned = cleaned.lock().unwrap().clone();
         cleaned.sort_by_key(|c| c.0);
         let won = Some(CancelReason::RaceWon { name: Some("fast".into()) });
-        assert_eq!(cleaned, [("slow-1", won.clone()), ("slow-2", won)]);
-        assert_eq!(r.into_iter().nth(1).unwrap().result().unwrap(), "fast");
+        assert_eq!(cleaned, [("slow-1", won.clone()), ("slow-2", won)], "value of `cleaned`");
+        assert_eq!(
+            r.into_iter().nth(1).unwrap().result().unwrap(),
+            "fast",
+            "value of `r.into_iter().nth(1).unwrap().result().unwrap()`"
+        );
     }));
 }
 
@@ -492,15 +520,15 @@ pub fn l4_start_returns_ready_value(h: &dyn Harness) {
                         Ok::<_, BoxError>("served")
                     })
                     .await?;
-                assert_eq!(port, 8080);
+                assert_eq!(port, 8080, "value of `port`");
                 assert_eq!(server.state(), ChildState::Running, "the child runs on after ready");
                 stop.open();
-                assert_eq!(server.await?, "served");
+                assert_eq!(server.await?, "served", "value of `server.await?`");
                 ok()
             })
             .await
             .unwrap();
-        assert!(served.load(Ordering::SeqCst));
+        assert!(served.load(Ordering::SeqCst), "`served` was false, expected true");
     }));
 }
 
@@ -515,12 +543,16 @@ pub fn l4_error_before_ready_is_the_start_error(h: &dyn Harness) {
                     })
                     .await;
                 let e = r.expect_err("the start call fails");
-                assert_eq!(e.name(), Some("server"));
-                assert_eq!(e.into_error().map(|e| e.to_string()).as_deref(), Some("bind failed"));
+                assert_eq!(e.name(), Some("server"), "name reported by `e`");
+                assert_eq!(
+                    e.into_error().map(|e| e.to_string()).as_deref(),
+                    Some("bind failed"),
+                    "value of `e.into_error().map(|e| e.to_string()).as_deref()`"
+                );
                 Ok::<_, BoxError>("scope fine")
             })
             .await;
-        assert_eq!(r.unwrap(), "scope fine");
+        assert_eq!(r.unwrap(), "scope fine", "value the scope returned");
     }));
 }
 
@@ -536,7 +568,7 @@ pub fn l4_ending_without_ready_is_an_error(h: &dyn Harness) {
                 });
                 let e = r.await.expect_err("no ready");
                 assert!(matches!(e, JoinError::NotReady { .. }), "{e:?}");
-                assert_eq!(e.to_string(), "child ended without reporting ready");
+                assert_eq!(e.to_string(), "child ended without reporting ready", "displayed text of `e`");
                 ok()
             })
             .await
@@ -552,13 +584,16 @@ pub fn l4_cancelling_start_cancels_the_child(h: &dyn Harness) {
             .run(async |s| {
                 let g = t.guard();
                 let mut start = s.start(|_ready: taskscope_core::Ready<()>| guarded_forever(g));
-                assert!(poll_once(&mut start).await.is_none());
+                assert!(
+                    poll_once(&mut start).await.is_none(),
+                    "the start call completed, expected it to wait for the child to report ready"
+                );
                 drop(start);
                 Ok::<_, BoxError>("owner unaffected")
             })
             .await;
-        assert_eq!(r.unwrap(), "owner unaffected");
-        assert_eq!(t.live(), 0);
+        assert_eq!(r.unwrap(), "owner unaffected", "value the scope returned");
+        assert_eq!(t.live(), 0, "live child futures (guards not yet dropped)");
     }));
 }
 
@@ -574,14 +609,18 @@ pub fn l4_error_after_ready_fails_the_scope(h: &dyn Harness) {
                         Err::<(), _>(err("crashed after ready"))
                     })
                     .await?;
-                assert_eq!(v, 1);
+                assert_eq!(v, 1, "value of `v`");
                 forever().await;
                 ok()
             })
             .await;
         match r {
             Err(ScopeError::Failed(g)) => {
-                assert_eq!(g.to_string(), "1 error in scope\n  1. [worker] crashed after ready")
+                assert_eq!(
+                    g.to_string(),
+                    "1 error in scope\n  1. [worker] crashed after ready",
+                    "displayed text of `g`"
+                )
             }
             other => panic!("expected the group, got {other:?}"),
         }
@@ -633,8 +672,8 @@ pub fn b1_blocking_work_watches_the_token(h: &dyn Harness) {
                 ok()
             })
             .await;
-        assert!(r.unwrap_err().is_cancelled());
-        assert!(stopped_early.load(Ordering::SeqCst));
+        assert!(r.as_ref().is_err_and(|e| e.is_cancelled()), "expected a cancelled outcome, saw {r:?}");
+        assert!(stopped_early.load(Ordering::SeqCst), "`stopped_early` was false, expected true");
     }));
 }
 
@@ -648,7 +687,7 @@ pub fn b1_blocking_value_and_error(h: &dyn Harness) {
             })
             .await
             .unwrap();
-        assert_eq!(v, 42);
+        assert_eq!(v, 42, "value of `v`");
         let r = builder(h)
             .run(async |s| {
                 s.spawn_blocking(|_| Err::<(), _>(err("disk on fire")));
@@ -656,7 +695,9 @@ pub fn b1_blocking_value_and_error(h: &dyn Harness) {
             })
             .await;
         match r {
-            Err(ScopeError::Failed(g)) => assert_eq!(g.cause().to_string(), "disk on fire"),
+            Err(ScopeError::Failed(g)) => {
+                assert_eq!(g.cause().to_string(), "disk on fire", "displayed cause of group `g`")
+            }
             other => panic!("expected the group, got {other:?}"),
         }
     }));
@@ -671,6 +712,6 @@ pub fn b1_blocking_panic_resumes_in_owner(h: &dyn Harness) {
         }))
         .await;
         let payload = r.expect_err("the panic resumes");
-        assert_eq!(taskscope_core::panic_message(&*payload), "blocking panic");
+        assert_eq!(taskscope_core::panic_message(&*payload), "blocking panic", "message of the resumed panic");
     }));
 }

@@ -93,7 +93,11 @@ pub fn p4_a_child_sleeping_forever_is_cancelled_promptly(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        assert_eq!(messages(&expect_failed(r)), ["boom"]);
+        assert_eq!(
+            messages(&expect_failed(r)),
+            ["boom"],
+            "messages of the failed scope's group members, in completion order"
+        );
         assert!(dropped.load(Ordering::SeqCst), "the sleeping child was not dropped");
         assert_prompt(start, "cancelling a child sleeping forever");
     }));
@@ -265,6 +269,6 @@ pub fn p4_yield_now_lets_a_sibling_run(h: &dyn Harness) {
             })
             .await
             .unwrap();
-        assert!(flag.load(Ordering::SeqCst));
+        assert!(flag.load(Ordering::SeqCst), "`flag` was false, expected true");
     }));
 }

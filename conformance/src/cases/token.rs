@@ -32,8 +32,8 @@ pub fn t1_token_wakes_every_waiter_across_threads(h: &dyn Harness) {
                     Ok::<_, BoxError>(())
                 })
                 .await;
-            assert!(r.is_ok());
-            assert_eq!(woke.load(Ordering::SeqCst), 16);
+            assert!(r.is_ok(), "the outcome: expected Ok, saw {r:?}");
+            assert_eq!(woke.load(Ordering::SeqCst), 16, "value of `woke`");
             token.cancelled().await; // resolves at once
         }
     }));
@@ -46,15 +46,19 @@ pub fn t1_token_helpers_and_child_direction(h: &dyn Harness) {
         let parent = CancelToken::new();
         let child = parent.child();
         child.cancel();
-        assert!(!parent.is_cancelled());
+        assert!(!parent.is_cancelled(), "`parent` is cancelled, expected not cancelled");
         let c2 = parent.child();
         let guard = parent.clone().drop_guard();
-        assert_eq!(c2.run_until_cancelled(async { 3 }).await, Some(3));
+        assert_eq!(
+            c2.run_until_cancelled(async { 3 }).await,
+            Some(3),
+            "value of `c2.run_until_cancelled(async {{ 3 }}).await`"
+        );
         drop(guard);
-        assert!(c2.is_cancelled());
-        assert_eq!(c2.run_until_cancelled(forever()).await, None);
+        assert!(c2.is_cancelled(), "`c2` is not cancelled, expected cancelled");
+        assert_eq!(c2.run_until_cancelled(forever()).await, None, "value of `c2.run_until_cancelled(forever()).await`");
         let kept = CancelToken::new().drop_guard().disarm();
-        assert!(!kept.is_cancelled());
+        assert!(!kept.is_cancelled(), "`kept` is cancelled, expected not cancelled");
     }));
 }
 
@@ -66,12 +70,12 @@ pub fn t2_dropped_child_tokens_free_memory(h: &dyn Harness) {
             let c = parent.child();
             drop(c);
         }
-        assert_eq!(parent.child_count(), 0);
+        assert_eq!(parent.child_count(), 0, "child tokens still held by `parent`");
         // Scopes nested under a long-lived token free their token too.
         for _ in 0..1000 {
             builder(h).parent(&parent).run(async |_s| Ok::<_, BoxError>(())).await.unwrap();
         }
-        assert_eq!(parent.child_count(), 0);
+        assert_eq!(parent.child_count(), 0, "child tokens still held by `parent`");
     }));
 }
 
@@ -92,10 +96,14 @@ pub fn t3_children_read_the_first_reason(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        assert!(matches!(r, Err(ScopeError::Failed(_))));
+        assert!(
+            matches!(r, Err(ScopeError::Failed(_))),
+            "expected `r` to match `Err(ScopeError::Failed(_))`, saw {r:?}"
+        );
         assert_eq!(
             seen.lock().unwrap().as_slice(),
-            [Some(CancelReason::SiblingFailed { name: Some("failer".into()) })]
+            [Some(CancelReason::SiblingFailed { name: Some("failer".into()) })],
+            "value of `seen.lock().unwrap().as_slice()`"
         );
     }));
 }
@@ -117,8 +125,11 @@ pub fn t3_deadline_reason_reaches_children(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        assert!(matches!(r, Err(ScopeError::Cancelled { reason: CancelReason::Deadline, .. })));
-        assert_eq!(*seen.lock().unwrap(), Some(CancelReason::Deadline));
+        assert!(
+            matches!(r, Err(ScopeError::Cancelled { reason: CancelReason::Deadline, .. })),
+            "expected `r` to match `Err(ScopeError::Cancelled {{ reason: CancelReason::Deadline, .. }})`, saw {r:?}"
+        );
+        assert_eq!(*seen.lock().unwrap(), Some(CancelReason::Deadline), "what was recorded in `seen`");
     }));
 }
 
@@ -136,10 +147,15 @@ pub fn o1_live_children_gauges(h: &dyn Harness) {
                         ok()
                     });
                 }
-                assert_eq!(s.live_children(), 3);
+                assert_eq!(s.live_children(), 3, "live children of the scope (`s.live_children()`)");
                 // The process-wide gauge is shared with whatever else runs in this process (other
                 // tests run in parallel), so only a lower bound is deterministic: it counts ours.
-                assert!(taskscope_core::live_children() >= s.live_children());
+                assert!(
+                    taskscope_core::live_children() >= s.live_children(),
+                    "process-wide live children {}, expected at least this scope's {}",
+                    taskscope_core::live_children(),
+                    s.live_children()
+                );
                 release.open();
                 while s.live_children() > 0 {
                     yield_now().await;
@@ -148,8 +164,12 @@ pub fn o1_live_children_gauges(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        let Err(ScopeError::Failed(g)) = r else { panic!("expected failure") };
-        assert!(g.to_string().contains("[named-child] oops"));
+        let Err(ScopeError::Failed(g)) = r else { panic!("expected a failed scope, got {r:?}") };
+        assert!(
+            g.to_string().contains("[named-child] oops"),
+            "expected the text of `g` to contain \"[named-child] oops\", saw {}",
+            g
+        );
     }));
 }
 
@@ -184,11 +204,12 @@ pub fn p1_identical_transcript(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        let Err(ScopeError::Failed(g)) = r else { panic!("expected failure") };
+        let Err(ScopeError::Failed(g)) = r else { panic!("expected a failed scope, got {r:?}") };
         log.lock().unwrap().push(format!("owner: {}", g.to_string().replace('\n', " ")));
         assert_eq!(
             *log.lock().unwrap(),
-            ["a ok", "c fails", "b sees sibling 'c' failed", "owner: 1 error in scope   1. [c] c"]
+            ["a ok", "c fails", "b sees sibling 'c' failed", "owner: 1 error in scope   1. [c] c"],
+            "what was recorded in `log`"
         );
     }));
 }
@@ -218,6 +239,6 @@ pub fn p2_nested_scope_detects_runtime(h: &dyn Harness) {
         // (F4); what matters is what the child saw.
         let _ = r;
         assert!(taskscope_core::current_runtime().is_none(), "ambient runtime leaked outside the scope");
-        assert!(!name.is_empty());
+        assert!(!name.is_empty(), "`name` is empty, expected not empty");
     }));
 }

@@ -98,8 +98,12 @@ pub fn f2_a_body_error_comes_back_unchanged(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
         let r: Result<(), _> = builder(h).run(async |_s| Err(BoxError::new(Whoops(0x5eed)))).await;
         let g = expect_failed(r);
-        assert_eq!(g.len(), 1);
-        assert_eq!(g.cause().downcast_ref::<Whoops>(), Some(&Whoops(0x5eed)));
+        assert_eq!(g.len(), 1, "number of entries in `g`");
+        assert_eq!(
+            g.cause().downcast_ref::<Whoops>(),
+            Some(&Whoops(0x5eed)),
+            "concrete type and value of the cause of `g`"
+        );
     }));
 }
 
@@ -114,9 +118,9 @@ pub fn f2_a_child_error_comes_back_unchanged(h: &dyn Harness) {
             })
             .await;
         let g = expect_failed(r);
-        assert_eq!(g.len(), 1);
-        assert_eq!(g.members()[0].name(), Some("erroring"));
-        assert_eq!(g.cause().downcast_ref::<Whoops>(), Some(&Whoops(7)));
+        assert_eq!(g.len(), 1, "number of entries in `g`");
+        assert_eq!(g.members()[0].name(), Some("erroring"), "child name of member 0 of group `g`");
+        assert_eq!(g.cause().downcast_ref::<Whoops>(), Some(&Whoops(7)), "concrete type and value of the cause of `g`");
     }));
 }
 
@@ -153,7 +157,7 @@ pub fn s2_children_interleave_at_suspension_points(h: &dyn Harness) {
             })
             .await
             .unwrap();
-        assert_eq!(log.events(), ["a0", "b0", "a1", "b1", "a2", "b2"]);
+        assert_eq!(log.events(), ["a0", "b0", "a1", "b1", "a2", "b2"], "events in `log`, in order");
     }));
 }
 
@@ -183,8 +187,12 @@ pub fn f1_a_failure_cancels_a_sibling_that_never_blocks(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        assert_eq!(messages(&expect_failed(r)), ["argh"]);
-        assert_eq!(record.events(), ["looper cancelled"]);
+        assert_eq!(
+            messages(&expect_failed(r)),
+            ["argh"],
+            "messages of the failed scope's group members, in completion order"
+        );
+        assert_eq!(record.events(), ["looper cancelled"], "events in `record`, in order");
     }));
 }
 
@@ -195,19 +203,19 @@ pub fn o1_the_live_count_follows_a_handle_cancel(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
         let r = builder(h)
             .run(async |s| {
-                assert_eq!(s.live_children(), 0);
+                assert_eq!(s.live_children(), 0, "live children of the scope (`s.live_children()`)");
                 let child = s.spawn(async {
                     forever().await;
                     ok()
                 });
-                assert_eq!(s.live_children(), 1);
+                assert_eq!(s.live_children(), 1, "live children of the scope (`s.live_children()`)");
                 child.cancel();
                 let sp = s.spawner();
                 eventually(&rt, "the cancelled child to be dropped", move || sp.live_children() == 0).await;
                 Ok::<_, BoxError>(child.state())
             })
             .await;
-        assert_eq!(r.unwrap(), ChildState::Cancelled);
+        assert_eq!(r.unwrap(), ChildState::Cancelled, "value the scope returned");
     }));
 }
 
@@ -224,21 +232,21 @@ pub fn o1_a_handle_reports_its_name_and_state(h: &dyn Harness) {
                     Ok::<_, BoxError>(1)
                 });
                 let anonymous = s.spawn(async { Ok::<_, BoxError>(2) });
-                assert_eq!(named.name(), Some("sleeper"));
-                assert_eq!(anonymous.name(), None);
-                assert_eq!(named.state(), ChildState::Running);
-                assert!(!named.is_finished());
+                assert_eq!(named.name(), Some("sleeper"), "name reported by `named`");
+                assert_eq!(anonymous.name(), None, "name reported by `anonymous`");
+                assert_eq!(named.state(), ChildState::Running, "state reported by handle `named`");
+                assert!(!named.is_finished(), "`named` is finished, expected not finished");
                 release.open();
                 while !named.is_finished() || !anonymous.is_finished() {
                     yield_now().await;
                 }
-                assert_eq!(named.state(), ChildState::Finished);
+                assert_eq!(named.state(), ChildState::Finished, "state reported by handle `named`");
                 Ok::<_, BoxError>((named, anonymous))
             })
             .await;
         let (named, anonymous) = r.unwrap();
-        assert_eq!(named.result().unwrap(), 1);
-        assert_eq!(anonymous.result().unwrap(), 2);
+        assert_eq!(named.result().unwrap(), 1, "value of child `named`");
+        assert_eq!(anonymous.result().unwrap(), 2, "value of child `anonymous`");
     }));
 }
 
@@ -258,7 +266,7 @@ pub fn t1_cancelled_is_level_triggered(h: &dyn Harness) {
                 1
             })
             .await;
-        assert_eq!(got, None);
+        assert_eq!(got, None, "value of `got`");
         assert!(!polled.load(Ordering::SeqCst), "run_until_cancelled polled its future on a cancelled token");
         let t2 = token.clone();
         let r = builder(h)
@@ -271,7 +279,7 @@ pub fn t1_cancelled_is_level_triggered(h: &dyn Harness) {
                 Ok(c.await?)
             })
             .await;
-        assert_eq!(r.unwrap(), 2);
+        assert_eq!(r.unwrap(), 2, "value the scope returned");
     }));
 }
 
@@ -303,10 +311,10 @@ pub fn c5_a_parent_cancel_keeps_the_errors_of_the_grace(h: &dyn Harness) {
             .await;
         let (reason, errors) = expect_cancelled(r);
         assert!(matches!(reason, CancelReason::Parent(_)), "{reason:?}");
-        assert_eq!(reason.root(), &CancelReason::Explicit("outer".into()));
+        assert_eq!(reason.root(), &CancelReason::Explicit("outer".into()), "root cause of the cancel reason `reason`");
         let errors = errors.expect("the crasher's error was lost");
-        assert_eq!(messages(&errors), ["KeyError"]);
-        assert_eq!(errors.members()[0].name(), Some("crasher"));
+        assert_eq!(messages(&errors), ["KeyError"], "messages of the members of group `errors`, in completion order");
+        assert_eq!(errors.members()[0].name(), Some("crasher"), "child name of member 0 of group `errors`");
     }));
 }
 
@@ -350,7 +358,7 @@ pub fn c6_cancel_reaches_every_leaf_of_a_tree(h: &dyn Harness) {
         expect_cancelled(r);
         let mut leaves = record.events();
         leaves.sort();
-        assert_eq!(leaves, ["w1-l1", "w1-l2", "w2-l1", "w2-l2"]);
+        assert_eq!(leaves, ["w1-l1", "w1-l2", "w2-l1", "w2-l2"], "value of `leaves`");
     }));
 }
 
@@ -382,10 +390,14 @@ pub fn t3_an_own_reason_survives_a_later_outer_cancel(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        assert_eq!(expect_cancelled(r).0, CancelReason::Explicit("outer".into()));
+        assert_eq!(expect_cancelled(r).0, CancelReason::Explicit("outer".into()), "reason the scope was cancelled");
         let nested = nested.expect("the nested scope never returned");
-        assert_eq!(expect_cancelled(nested).0, CancelReason::Explicit("inner".into()));
-        assert_eq!(*seen.lock().unwrap(), Some(CancelReason::Explicit("inner".into())));
+        assert_eq!(
+            expect_cancelled(nested).0,
+            CancelReason::Explicit("inner".into()),
+            "reason the scope was cancelled"
+        );
+        assert_eq!(*seen.lock().unwrap(), Some(CancelReason::Explicit("inner".into())), "what was recorded in `seen`");
     }));
 }
 
@@ -411,10 +423,10 @@ pub fn t3_an_outer_reason_reaches_a_nested_scope_as_parent(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        assert_eq!(expect_cancelled(r).0, CancelReason::Explicit("outer".into()));
+        assert_eq!(expect_cancelled(r).0, CancelReason::Explicit("outer".into()), "reason the scope was cancelled");
         let (reason, _) = expect_cancelled(nested.expect("the nested scope never returned"));
         assert!(matches!(reason, CancelReason::Parent(_)), "{reason:?}");
-        assert_eq!(reason.root(), &CancelReason::Explicit("outer".into()));
+        assert_eq!(reason.root(), &CancelReason::Explicit("outer".into()), "root cause of the cancel reason `reason`");
     }));
 }
 
@@ -427,22 +439,26 @@ pub fn o1_names_reach_handles_errors_and_reasons(h: &dyn Harness) {
             .grace(LONG)
             .run(async |s| {
                 let static_name = s.spawn_named("static", async { ok() });
-                assert_eq!(static_name.name(), Some("static"));
+                assert_eq!(static_name.name(), Some("static"), "name reported by `static_name`");
                 let (token, rs) = (s.token().clone(), reason.clone());
                 let computed = s.spawn_named(format!("worker-{}", 3), async move {
                     token.cancelled().await;
                     *rs.lock().unwrap() = token.reason().cloned();
                     ok()
                 });
-                assert_eq!(computed.name(), Some("worker-3"));
+                assert_eq!(computed.name(), Some("worker-3"), "name reported by `computed`");
                 s.spawn_named(format!("failer-{}", 7), async { Err::<(), _>(err("oops")) });
                 Ok(())
             })
             .await;
         let g = expect_failed(r);
-        assert_eq!(g.members()[0].name(), Some("failer-7"));
+        assert_eq!(g.members()[0].name(), Some("failer-7"), "child name of member 0 of group `g`");
         assert!(g.to_string().contains("[failer-7] oops"), "{g}");
-        assert_eq!(*reason.lock().unwrap(), Some(CancelReason::SiblingFailed { name: Some("failer-7".into()) }));
+        assert_eq!(
+            *reason.lock().unwrap(),
+            Some(CancelReason::SiblingFailed { name: Some("failer-7".into()) }),
+            "what was recorded in `reason`"
+        );
     }));
 }
 
@@ -497,7 +513,7 @@ pub fn s6_a_scope_per_item_in_a_loop(h: &dyn Harness) {
                 Err(other) => panic!("unexpected {other:?}"),
             }
         }
-        assert_eq!(rows, [[0, 0], [1, 1]]);
+        assert_eq!(rows, [[0, 0], [1, 1]], "value of `rows`");
     }));
 }
 
@@ -513,8 +529,12 @@ pub fn t1_a_deep_token_chain_cancels_without_overflow(h: &dyn Harness) {
         }
         root.cancel_with(CancelReason::Explicit("root".into()));
         let deepest = chain.last().unwrap().clone();
-        assert!(deepest.is_cancelled());
-        assert_eq!(deepest.reason().unwrap().root(), &CancelReason::Explicit("root".into()));
+        assert!(deepest.is_cancelled(), "`deepest` is not cancelled, expected cancelled");
+        assert_eq!(
+            deepest.reason().unwrap().root(),
+            &CancelReason::Explicit("root".into()),
+            "value of `deepest.reason().unwrap().root()`"
+        );
         deepest.cancelled().await;
         drop(deepest);
         // Deepest first, so that no drop has to walk the whole chain.
@@ -543,9 +563,13 @@ pub fn t3_an_explicit_reason_carries_its_message(h: &dyn Harness) {
             .await;
         let e = r.unwrap_err();
         assert!(e.to_string().contains("hello"), "{e}");
-        assert_eq!(expect_cancelled::<()>(Err(e)).0, CancelReason::Explicit("hello".into()));
+        assert_eq!(
+            expect_cancelled::<()>(Err(e)).0,
+            CancelReason::Explicit("hello".into()),
+            "value of `expect_cancelled::<()>(Err(e)).0`"
+        );
         let (text, reason) = seen.lock().unwrap().take().expect("the child never saw the token");
-        assert_eq!(reason, CancelReason::Explicit("hello".into()));
+        assert_eq!(reason, CancelReason::Explicit("hello".into()), "cancel reason the child read");
         assert!(text.contains("hello"), "{text}");
     }));
 }
@@ -568,8 +592,16 @@ pub fn t3_a_cancelled_child_reads_the_failer_then_fails_too(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        assert_eq!(messages(&expect_failed(r)), ["ValueError", "TypeError"]);
-        assert_eq!(*seen.lock().unwrap(), Some(CancelReason::SiblingFailed { name: Some("failing".into()) }));
+        assert_eq!(
+            messages(&expect_failed(r)),
+            ["ValueError", "TypeError"],
+            "messages of the failed scope's group members, in completion order"
+        );
+        assert_eq!(
+            *seen.lock().unwrap(),
+            Some(CancelReason::SiblingFailed { name: Some("failing".into()) }),
+            "what was recorded in `seen`"
+        );
     }));
 }
 
@@ -597,8 +629,16 @@ pub fn t3_the_reason_names_the_failer_when_the_failure_is_gated(h: &dyn Harness)
                 Ok(())
             })
             .await;
-        assert_eq!(messages(&expect_failed(r)), ["ValueError", "TypeError"]);
-        assert_eq!(*seen.lock().unwrap(), Some(CancelReason::SiblingFailed { name: Some("failing".into()) }));
+        assert_eq!(
+            messages(&expect_failed(r)),
+            ["ValueError", "TypeError"],
+            "messages of the failed scope's group members, in completion order"
+        );
+        assert_eq!(
+            *seen.lock().unwrap(),
+            Some(CancelReason::SiblingFailed { name: Some("failing".into()) }),
+            "what was recorded in `seen`"
+        );
     }));
 }
 
@@ -623,8 +663,8 @@ pub fn t3_an_explicit_reason_is_not_overwritten_by_the_deadline(h: &dyn Harness)
                 Ok(())
             })
             .await;
-        assert_eq!(expect_cancelled(r).0, CancelReason::Explicit("first".into()));
-        assert_eq!(*seen.lock().unwrap(), Some(CancelReason::Explicit("first".into())));
+        assert_eq!(expect_cancelled(r).0, CancelReason::Explicit("first".into()), "reason the scope was cancelled");
+        assert_eq!(*seen.lock().unwrap(), Some(CancelReason::Explicit("first".into())), "what was recorded in `seen`");
     }));
 }
 
@@ -647,7 +687,7 @@ pub fn t3_a_deadline_reason_is_not_overwritten_by_a_cancel(h: &dyn Harness) {
                 Ok(())
             })
             .await;
-        assert_eq!(expect_cancelled(r).0, CancelReason::Deadline);
-        assert_eq!(*seen.lock().unwrap(), Some(CancelReason::Deadline));
+        assert_eq!(expect_cancelled(r).0, CancelReason::Deadline, "reason the scope was cancelled");
+        assert_eq!(*seen.lock().unwrap(), Some(CancelReason::Deadline), "what was recorded in `seen`");
     }));
 }

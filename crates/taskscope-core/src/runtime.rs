@@ -131,15 +131,38 @@ pub type BlockingJob = Box<dyn FnOnce() + Send + 'static>;
 /// needs (a tokio `Handle`, an executor) when it is constructed.
 ///
 /// # Contract
-/// - [`spawn`](Runtime::spawn) runs the task to completion, detached, or drops it (for
-///   example when the runtime shuts down). It must not poll the task after dropping it.
+/// - [`spawn`](Runtime::spawn) schedules the task and returns: it never polls the task
+///   before it returns (an executor that polls inside `spawn` makes every nested spawn
+///   recurse on the stack, and 5,000 nested scopes would overflow it). While the runtime
+///   runs, it runs the task to completion, detached; it drops the task only at shutdown (see
+///   below), and never polls a task after dropping it.
 /// - [`spawn_blocking`](Runtime::spawn_blocking) runs the closure on a thread where blocking
-///   is acceptable.
+///   is acceptable: never inline in the caller, never as an ordinary task on the async
+///   workers (a blocked job must not hold up any task).
 /// - [`sleep_until`](Runtime::sleep_until) completes at or after `deadline` (never before);
 ///   a deadline in the past completes at once.
 /// - [`now`](Runtime::now) is the clock `sleep_until` is measured against.
 /// - Waking a task schedules it; it never polls the task inside `wake` (every mainstream
 ///   executor works this way; core wakes children while holding its own lock).
+///
+/// # Shutdown
+/// A runtime that can be shut down (a tokio `Runtime` dropped, an owned executor dropped;
+/// for the conformance suite, dropping the test harness) must, by the time the shutdown
+/// returns:
+/// - have dropped every task still on it (their destructors run, which is how core records
+///   those children as cancelled) and poll none of them again;
+/// - drop, unpolled, every task spawned during the shutdown (a task's destructor may spawn)
+///   or after it (through a handle kept past it): such a task never runs, then or later, and
+///   `spawn` does not panic;
+/// - not panic in `spawn_blocking` either: after shutdown it may run the job or drop it
+///   unrun (core records a dropped job's child as cancelled); jobs already running may be
+///   waited for (tokio does) or not (the `blocking` pool does not).
+///
+/// A process-wide executor that lives as long as the process (smol's global executor,
+/// `async-global-executor`) has no shutdown: it meets every clause above except this section,
+/// and that is fine for scopes, whose guarantees (S1, C3 for a dropped scope) core gives
+/// itself. The conformance suite runs such a runtime as a "shared" flavour, whose shutdown
+/// cases are expected divergences.
 ///
 /// # Example
 ///
@@ -158,10 +181,12 @@ pub type BlockingJob = Box<dyn FnOnce() + Send + 'static>;
 /// assert_eq!(out.unwrap(), 42);
 /// ```
 pub trait Runtime: Send + Sync + std::fmt::Debug + 'static {
-    /// Spawns a detached task.
+    /// Spawns a detached task: schedules it and returns, without polling it here. During or
+    /// after shutdown, drops it unpolled (see the trait's "Shutdown" section).
     fn spawn(&self, task: Task);
 
-    /// Runs `job` on the runtime's blocking pool.
+    /// Runs `job` on the runtime's blocking pool, off the async workers. After shutdown it
+    /// may run the job or drop it, and never panics.
     fn spawn_blocking(&self, job: BlockingJob);
 
     /// A future that completes at (or after) `deadline`.
@@ -178,7 +203,11 @@ pub trait Runtime: Send + Sync + std::fmt::Debug + 'static {
 
 /// Blocks the current thread on a future: used by tests, examples and the conformance report.
 ///
-/// Not part of what a scope needs; an adapter provides it for its runtime flavours.
+/// Not part of what a scope needs; an adapter provides it for its runtime flavours, usually on
+/// a backend value that owns the runtime. Dropping that value shuts the runtime down, with
+/// the guarantees of [`Runtime`]'s "Shutdown" section: the conformance suite drops it after
+/// each case and checks them. `block_on` runs the future on the calling thread and resumes
+/// its panics there.
 pub trait BlockOn {
     /// Runs `fut` to completion on this thread, driving the runtime as needed.
     fn block_on<F: Future>(&self, fut: F) -> F::Output;
