@@ -2,7 +2,7 @@
 //! of `n` children on a [`Backend`], returning the time of the measured part only (setup such
 //! as spawning the pending children of a teardown is not timed).
 //!
-//! Adding a row (the local scope of DESIGN rule P3, once it exists) is one more [`Bench`] in
+//! Adding a row (the local scope of rule P3, once it exists) is one more [`Bench`] in
 //! [`BENCHES`]; [`PLANNED`] lists the rows not built yet.
 
 use std::future::pending;
@@ -125,7 +125,7 @@ pub struct Planned {
 
 /// Rows not built yet, mentioned in the human report.
 pub const PLANNED: &[Planned] =
-    &[Planned { name: "local", base: "FuturesUnordered", why: "the local scope (DESIGN rule P3) does not exist yet" }];
+    &[Planned { name: "local", base: "FuturesUnordered", why: "the local scope (rule P3) is not benchmarked yet" }];
 
 /// The error type of ours.
 type E = BoxError;

@@ -262,7 +262,7 @@ fn print_rules(chosen: &[&Case], selected: &[&backends::Backend], cells: &BTreeM
     }
 }
 
-/// Report order: the families in DESIGN order (S F C T L B O P), then the rule number.
+/// Report order: the families in the contract's order (S F C T L B O P), then the rule number.
 fn rule_key(rule: &str) -> (usize, u32) {
     let family = rule.chars().next().and_then(|c| "SFCTLBOP".find(c)).unwrap_or(99);
     (family, rule.get(1..).and_then(|n| n.parse().ok()).unwrap_or(0))

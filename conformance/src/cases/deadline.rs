@@ -1,4 +1,4 @@
-//! C2, C7, C8, T3 — grace periods, deadlines, shielding and cancellation reasons (issue 4),
+//! C2, C7, C8, T3 — grace periods, deadlines, shielding and cancellation reasons,
 //! and the seeds' nested-deadline scenario.
 //!
 //! Deadline cases never depend on a sleep being exact: they assert outcomes, and at most a

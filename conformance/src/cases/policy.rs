@@ -1,5 +1,5 @@
 //! L1–L4, B1 — concurrency limits, supervise and race policies, start-and-wait-ready, and
-//! blocking work (issue 5), with the seeds' "bounded gather" and "first success with
+//! blocking work, with the seeds' "bounded gather" and "first success with
 //! cleanup" scenarios.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -108,7 +108,7 @@ impl Builder {
         self
     }
 
-    /// Cancels the scope with [`CancelReason::Deadline`] at `deadline` (C7): `fail_at` for a
+    /// Cancels the scope with [`CancelReason::Deadline`](crate::CancelReason::Deadline) at `deadline` (C7): `fail_at` for a
     /// scope. After teardown the owner gets [`ScopeError::Cancelled`] with that reason
     /// ([`ScopeError::is_elapsed`]), or [`ScopeError::Failed`] if a child failed. A deadline
     /// already past cancels at once, before the body is polled. An inner deadline never
@@ -234,7 +234,7 @@ impl Builder {
 
     /// Races the futures (L3, [`Policy::Race`]): runs each as a child; the first to succeed
     /// wins and the rest are cancelled; its value is returned. If every one fails, the owner
-    /// gets the [`ErrorGroup`] of all their errors, in completion order.
+    /// gets the [`ErrorGroup`](crate::ErrorGroup) of all their errors, in completion order.
     ///
     /// # Panics
     /// At the call, before anything runs, if `futures` is empty (there would be no winner to

@@ -323,7 +323,7 @@ impl<E: fmt::Debug + fmt::Display> Error for ErrorGroup<E> {}
 pub enum ScopeError<E> {
     /// A child or the body returned an error; every error collected, in completion order.
     Failed(ErrorGroup<E>),
-    /// The scope was cancelled: by its own [`cancel`](crate::Scope::cancel), by its token, by an
+    /// The scope was cancelled: by its own [`cancel`](crate::Spawner::cancel), by its token, by an
     /// outer scope or token, or by its deadline ([`CancelReason::Deadline`]: see
     /// [`is_elapsed`](ScopeError::is_elapsed)). `errors` holds any errors children returned
     /// while being cancelled (during a grace period); when the scope's own deadline cancelled
@@ -502,7 +502,7 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
         .unwrap_or("<non-string panic payload>")
 }
 
-/// The deadline of [`fail_after`] / [`fail_at`] expired before the future completed.
+/// The deadline of [`fail_after`](crate::fail_after) / [`fail_at`](crate::fail_at) expired before the future completed.
 ///
 /// It is an ordinary error: a child whose own timeout expires returns it, and the scope
 /// collects it like any other error (C7).

@@ -79,7 +79,7 @@ impl<T, E> Child<T, E> {
 ///
 /// Dropping the handle does nothing to the child: the scope owns it. Awaiting the handle of a
 /// failed child gives [`JoinError::Failed`]; under the default policy the error itself is in
-/// the scope's [`ErrorGroup`], so it is never reported twice (F3).
+/// the scope's [`ErrorGroup`](crate::ErrorGroup), so it is never reported twice (F3).
 ///
 /// ```
 /// # use taskscope_core::{Builder, BoxError};

@@ -90,7 +90,7 @@ impl<E: Send + 'static> Spawner<E> {
     ///
     /// If the scope is cancelling or finished, `fut` is dropped without being polled and the
     /// handle reports [`ChildState::Closed`] (S4). In a scope with a concurrency
-    /// [`limit`](Builder::limit) the child waits for a running slot, in spawn order, before its
+    /// [`limit`](crate::Builder::limit) the child waits for a running slot, in spawn order, before its
     /// first poll; use [`spawn_wait`](Spawner::spawn_wait) to make the spawner itself wait
     /// (backpressure) or [`try_spawn`](Spawner::try_spawn) to be told the scope is full.
     pub fn spawn<F, T>(&self, fut: F) -> JoinHandle<T, E>
@@ -308,7 +308,7 @@ impl<E> Spawner<E> {
     }
 
     /// Cancels the scope ([`CancelReason::Explicit`]): the token fires, then every child is
-    /// dropped (C1). The owner gets [`ScopeError::Cancelled`] (C5). Idempotent (C4).
+    /// dropped (C1). The owner gets [`ScopeError::Cancelled`](crate::ScopeError::Cancelled) (C5). Idempotent (C4).
     pub fn cancel(&self) {
         self.cancel_with(CancelReason::Explicit(Name::Borrowed("Scope::cancel() called")));
     }
