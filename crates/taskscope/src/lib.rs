@@ -422,3 +422,9 @@ pub fn interval(period: Duration) -> Interval {
     let rt = runtime_here();
     Interval::new_in(&rt, rt.now(), period)
 }
+
+/// The README's Rust examples, compiled and run as doctests (the `tokio` feature runs its
+/// `#[tokio::main]`).
+#[cfg(all(doctest, feature = "tokio"))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
