@@ -222,6 +222,23 @@ impl Builder {
     /// # Cancel safety
     /// Dropping the future cancels the scope (C3): every child is dropped promptly by its
     /// runtime and none is polled again; nothing is detached.
+    ///
+    /// # Example
+    ///
+    /// With an explicit runtime, as an adapter's tests or an application with several runtimes
+    /// would (the facade's `taskscope::builder()` finds it by itself):
+    ///
+    /// ```
+    /// use taskscope::smol::SmolBackend;
+    /// use taskscope::{BlockOn, BoxError, Builder};
+    ///
+    /// let backend = SmolBackend::single_thread();
+    /// let doubled = backend.block_on(Builder::new().runtime(backend.runtime()).run(async |s| {
+    ///     let h = s.spawn(async { Ok::<_, BoxError>(21) });
+    ///     Ok(h.await? * 2)
+    /// }));
+    /// assert_eq!(doubled.unwrap(), 42);
+    /// ```
     pub async fn run<T, E, F>(self, body: F) -> Result<T, ScopeError<E>>
     where
         F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,

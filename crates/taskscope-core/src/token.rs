@@ -280,6 +280,26 @@ impl CancelToken {
     ///
     /// # Cancel safety
     /// Cancel-safe: dropping it loses nothing; any number may wait at once, on any thread.
+    ///
+    /// ```
+    /// # use taskscope::BlockOn;
+    /// # taskscope::smol::SmolBackend::single_thread().block_on(async {
+    /// use taskscope::BoxError;
+    ///
+    /// taskscope::scope(async |s| {
+    ///     let token = s.token().clone();
+    ///     s.spawn(async move {
+    ///         token.cancelled().await; // wait until the scope is cancelled
+    ///         println!("stopping: {}", token.reason().expect("cancelled"));
+    ///         Ok::<_, BoxError>(())
+    ///     });
+    ///     s.cancel(); // the child sees its token fire
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap_err();
+    /// # });
+    /// ```
     pub fn cancelled(&self) -> Cancelled<'_> {
         Cancelled { token: self, wait: Wait::default() }
     }
