@@ -37,6 +37,17 @@
 //! # }
 //! ```
 //!
+//! # The contract and the guides
+//!
+//! Every guarantee has a rule ID (S1, F5, C7, ...) cited in these docs. The repository's
+//! `docs/semantics.md` states each rule and lists the conformance cases that prove it on every
+//! backend; `docs/from-python.md` maps asyncio, AnyIO and Trio onto this API,
+//! `docs/choosing-a-scope.md` compares the spawned scope, the local scope and the simulation,
+//! and `docs/writing-an-adapter.md` is for bringing another runtime.
+//!
+//! The body of a scope is an async closure, `async |s| { .. }`, and spawned children own their
+//! data (`'static`): [`scope`] shows both mistakes the compiler reports, and their fixes.
+//!
 //! # Features
 //! - `tokio`: the [`tokio`](mod@tokio) adapter. Inside a tokio runtime, [`scope`] spawns there.
 //! - `smol`: the [`smol`](mod@smol) adapter. Outside tokio, [`scope`] spawns on the smol
