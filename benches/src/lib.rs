@@ -1,4 +1,4 @@
-//! Side-by-side benchmarks of taskscope against the raw runtimes it runs on (issue 6).
+//! Side-by-side benchmarks of taskscope against the raw runtimes it runs on.
 //!
 //! Every benchmark runs *ours* (a taskscope scope on a backend flavour) and a *baseline* (the
 //! same work written directly against the raw runtime) on the **same** runtime instance, in the

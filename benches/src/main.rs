@@ -1,4 +1,4 @@
-//! The benchmark report of issue 6: taskscope against the raw runtimes, side by side.
+//! The benchmark report: taskscope against the raw runtimes, side by side.
 //!
 //! ```text
 //! cargo run --release -p taskscope-bench -- [--quick] [--json] [--backend NAME]... [--bench NAME]... [--reps N]

@@ -1,6 +1,6 @@
 //! The taskscope conformance suite: the proof that every backend gives the same semantics.
 //!
-//! Every rule of the semantics contract (`DESIGN.md`: S1, F5, C7, ...) has at least one case
+//! Every rule of the semantics contract (`docs/semantics.md`: S1, F5, C7, ...) has at least one case
 //! here, named after it (`s1_scope_waits_for_every_child_drop`, ...). A case is a plain
 //! function taking a [`Harness`] — a runtime adapter plus a way to block on a future — so the
 //! same case runs on every backend: [`cases::ALL`] lists them, in report order.

@@ -1,17 +1,10 @@
-//! Seed 5, two policies on the same scope API:
-//!
-//! 1. Bounded fan-out (`gather` behind a semaphore): eight downloads, at most three at once
-//!    (L1). Results come back in spawn order; the peak concurrency is three.
-//! 2. First success wins (a race, L3): three mirrors; `us` answers first, the others are
-//!    cancelled and run their cleanup before the race returns.
+//! Bounded fan-out (Python: `gather` behind a `Semaphore`): eight downloads, at most three at
+//! once (L1). Results come back in spawn order; the peak concurrency is three.
 //!
 //! ```text
-//! [0.0s] download 0 started (3 running at most)
+//! [0.0s] download 0 started
 //! ...
 //! [0.2s] bounded fan-out done: 8 files, peak concurrency 3
-//! [0.3s] mirror eu cancelled, cleaning up
-//! [0.3s] mirror asia cancelled, cleaning up
-//! [0.3s] race won: payload from us
 //! ```
 
 use std::sync::Arc;
@@ -20,7 +13,7 @@ use std::time::Duration;
 
 use taskscope::BoxError;
 
-use taskscope_examples::{Backend, Log, on_cancel};
+use taskscope_examples::{Backend, Log};
 
 /// What the owner saw.
 #[derive(Debug)]
@@ -29,8 +22,6 @@ pub struct Outcome {
     pub files: Vec<String>,
     /// The most downloads that ran at once.
     pub peak: usize,
-    /// The race's winner.
-    pub winner: String,
 }
 
 async fn download(log: Log, i: usize, running: Arc<AtomicUsize>, peak: Arc<AtomicUsize>) -> Result<String, BoxError> {
@@ -42,17 +33,10 @@ async fn download(log: Log, i: usize, running: Arc<AtomicUsize>, peak: Arc<Atomi
     Ok(format!("file-{i}"))
 }
 
-async fn mirror(log: Log, name: &'static str, secs: f64) -> Result<String, BoxError> {
-    let cleanup = on_cancel(|| log.say(format!("mirror {name} cancelled, cleaning up")));
-    taskscope::sleep(Duration::from_secs_f64(secs)).await;
-    cleanup.disarm();
-    Ok(format!("payload from {name}"))
-}
-
 /// Runs the scenario, telling it through `log`.
 ///
 /// # Errors
-/// If a download fails or every mirror fails (none does).
+/// If a download fails (none does).
 pub async fn run(log: &Log) -> Result<Outcome, BoxError> {
     let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let files = taskscope::builder()
@@ -69,12 +53,7 @@ pub async fn run(log: &Log) -> Result<Outcome, BoxError> {
         .await?;
     let peak = peak.load(Ordering::SeqCst);
     log.say(format!("bounded fan-out done: {} files, peak concurrency {peak}", files.len()));
-
-    let winner = taskscope::builder()
-        .race([mirror(log.clone(), "eu", 0.3), mirror(log.clone(), "us", 0.1), mirror(log.clone(), "asia", 0.5)])
-        .await?;
-    log.say(format!("race won: {winner}"));
-    Ok(Outcome { files, peak, winner })
+    Ok(Outcome { files, peak })
 }
 
 fn main() -> Result<(), BoxError> {

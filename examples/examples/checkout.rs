@@ -1,4 +1,4 @@
-//! Seed 6, checkout: the shipping address, the inventory and the payment method are checked
+//! Checkout: the shipping address, the inventory and the payment method are checked
 //! at once. The inventory check fails, so the payment verification is cancelled (and cleans
 //! up); the owner reports the failure. The error type is a plain enum: a scope's children
 //! share one error type, and the group holds values of it.

@@ -1,4 +1,4 @@
-//! Seed 3, `except*`: two children fail with different error types; the owner handles each
+//! `except*`: two children fail with different error types; the owner handles each
 //! kind separately with [`ErrorGroup::split_type`](taskscope::ErrorGroup::split_type), and
 //! would propagate any other kind.
 //!

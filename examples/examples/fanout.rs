@@ -1,4 +1,4 @@
-//! Seed 2, fan-out: three fetches with different delays. The scope returns only after the
+//! Fan-out: three fetches with different delays. The scope returns only after the
 //! slowest; the results are harvested afterwards from the handles, like `task.result()`.
 //!
 //! ```text

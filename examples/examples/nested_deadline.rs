@@ -1,4 +1,4 @@
-//! Seed 4, nested scopes under one deadline: the outer scope has 0.25 s; `ingest` runs in it,
+//! Nested scopes under one deadline: the outer scope has 0.25 s; `ingest` runs in it,
 //! `parse` and `validate` in a nested scope that inherits the deadline. `validate` (0.05 s) and
 //! `ingest` (0.1 s) finish; `parse` (0.5 s) is cancelled at the deadline and cleans up; the
 //! owner reports the deadline.

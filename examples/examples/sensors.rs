@@ -1,4 +1,4 @@
-//! Seed 1, sensor feeds: Sensor-A reads for 2 s, Sensor-B fails after 0.5 s. B's failure
+//! Sensor feeds: Sensor-A reads for 2 s, Sensor-B fails after 0.5 s. B's failure
 //! cancels A at once (A runs its cleanup), the owner gets a group holding B's error, and no
 //! task is left alive.
 //!

@@ -1,4 +1,4 @@
-//! The Python `asyncio.TaskGroup` articles, retold with taskscope.
+//! Runnable scenarios of structured concurrency with taskscope, each on every backend.
 //!
 //! Each scenario is an example program (`examples/<name>.rs`) with one `async fn run` that
 //! tells its story through a [`Log`] and returns what happened; its `main` runs it on the
@@ -44,9 +44,15 @@ pub mod fanout;
 #[path = "../examples/nested_deadline.rs"]
 #[allow(dead_code)]
 pub mod nested_deadline;
+#[path = "../examples/race.rs"]
+#[allow(dead_code)]
+pub mod race;
 #[path = "../examples/sensors.rs"]
 #[allow(dead_code)]
 pub mod sensors;
+#[path = "../examples/service.rs"]
+#[allow(dead_code)]
+pub mod service;
 
 /// The runtime flavour an example runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

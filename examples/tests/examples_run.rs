@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use taskscope::CancelReason;
 use taskscope_examples::checkout::CheckoutError;
-use taskscope_examples::{Backend, Log, bounded, checkout, except_star, fanout, nested_deadline, sensors};
+use taskscope_examples::{
+    Backend, Log, bounded, checkout, except_star, fanout, nested_deadline, race, sensors, service,
+};
 
 /// `taskscope::live_children()` is process-wide: run one scenario at a time.
 fn serial() -> MutexGuard<'static, ()> {
@@ -150,21 +152,84 @@ fn backend_names_round_trip() {
 }
 
 #[test]
-fn bounded_fan_out_respects_the_limit_and_the_race_cleans_up_the_losers() {
+fn bounded_fan_out_respects_the_limit() {
+    for backend in Backend::ALL {
+        let _serial = serial();
+        let log = Log::quiet();
+        let out = backend.run(bounded::run(&log)).unwrap_or_else(|e| panic!("{backend}: {e}"));
+
+        assert_eq!(out.files, (0..8).map(|i| format!("file-{i}")).collect::<Vec<_>>(), "{backend}");
+        assert!(out.peak <= 3, "{backend}: {} downloads ran at once", out.peak);
+    }
+}
+
+#[test]
+fn race_returns_the_first_success_after_the_losers_cleaned_up() {
     for backend in Backend::ALL {
         let _serial = serial();
         let before = taskscope::live_children();
         let log = Log::quiet();
-        let out = backend.run(bounded::run(&log)).unwrap_or_else(|e| panic!("{backend}: {e}"));
+        let winner = backend.run(race::run(&log)).unwrap_or_else(|e| panic!("{backend}: {e}"));
         let lines = log.lines();
 
-        assert_eq!(out.files, (0..8).map(|i| format!("file-{i}")).collect::<Vec<_>>(), "{backend}");
-        assert!(out.peak <= 3, "{backend}: {} downloads ran at once", out.peak);
-        assert_eq!(out.winner, "payload from us", "{backend}");
+        assert_eq!(winner, "payload from us", "{backend}");
         let won = pos(&lines, "race won: payload from us", backend);
-        let eu = pos(&lines, "mirror eu cancelled, cleaning up", backend);
-        let asia = pos(&lines, "mirror asia cancelled, cleaning up", backend);
+        let eu = pos(&lines, "mirror eu cancelled, closing its connection", backend);
+        let asia = pos(&lines, "mirror asia cancelled, closing its connection", backend);
         assert!(eu < won && asia < won, "{backend}: the race returned before the losers cleaned up: {lines:#?}");
+        assert_eq!(lines.len(), 3, "{backend}: {lines:#?}");
         assert_eq!(taskscope::live_children(), before, "{backend}");
+    }
+}
+
+#[test]
+fn service_shuts_down_gracefully_and_drops_the_worker_that_outlasts_the_grace() {
+    for backend in Backend::ALL {
+        let _serial = serial();
+        let before = taskscope::live_children();
+        let log = Log::quiet();
+        let out = backend.run(service::run(&log));
+        let lines = log.lines();
+
+        assert_eq!(out.reason, Some(CancelReason::Explicit("shutdown".into())), "{backend}");
+        assert_eq!(out.live_after, before, "{backend}: a worker outlived the service");
+        let requested = pos(&lines, "shutdown requested: stopping the workers (grace period 0.2s)", backend);
+        let ingest = pos(&lines, "ingest: closed its listener", backend);
+        let indexer = pos(&lines, "indexer: flushed its index to disk", backend);
+        let uploader = pos(&lines, "uploader: grace period over, dropped before its upload finished", backend);
+        let stopped =
+            pos(&lines, &format!("service stopped (cancelled: shutdown); tasks left alive: {before}"), backend);
+        assert!(
+            requested < ingest && ingest < stopped && indexer < stopped && uploader < stopped,
+            "{backend}: {lines:#?}"
+        );
+        assert!(
+            !lines.iter().any(|l| l == "uploader: upload finished"),
+            "{backend}: the grace period did not cut it off"
+        );
+        assert!(
+            at(&log, "shutdown requested: stopping the workers (grace period 0.2s)") >= service::RUN_FOR,
+            "{backend}"
+        );
+        let cut_off = at(&log, "uploader: grace period over, dropped before its upload finished");
+        assert!(cut_off >= service::RUN_FOR + service::GRACE, "{backend}: dropped before the grace ran out");
+    }
+}
+
+/// Every program in `examples/` is compiled into the library as a module, so the tests above
+/// can run its scenario on every backend.
+#[test]
+fn every_example_program_is_a_tested_module() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let lib = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/lib.rs")).expect("read src/lib.rs");
+    let this = include_str!("examples_run.rs");
+    for entry in std::fs::read_dir(dir).expect("read examples/") {
+        let file = entry.expect("directory entry").file_name().to_string_lossy().into_owned();
+        let Some(module) = file.strip_suffix(".rs") else { continue };
+        assert!(
+            lib.contains(&format!("#[path = \"../examples/{file}\"]")),
+            "examples/{file} is not a module of src/lib.rs"
+        );
+        assert!(this.contains(&format!("{module}::run(")), "no test runs examples/{file}'s scenario");
     }
 }

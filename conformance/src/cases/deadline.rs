@@ -1,5 +1,5 @@
-//! C2, C7, C8, T3 — grace periods, deadlines, shielding and cancellation reasons (issue 4),
-//! and the seeds' nested-deadline scenario.
+//! C2, C7, C8, T3 — grace periods, deadlines, shielding and cancellation reasons,
+//! and the nested-deadline scenario of the `nested_deadline` example.
 //!
 //! Deadline cases never depend on a sleep being exact: they assert outcomes, and at most a
 //! lower bound on elapsed time (a deadline never fires early) measured on the runtime's clock.
@@ -389,7 +389,7 @@ pub fn c7_sub_millisecond_deadline(h: &dyn Harness) {
     }));
 }
 
-/// C7, the seeds' scenario 4: nested scopes under one 0.25 s deadline: `validate` (0.05 s)
+/// C7, the `nested_deadline` example: nested scopes under one 0.25 s deadline: `validate` (0.05 s)
 /// and `ingest` (0.1 s) finish, `parse` (0.5 s) is cancelled at the deadline and its cleanup
 /// runs, and the owner sees the deadline, not a group.
 pub fn c7_seeds_nested_deadline_scenario(h: &dyn Harness) {

@@ -88,7 +88,7 @@ macro_rules! __with_cases {
             o1_live_children_gauges,
             p1_identical_transcript,
             p2_nested_scope_detects_runtime,
-            // Issue 3: ported from AnyIO (anyio.rs) and Trio (trio.rs), the runtime contract
+            // Ported from AnyIO (anyio.rs) and Trio (trio.rs), the runtime contract
             // (contract.rs), and more angles per rule (coverage.rs).
             s4_spawn_into_a_finished_scope_is_refused,
             s2_every_child_runs_to_completion,
@@ -180,7 +180,7 @@ macro_rules! __with_cases {
             p2_the_ambient_scope_is_set_only_inside_it,
             c1_a_child_blocked_on_a_timer_is_dropped_without_waiting,
             c5_a_failure_is_not_replaced_by_a_later_cancel,
-            // Issue 4 (deadline.rs) and issue 5 (policy.rs).
+            // Deadlines, grace and shielding (deadline.rs); limits and policies (policy.rs).
             c7_scope_timeout_elapsed_after_teardown,
             c7_fail_after_never_fires_early,
             c7_fail_after_returns_output_in_time,

@@ -1,5 +1,5 @@
 //! L1–L4, B1 — concurrency limits, supervise and race policies, start-and-wait-ready, and
-//! blocking work (issue 5), with the seeds' "bounded gather" and "first success with
+//! blocking work, with the "bounded gather" and "first success with
 //! cleanup" scenarios.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -252,7 +252,7 @@ pub fn l1_queued_children_never_start_after_cancel(h: &dyn Harness) {
     }));
 }
 
-/// L1, the seeds' "bounded gather": ten fetches, at most three at once, results in order.
+/// L1, "bounded gather": ten fetches, at most three at once, results in order.
 pub fn l1_seeds_bounded_gather(h: &dyn Harness) {
     let rt = h.runtime();
     h.block_on(Box::pin(async move {
@@ -457,7 +457,7 @@ pub fn l3_race_failures_do_not_cancel(h: &dyn Harness) {
     }));
 }
 
-/// L3, the seeds' "first success with cleanup": the losers' cleanup has run when the race
+/// L3, "first success with cleanup": the losers' cleanup has run when the race
 /// returns, and they see why they were cancelled.
 pub fn l3_seeds_first_success_with_cleanup(h: &dyn Harness) {
     h.block_on(Box::pin(async move {

@@ -108,7 +108,7 @@ impl Builder {
         self
     }
 
-    /// Cancels the scope with [`CancelReason::Deadline`] at `deadline` (C7): `fail_at` for a
+    /// Cancels the scope with [`CancelReason::Deadline`](crate::CancelReason::Deadline) at `deadline` (C7): `fail_at` for a
     /// scope. After teardown the owner gets [`ScopeError::Cancelled`] with that reason
     /// ([`ScopeError::is_elapsed`]), or [`ScopeError::Failed`] if a child failed. A deadline
     /// already past cancels at once, before the body is polled. An inner deadline never
@@ -222,6 +222,23 @@ impl Builder {
     /// # Cancel safety
     /// Dropping the future cancels the scope (C3): every child is dropped promptly by its
     /// runtime and none is polled again; nothing is detached.
+    ///
+    /// # Example
+    ///
+    /// With an explicit runtime, as an adapter's tests or an application with several runtimes
+    /// would (the facade's `taskscope::builder()` finds it by itself):
+    ///
+    /// ```
+    /// use taskscope::smol::SmolBackend;
+    /// use taskscope::{BlockOn, BoxError, Builder};
+    ///
+    /// let backend = SmolBackend::single_thread();
+    /// let doubled = backend.block_on(Builder::new().runtime(backend.runtime()).run(async |s| {
+    ///     let h = s.spawn(async { Ok::<_, BoxError>(21) });
+    ///     Ok(h.await? * 2)
+    /// }));
+    /// assert_eq!(doubled.unwrap(), 42);
+    /// ```
     pub async fn run<T, E, F>(self, body: F) -> Result<T, ScopeError<E>>
     where
         F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
@@ -234,7 +251,7 @@ impl Builder {
 
     /// Races the futures (L3, [`Policy::Race`]): runs each as a child; the first to succeed
     /// wins and the rest are cancelled; its value is returned. If every one fails, the owner
-    /// gets the [`ErrorGroup`] of all their errors, in completion order.
+    /// gets the [`ErrorGroup`](crate::ErrorGroup) of all their errors, in completion order.
     ///
     /// # Panics
     /// At the call, before anything runs, if `futures` is empty (there would be no winner to

@@ -206,7 +206,26 @@ impl<E> ErrorGroup<E> {
     }
 
     /// Splits into (matched, rest) by a predicate, keeping order and names; a part is `None`
-    /// when empty.
+    /// when empty. Like `except*`: handle one part, propagate the other.
+    ///
+    /// ```
+    /// use taskscope::{ChildError, ErrorGroup};
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// enum FetchError {
+    ///     Timeout,
+    ///     NotFound(&'static str),
+    /// }
+    ///
+    /// let group = ErrorGroup::new(vec![
+    ///     ChildError::new(Some("a".into()), FetchError::Timeout),
+    ///     ChildError::new(Some("b".into()), FetchError::NotFound("/b")),
+    /// ])
+    /// .expect("not empty");
+    /// let (timeouts, rest) = group.split(|e| *e == FetchError::Timeout);
+    /// assert_eq!(timeouts.expect("one timeout").members()[0].name(), Some("a"));
+    /// assert_eq!(rest.expect("one other").cause(), &FetchError::NotFound("/b"));
+    /// ```
     pub fn split(self, mut pred: impl FnMut(&E) -> bool) -> (Option<Self>, Option<Self>) {
         let (yes, no): (Vec<_>, Vec<_>) = self.members.into_iter().partition(|m| pred(&m.error));
         (Self::new(yes), Self::new(no))
@@ -319,11 +338,39 @@ impl<E: fmt::Debug + fmt::Display> Error for ErrorGroup<E> {}
 
 /// How a scope that did not succeed ended (C5). A panic is not an error value: it resumes in
 /// the owner (F5).
+///
+/// ```
+/// # use taskscope::BlockOn;
+/// # taskscope::smol::SmolBackend::single_thread().block_on(async {
+/// use taskscope::{BoxError, CancelReason, ScopeError};
+///
+/// let outcome = taskscope::scope(async |s| {
+///     s.spawn_named("db", async { Err::<(), _>(BoxError::msg("connection refused")) });
+///     Ok(())
+/// })
+/// .await;
+/// match outcome {
+///     Ok(()) => println!("done"),
+///     Err(ScopeError::Failed(group)) => println!("failed: {group}"),
+///     Err(ScopeError::Cancelled { reason, .. }) => println!("cancelled: {reason}"),
+/// }
+///
+/// // Cancelled from inside: not a failure, and it says why.
+/// let err = taskscope::scope(async |s| {
+///     s.cancel_with(CancelReason::Explicit("no longer needed".into()));
+///     Ok::<_, BoxError>(())
+/// })
+/// .await
+/// .unwrap_err();
+/// assert!(err.is_cancelled() && !err.is_elapsed());
+/// assert_eq!(err.reason(), Some(&CancelReason::Explicit("no longer needed".into())));
+/// # });
+/// ```
 #[derive(Debug)]
 pub enum ScopeError<E> {
     /// A child or the body returned an error; every error collected, in completion order.
     Failed(ErrorGroup<E>),
-    /// The scope was cancelled: by its own [`cancel`](crate::Scope::cancel), by its token, by an
+    /// The scope was cancelled: by its own [`cancel`](crate::Spawner::cancel), by its token, by an
     /// outer scope or token, or by its deadline ([`CancelReason::Deadline`]: see
     /// [`is_elapsed`](ScopeError::is_elapsed)). `errors` holds any errors children returned
     /// while being cancelled (during a grace period); when the scope's own deadline cancelled
@@ -502,7 +549,7 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
         .unwrap_or("<non-string panic payload>")
 }
 
-/// The deadline of [`fail_after`] / [`fail_at`] expired before the future completed.
+/// The deadline of [`fail_after`](crate::fail_after) / [`fail_at`](crate::fail_at) expired before the future completed.
 ///
 /// It is an ordinary error: a child whose own timeout expires returns it, and the scope
 /// collects it like any other error (C7).

@@ -14,8 +14,8 @@
 //! - [`NoRuntime`]: what every entry point says, naming the caller's line, when it finds no
 //!   runtime (P2).
 //!
-//! Every guarantee has a rule ID in the semantics contract (`DESIGN.md`), cited below, and a
-//! conformance case named after it.
+//! Every guarantee has a rule ID in the semantics contract (`docs/semantics.md` in the
+//! repository), cited below, and a conformance case named after it.
 //!
 //! # Grace periods, deadlines and shielding (C2, C7, C8)
 //!

@@ -6,10 +6,12 @@ use std::time::Instant;
 use crate::runtime::{BlockingJob, BoxedSleep, Runtime, Task};
 
 /// One OS thread per task, driven by a tiny block_on; timers are threads that sleep.
+#[doc(hidden)]
 #[derive(Debug)]
 pub struct ThreadRuntime;
 
 /// A [`ThreadRuntime`] as `Arc<dyn Runtime>`, for doctests.
+#[doc(hidden)]
 pub fn test_runtime() -> Arc<dyn Runtime> {
     Arc::new(ThreadRuntime)
 }

@@ -20,7 +20,7 @@ pub type Name = Cow<'static, str>;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CancelReason {
-    /// [`CancelToken::cancel`] or [`Scope::cancel`](crate::Scope::cancel) was called; carries
+    /// [`CancelToken::cancel`] or [`Scope::cancel`](crate::Spawner::cancel) was called; carries
     /// the caller's message.
     Explicit(Name),
     /// A deadline or timeout expired.
@@ -138,7 +138,7 @@ pub(crate) struct Wait(Option<usize>);
 /// never the other way round; a dropped child frees its memory at once (T2).
 ///
 /// Every [`Scope`](crate::Scope) owns one; children read it with
-/// [`Scope::token`](crate::Scope::token) to stop cooperatively before being dropped.
+/// [`Scope::token`](crate::Spawner::token) to stop cooperatively before being dropped.
 ///
 /// ```
 /// use taskscope_core::{CancelReason, CancelToken};
@@ -280,6 +280,26 @@ impl CancelToken {
     ///
     /// # Cancel safety
     /// Cancel-safe: dropping it loses nothing; any number may wait at once, on any thread.
+    ///
+    /// ```
+    /// # use taskscope::BlockOn;
+    /// # taskscope::smol::SmolBackend::single_thread().block_on(async {
+    /// use taskscope::BoxError;
+    ///
+    /// taskscope::scope(async |s| {
+    ///     let token = s.token().clone();
+    ///     s.spawn(async move {
+    ///         token.cancelled().await; // wait until the scope is cancelled
+    ///         println!("stopping: {}", token.reason().expect("cancelled"));
+    ///         Ok::<_, BoxError>(())
+    ///     });
+    ///     s.cancel(); // the child sees its token fire
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap_err();
+    /// # });
+    /// ```
     pub fn cancelled(&self) -> Cancelled<'_> {
         Cancelled { token: self, wait: Wait::default() }
     }

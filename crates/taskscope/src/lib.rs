@@ -82,6 +82,17 @@
 //! assert_eq!(lengths, [3, 4, 6, 8]);
 //! ```
 //!
+//! # The contract and the guides
+//!
+//! Every guarantee has a rule ID (S1, F5, C7, ...) cited in these docs. The repository's
+//! `docs/semantics.md` states each rule and lists the conformance cases that prove it on every
+//! backend; `docs/from-python.md` maps asyncio, AnyIO and Trio onto this API,
+//! `docs/choosing-a-scope.md` compares the spawned scope, the local scope and the simulation,
+//! and `docs/writing-an-adapter.md` is for bringing another runtime.
+//!
+//! The body of a scope is an async closure, `async |s| { .. }`, and spawned children own their
+//! data (`'static`): [`scope`] shows both mistakes the compiler reports, and their fixes.
+//!
 //! # Features
 //! - `tokio`: the [`tokio`](mod@tokio) adapter. Inside a tokio runtime, [`scope`] spawns there.
 //! - `smol`: the [`smol`](mod@smol) adapter. Outside tokio, [`scope`] spawns on the smol
@@ -270,11 +281,41 @@ impl Builder {
         self.0.limit(n).map(Self)
     }
 
-    /// Runs the scope. See [`taskscope_core::Builder::run`].
+    /// Runs the scope: `body` spawns children through the [`Scope`] it receives, and the
+    /// scope completes when the body and every child have. See
+    /// [`taskscope_core::Builder::run`].
     ///
     /// # Panics
     /// If no runtime is found when the scope starts (naming the line that created the
     /// builder); resumes panics of the body and children once every child is dropped.
+    ///
+    /// ```
+    /// # #[cfg(feature = "smol")] {
+    /// # use taskscope::BlockOn;
+    /// use std::time::Duration;
+    /// use taskscope::{BoxError, CancelReason};
+    ///
+    /// # taskscope::smol::SmolBackend::single_thread().block_on(async {
+    /// // A named scope with a grace period: cancelled children get 1 s to clean up.
+    /// let err = taskscope::builder()
+    ///     .name("workers")
+    ///     .grace(Duration::from_secs(1))
+    ///     .run(async |s| {
+    ///         let token = s.token().clone();
+    ///         s.spawn(async move {
+    ///             token.cancelled().await;
+    ///             // async cleanup would go here, within the grace period
+    ///             Ok::<_, BoxError>(())
+    ///         });
+    ///         s.cancel_with(CancelReason::Explicit("shutting down".into()));
+    ///         Ok(())
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(err.is_cancelled());
+    /// # });
+    /// # }
+    /// ```
     pub fn run<T, E, F>(self, body: F) -> impl Future<Output = Result<T, ScopeError<E>>>
     where
         F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
@@ -311,6 +352,36 @@ impl Builder {
 
 /// A [`Builder`] whose runtime is detected when the scope starts; set limits, deadlines or
 /// names on it, then [`run`](Builder::run) it. The same as [`Builder::new`].
+///
+/// ```
+/// # #[cfg(feature = "smol")] {
+/// # use taskscope::BlockOn;
+/// use std::time::Duration;
+/// use taskscope::BoxError;
+///
+/// async fn square(n: u64) -> Result<u64, BoxError> {
+///     taskscope::sleep(Duration::from_millis(n)).await;
+///     Ok(n * n)
+/// }
+///
+/// # taskscope::smol::SmolBackend::single_thread().block_on(async {
+/// // At most two children at once, and the whole scope within five seconds.
+/// let squares = taskscope::builder()
+///     .limit(2)?
+///     .timeout(Duration::from_secs(5))
+///     .run(async |s| {
+///         let handles: Vec<_> = (1..=4).map(|n| s.spawn(square(n))).collect();
+///         let mut squares = Vec::new();
+///         for h in handles {
+///             squares.push(h.await?);
+///         }
+///         Ok(squares)
+///     })
+///     .await?;
+/// assert_eq!(squares, [1, 4, 9, 16]);
+/// # Ok::<_, BoxError>(()) }).unwrap();
+/// # }
+/// ```
 #[track_caller]
 pub fn builder() -> Builder {
     Builder::new()
@@ -354,6 +425,92 @@ pub fn local_builder() -> LocalBuilder {
 ///
 /// # Cancel safety
 /// Dropping the future cancels the scope: every child is dropped, none detached.
+///
+/// # Example
+///
+/// ```
+/// # #[cfg(feature = "smol")] {
+/// # use taskscope::BlockOn;
+/// use taskscope::{BoxError, ScopeError};
+///
+/// async fn fetch(id: u32) -> Result<String, BoxError> {
+///     if id == 0 {
+///         return Err(BoxError::msg("no such page"));
+///     }
+///     Ok(format!("page {id}"))
+/// }
+///
+/// # taskscope::smol::SmolBackend::single_thread().block_on(async {
+/// // Fan out; the scope returns once both children have.
+/// let (a, b) = taskscope::scope(async |s| Ok((s.spawn(fetch(1)), s.spawn(fetch(2))))).await?;
+/// assert_eq!(a.result()?, "page 1");
+/// assert_eq!(b.result()?, "page 2");
+///
+/// // A failure cancels the siblings and comes back in the group.
+/// let err = taskscope::scope(async |s| {
+///     s.spawn_named("missing", fetch(0));
+///     Ok(())
+/// })
+/// .await
+/// .unwrap_err();
+/// let ScopeError::Failed(group) = err else { panic!("expected a failure") };
+/// assert_eq!(group.members()[0].name(), Some("missing"));
+/// assert!(group.to_string().contains("[missing] no such page"));
+/// # Ok::<_, BoxError>(()) }).unwrap();
+/// # }
+/// ```
+///
+/// # Two mistakes the compiler reports
+///
+/// The body must be an **async closure**, `async |s| { .. }`. A closure returning an async
+/// block, `|s| async move { .. }`, does not compile: the type of `s` cannot be inferred
+/// (`E0282`), and once annotated the returned future would outlive the borrowed scope.
+///
+/// ```compile_fail,E0282
+/// use taskscope::{BoxError, ScopeError};
+///
+/// async fn run() -> Result<(), ScopeError<BoxError>> {
+///     taskscope::scope(|s| async move {
+///         s.spawn(async { Ok::<_, BoxError>(()) });
+///         Ok(())
+///     })
+///     .await
+/// }
+/// ```
+///
+/// Fix: write `taskscope::scope(async |s| { .. })` (or `async move |s|` to move captures in).
+///
+/// A **child must be `'static`**: it may run on another thread, so it cannot borrow the
+/// caller's locals. A borrowing child is reported as "borrowed value does not live long
+/// enough" or "`'1` must outlive `'static`", pointing at the whole body:
+///
+/// ```compile_fail,E0597
+/// use taskscope::{BoxError, ScopeError};
+///
+/// async fn count(words: Vec<String>) -> Result<usize, ScopeError<BoxError>> {
+///     taskscope::scope(async |s| {
+///         let h = s.spawn(async { Ok::<_, BoxError>(words.len()) }); // borrows `words`
+///         Ok(h.await?)
+///     })
+///     .await
+/// }
+/// ```
+///
+/// Fix: move what the child needs into it, cloning (or `Arc`-sharing) what the caller still
+/// uses: `s.spawn(async move { Ok::<_, BoxError>(words.len()) })`. Children that must borrow
+/// can run in a local scope instead, which polls them inside the owner's future.
+///
+/// ```
+/// use taskscope::{BoxError, ScopeError};
+///
+/// async fn count(words: Vec<String>) -> Result<usize, ScopeError<BoxError>> {
+///     taskscope::scope(async |s| {
+///         let h = s.spawn(async move { Ok::<_, BoxError>(words.len()) }); // owns `words`
+///         Ok(h.await?)
+///     })
+///     .await
+/// }
+/// ```
 #[track_caller]
 pub fn scope<T, E, F>(body: F) -> impl Future<Output = Result<T, ScopeError<E>>>
 where
@@ -492,3 +649,9 @@ pub fn interval(period: Duration) -> Interval {
     let rt = runtime_here();
     Interval::new_in(&rt, rt.now(), period)
 }
+
+/// The README's Rust examples, compiled and run as doctests (the `tokio` feature runs its
+/// `#[tokio::main]`).
+#[cfg(all(doctest, feature = "tokio"))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -25,7 +25,7 @@ impl<E: Send + 'static> Spawner<E> {
     /// stop early. The scope waits for it (S1) however the scope ends; its error fails the
     /// scope and its panic resumes in the owner like any child's. If the scope is cancelled
     /// before the closure starts, it never runs. Cancelled through its handle, whatever it
-    /// returns is dropped and the handle reports [`ChildState::Cancelled`] (C9). It does not
+    /// returns is dropped and the handle reports [`ChildState::Cancelled`](crate::ChildState::Cancelled) (C9). It does not
     /// count against a concurrency limit (the blocking pool bounds it).
     ///
     /// ```

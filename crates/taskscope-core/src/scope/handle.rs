@@ -79,7 +79,7 @@ impl<T, E> Child<T, E> {
 ///
 /// Dropping the handle does nothing to the child: the scope owns it. Awaiting the handle of a
 /// failed child gives [`JoinError::Failed`]; under the default policy the error itself is in
-/// the scope's [`ErrorGroup`], so it is never reported twice (F3).
+/// the scope's [`ErrorGroup`](crate::ErrorGroup), so it is never reported twice (F3).
 ///
 /// ```
 /// # use taskscope_core::{Builder, BoxError};
@@ -161,6 +161,20 @@ impl<T, E> JoinHandle<T, E> {
     ///
     /// Always ready once the scope has returned (S1), so this is how results are harvested
     /// after the scope, like Python's `task.result()`.
+    ///
+    /// ```
+    /// # use taskscope::BlockOn;
+    /// # taskscope::smol::SmolBackend::single_thread().block_on(async {
+    /// use taskscope::BoxError;
+    ///
+    /// let (users, orders) = taskscope::scope(async |s| {
+    ///     Ok((s.spawn(async { Ok::<_, BoxError>(5) }), s.spawn(async { Ok::<_, BoxError>(6) })))
+    /// })
+    /// .await?;
+    /// // The scope has returned, so every child has completed.
+    /// assert_eq!(users.result()? + orders.result()?, 11);
+    /// # Ok::<_, BoxError>(()) }).unwrap();
+    /// ```
     pub fn result(self) -> Result<T, JoinError<E>> {
         let state = self.child.state.load(Ordering::Acquire);
         self.outcome(state)

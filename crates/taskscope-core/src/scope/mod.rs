@@ -91,9 +91,34 @@ impl<E: Send + 'static> Spawner<E> {
     ///
     /// If the scope is cancelling or finished, `fut` is dropped without being polled and the
     /// handle reports [`ChildState::Closed`] (S4). In a scope with a concurrency
-    /// [`limit`](Builder::limit) the child waits for a running slot, in spawn order, before its
+    /// [`limit`](crate::Builder::limit) the child waits for a running slot, in spawn order, before its
     /// first poll; use [`spawn_wait`](Spawner::spawn_wait) to make the spawner itself wait
     /// (backpressure) or [`try_spawn`](Spawner::try_spawn) to be told the scope is full.
+    ///
+    /// The child must own what it uses (`Send + 'static`): move or clone data into it.
+    ///
+    /// ```
+    /// # use taskscope::BlockOn;
+    /// # taskscope::smol::SmolBackend::single_thread().block_on(async {
+    /// use taskscope::BoxError;
+    ///
+    /// let names = vec!["a".to_owned(), "b".to_owned()];
+    /// let total = taskscope::scope(async |s| {
+    ///     let handles: Vec<_> = names
+    ///         .iter()
+    ///         .cloned() // each child owns its name
+    ///         .map(|name| s.spawn(async move { Ok::<_, BoxError>(name.len()) }))
+    ///         .collect();
+    ///     let mut total = 0;
+    ///     for h in handles {
+    ///         total += h.await?; // awaiting a handle inside the scope
+    ///     }
+    ///     Ok(total)
+    /// })
+    /// .await?;
+    /// assert_eq!(total, 2);
+    /// # Ok::<_, BoxError>(()) }).unwrap();
+    /// ```
     pub fn spawn<F, T>(&self, fut: F) -> JoinHandle<T, E>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
@@ -309,7 +334,7 @@ impl<E> Spawner<E> {
     }
 
     /// Cancels the scope ([`CancelReason::Explicit`]): the token fires, then every child is
-    /// dropped (C1). The owner gets [`ScopeError::Cancelled`] (C5). Idempotent (C4).
+    /// dropped (C1). The owner gets [`ScopeError::Cancelled`](crate::ScopeError::Cancelled) (C5). Idempotent (C4).
     pub fn cancel(&self) {
         self.cancel_with(CancelReason::Explicit(Name::Borrowed("Scope::cancel() called")));
     }

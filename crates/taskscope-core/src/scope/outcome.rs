@@ -65,14 +65,14 @@ pub enum Policy {
     FailFast,
     /// Collect-all (L2), like `gather(return_exceptions=True)` or Java's `awaitAll`: errors do
     /// not cancel anything; every child runs to its end and its outcome, error included, is
-    /// delivered to its [`JoinHandle`]. An error whose handle was dropped goes to the scope's
+    /// delivered to its [`JoinHandle`](crate::JoinHandle). An error whose handle was dropped goes to the scope's
     /// group instead (F3: never lost), and the scope then returns [`ScopeError::Failed`] once
     /// every child is done.
     Supervise,
     /// First-ok (L3), like AnyIO's racing patterns or Java's `anySuccessfulResultOrThrow`: the
     /// first child to succeed wins, its value stays in its handle, and the scope is cancelled
     /// ([`CancelReason::RaceWon`]) so the rest are dropped; errors do not cancel anything. If
-    /// no child succeeds, the scope returns the group of every error. [`Builder::race`] is the
+    /// no child succeeds, the scope returns the group of every error. [`Builder::race`](crate::Builder::race) is the
     /// convenient form. A win also cancels the body if it is still running; the scope then
     /// returns [`ScopeError::Cancelled`] with the `RaceWon` reason.
     Race,
