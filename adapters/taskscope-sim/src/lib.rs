@@ -73,4 +73,4 @@ mod sim;
 pub use inject::{Injected, Injector, Point, cancel_at_every_poll};
 pub use rng::Rng;
 pub use seeds::{SEED_ENV, SEEDS_ENV, check, replay};
-pub use sim::{Sim, SimRuntime};
+pub use sim::{Sim, SimRuntime, current};

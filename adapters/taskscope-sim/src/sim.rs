@@ -309,6 +309,7 @@ impl BlockOn for Sim {
             st.ready.push(Ready::Main);
         }
         let _driving = Driving(&self.shared);
+        let _current = Current::enter(self.runtime());
         let mut fut = pin!(fut);
         let waker = Waker::from(Arc::new(MainWaker(Arc::downgrade(&self.shared))));
         loop {
@@ -323,6 +324,43 @@ impl BlockOn for Sim {
                 None => self.idle(),
             }
         }
+    }
+}
+
+std::thread_local! {
+    /// The simulation `block_on` is driving on this thread, for [`current`].
+    static CURRENT: std::cell::RefCell<Option<Arc<dyn Runtime>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The runtime of the simulation whose [`block_on`](BlockOn::block_on) is running on this
+/// thread (its main future and its tasks are all polled there), if any: how the `taskscope`
+/// facade detects a simulation (with its `sim` feature), as it detects tokio or smol.
+///
+/// ```
+/// use taskscope_core::BlockOn;
+/// use taskscope_sim::Sim;
+///
+/// assert!(taskscope_sim::current().is_none());
+/// let sim = Sim::new(7);
+/// assert_eq!(sim.block_on(async { taskscope_sim::current().map(|rt| rt.name()) }), Some("sim"));
+/// ```
+pub fn current() -> Option<Arc<dyn Runtime>> {
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
+/// Makes a simulation [`current`] on this thread while alive; restores the previous one.
+struct Current(Option<Arc<dyn Runtime>>);
+
+impl Current {
+    fn enter(rt: Arc<dyn Runtime>) -> Self {
+        Self(CURRENT.try_with(|c| c.replace(Some(rt))).ok().flatten())
+    }
+}
+
+impl Drop for Current {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        let _ = CURRENT.try_with(|c| *c.borrow_mut() = prev);
     }
 }
 

@@ -99,7 +99,7 @@ pub(crate) fn resolve_runtime(
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(taskscope_loom)))]
 mod tests {
     use std::time::Duration;
 

@@ -86,7 +86,6 @@ mod limit;
 mod local;
 mod runtime;
 mod scope;
-mod slab;
 mod start;
 mod sync;
 mod time;

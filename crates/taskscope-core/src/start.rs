@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::error::JoinError;
-use crate::scope::{ChildState, JoinHandle, Spawn, Spawner, StartHook, mark_handed_cancellation};
+use crate::scope::{ChildState, JoinHandle, Spawn, Spawner, StartHook, ended_without_value};
 use crate::sync::{AtomicWaker, Mutex};
 use crate::token::Name;
 use crate::util::lock;
@@ -179,19 +179,13 @@ impl<V, T, E> Future for Start<V, T, E> {
         let report = std::mem::replace(&mut *lock(&this.slot.report), Report::Taken);
         let handle = this.handle.take().expect("checked above");
         let name = handle.child.name.clone();
-        let err = match (report, state) {
+        Poll::Ready(match (report, state) {
             // Reported ready before it ended: started after all.
-            (Report::Ready(v), _) => return Poll::Ready(Ok((v, handle))),
-            (Report::Failed(error), _) => return Poll::Ready(Err(JoinError::Failed { name, error: Some(error) })),
-            (_, ChildState::Finished) => return Poll::Ready(Err(JoinError::NotReady { name })),
-            (_, ChildState::Failed) => JoinError::Failed { name, error: None },
-            (_, ChildState::Panicked) => JoinError::Panicked { name },
-            (_, ChildState::Cancelled) => JoinError::Cancelled { name },
-            _ => JoinError::Closed { name },
-        };
-        // An error-less `JoinError`: core's cancellation, handed over as a value (F2).
-        mark_handed_cancellation();
-        Poll::Ready(Err(err))
+            (Report::Ready(v), _) => Ok((v, handle)),
+            (Report::Failed(error), _) => Err(JoinError::Failed { name, error: Some(error) }),
+            (_, ChildState::Finished) => Err(JoinError::NotReady { name }),
+            (_, state) => Err(ended_without_value(state, name, None)),
+        })
     }
 }
 

@@ -19,11 +19,13 @@ pub(crate) use loom::sync::{Mutex, MutexGuard};
 
 /// Declares a thread-local: std's, or loom's (one per modelled thread) under `--cfg taskscope_loom`.
 macro_rules! local_key {
-    ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;) => {
-        #[cfg(not(taskscope_loom))]
-        std::thread_local! { $(#[$attr])* static $name: $t = $init; }
-        #[cfg(taskscope_loom)]
-        loom::thread_local! { $(#[$attr])* static $name: $t = $init; }
+    ($($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;)+) => {
+        $(
+            #[cfg(not(taskscope_loom))]
+            std::thread_local! { $(#[$attr])* static $name: $t = $init; }
+            #[cfg(taskscope_loom)]
+            loom::thread_local! { $(#[$attr])* static $name: $t = $init; }
+        )+
     };
 }
 pub(crate) use local_key;

@@ -297,7 +297,7 @@ impl Future for YieldNow {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(taskscope_loom)))]
 mod tests {
     use super::*;
 

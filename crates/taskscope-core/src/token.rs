@@ -1,6 +1,6 @@
 //! [`CancelToken`]: the cooperative cancellation signal, with reasons and child tokens.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -9,9 +9,9 @@ use std::task::{Context, Poll, Waker};
 
 use pin_project_lite::pin_project;
 
-use crate::slab::Slab;
 use crate::sync::Mutex;
 use crate::util::lock;
+use slab::Slab;
 
 /// A child's name, as given to [`Spawner::spawn_named`](crate::Spawner::spawn_named).
 pub type Name = Cow<'static, str>;
@@ -105,7 +105,7 @@ impl Drop for Node {
     fn drop(&mut self) {
         let mut next = self.parent.take();
         while let Some((parent, key)) = next {
-            lock(&parent.links).children.remove(key);
+            remove_freeing(&mut lock(&parent.links).children, key);
             next = match Arc::into_inner(parent) {
                 // The last reference: free it here, without letting its own drop recurse.
                 Some(mut node) => {
@@ -116,6 +116,14 @@ impl Drop for Node {
             };
         }
         drop_reason(self.reason.take());
+    }
+}
+
+/// Removes `key` (if present), and frees the slab's memory once it is empty: a long-lived
+/// token with bursts of short-lived children or waiters does not keep its peak (T2).
+fn remove_freeing<T>(slab: &mut Slab<T>, key: usize) {
+    if slab.try_remove(key).is_some() && slab.is_empty() {
+        *slab = Slab::new();
     }
 }
 
@@ -202,9 +210,9 @@ impl CancelToken {
             child.cancel_with(CancelReason::Parent(Arc::new(reason.clone())));
             return child;
         }
-        let key = links.children.insert(std::sync::Weak::new());
-        let child = Self::from_node(Some((self.node.clone(), key)));
-        links.children.set(key, Arc::downgrade(&child.node));
+        let slot = links.children.vacant_entry();
+        let child = Self::from_node(Some((self.node.clone(), slot.key())));
+        slot.insert(Arc::downgrade(&child.node));
         child
     }
 
@@ -234,16 +242,16 @@ impl CancelToken {
             let (waiters, children) = {
                 let mut links = lock(&node.links);
                 links.fired = true;
-                (links.waiters.take_all(), links.children.take_all())
+                (std::mem::take(&mut links.waiters), std::mem::take(&mut links.children))
             };
-            for w in waiters {
+            for (_, w) in waiters {
                 w.wake();
             }
             if children.is_empty() {
                 continue;
             }
             let parent_reason = Arc::new(node.reason.get().cloned().expect("reason set before propagation"));
-            for child in children.into_iter().filter_map(|w| w.upgrade()) {
+            for child in children.into_iter().filter_map(|(_, w)| w.upgrade()) {
                 if child.reason.set(CancelReason::Parent(parent_reason.clone())).is_ok() {
                     work.push(child);
                 }
@@ -301,7 +309,7 @@ impl CancelToken {
     /// # });
     /// ```
     pub fn cancelled(&self) -> Cancelled<'_> {
-        Cancelled { token: self, wait: Wait::default() }
+        Cancelled(Waiter::new(self))
     }
 
     /// Like [`cancelled`](CancelToken::cancelled), but owns a clone of the token, so the future
@@ -310,7 +318,7 @@ impl CancelToken {
     /// # Cancel safety
     /// Cancel-safe, as [`cancelled`](CancelToken::cancelled).
     pub fn cancelled_owned(self) -> CancelledOwned {
-        CancelledOwned { token: self, wait: Wait::default() }
+        CancelledOwned(Waiter::new(self))
     }
 
     /// Runs `fut` until it completes (`Some(output)`) or the token is cancelled (`None`,
@@ -376,63 +384,66 @@ impl CancelToken {
             let mut links = lock(&self.node.links);
             // Once fired, the waiters were drained and keys mean nothing any more.
             if !links.fired {
-                links.waiters.remove(k);
+                remove_freeing(&mut links.waiters, k);
             }
         }
     }
 }
 
-/// Future returned by [`CancelToken::cancelled`]: resolves once the token is cancelled.
-#[must_use = "futures do nothing unless polled"]
-pub struct Cancelled<'a> {
-    token: &'a CancelToken,
+/// A registration of interest in a token's cancellation, borrowed ([`Cancelled`]) or owned
+/// ([`CancelledOwned`]): polls the token and unregisters its waker when dropped.
+struct Waiter<T: Borrow<CancelToken>> {
+    token: T,
     wait: Wait,
 }
 
-impl Drop for Cancelled<'_> {
-    fn drop(&mut self) {
-        self.token.unregister(&mut self.wait);
+impl<T: Borrow<CancelToken>> Waiter<T> {
+    fn new(token: T) -> Self {
+        Self { token, wait: Wait::default() }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.token.borrow().poll_cancelled(&mut self.wait, cx)
     }
 }
 
+impl<T: Borrow<CancelToken>> Drop for Waiter<T> {
+    fn drop(&mut self) {
+        self.token.borrow().unregister(&mut self.wait);
+    }
+}
+
+/// Future returned by [`CancelToken::cancelled`]: resolves once the token is cancelled.
+#[must_use = "futures do nothing unless polled"]
+pub struct Cancelled<'a>(Waiter<&'a CancelToken>);
+
 impl fmt::Debug for Cancelled<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cancelled").field("token", self.token).finish()
+        f.debug_struct("Cancelled").field("token", self.0.token).finish()
     }
 }
 
 impl Future for Cancelled<'_> {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        this.token.poll_cancelled(&mut this.wait, cx)
+        self.get_mut().0.poll(cx)
     }
 }
 
 /// Future returned by [`CancelToken::cancelled_owned`]: a `'static` [`Cancelled`].
 #[must_use = "futures do nothing unless polled"]
-pub struct CancelledOwned {
-    token: CancelToken,
-    wait: Wait,
-}
-
-impl Drop for CancelledOwned {
-    fn drop(&mut self) {
-        self.token.unregister(&mut self.wait);
-    }
-}
+pub struct CancelledOwned(Waiter<CancelToken>);
 
 impl fmt::Debug for CancelledOwned {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CancelledOwned").field("token", &self.token).finish()
+        f.debug_struct("CancelledOwned").field("token", &self.0.token).finish()
     }
 }
 
 impl Future for CancelledOwned {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        this.token.poll_cancelled(&mut this.wait, cx)
+        self.get_mut().0.poll(cx)
     }
 }
 
@@ -448,7 +459,7 @@ pin_project! {
 
 impl<F> fmt::Debug for RunUntilCancelled<'_, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RunUntilCancelled").field("token", self.cancelled.token).finish_non_exhaustive()
+        f.debug_struct("RunUntilCancelled").field("token", self.cancelled.0.token).finish_non_exhaustive()
     }
 }
 

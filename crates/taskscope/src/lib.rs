@@ -111,7 +111,8 @@
 //! other deadline functions, [`sleep`] and the other time functions, [`runtime`] — finds its
 //! runtime the same way: the enclosing scope's; else (feature `tokio`) the tokio runtime the
 //! code runs in (`Handle::try_current()`); else (feature `smol`) the smol executor the code
-//! runs on, else smol's global executor. Scopes and deadlines look when they start (their first
+//! runs on, else smol's global executor; a simulation (feature `sim`) that drives the code comes
+//! first. Scopes and deadlines look when they start (their first
 //! poll), so `runtime.block_on(taskscope::scope(..))` finds `runtime`; the time functions look
 //! when called, as tokio's own timers do. Where nothing is found the panic (or the
 //! [`NoRuntime`] error of [`runtime`]) names the caller's line and the feature to add to the
@@ -135,6 +136,12 @@ pub mod tokio {
 #[cfg(feature = "smol")]
 pub mod smol {
     pub use taskscope_smol::*;
+}
+
+/// The deterministic simulation backend ([`taskscope_sim`]).
+#[cfg(feature = "sim")]
+pub mod sim {
+    pub use taskscope_sim::*;
 }
 
 #[cfg(feature = "testing")]
@@ -162,6 +169,11 @@ const HELP: &str = if cfg!(feature = "tokio") {
 /// The detection path every entry point shares, once no scope encloses the code (see the
 /// crate docs).
 fn detect() -> Result<Arc<dyn Runtime>, NoRuntime> {
+    // A simulation drives every task on its own thread: when one runs here, it is the runtime.
+    #[cfg(feature = "sim")]
+    if let Some(rt) = taskscope_sim::current() {
+        return Ok(rt);
+    }
     #[cfg(feature = "tokio")]
     if let Ok(rt) = taskscope_tokio::TokioRuntime::current() {
         return Ok(Arc::new(rt));

@@ -59,13 +59,16 @@
 //! brings the backend (`__taskscope_if_tokio!`, `__taskscope_if_smol!`: a gate is a macro
 //! defined twice, expanding or not with the feature, because a `cfg` written in the macro's
 //! output would test the calling crate's features). The deterministic simulation backend
-//! joins this way behind a `sim` feature: its line runs the body once per seed (the body is a
-//! function, so it can be called again for every seed) and names the failing seed; nothing
-//! changes for the crates that use the macro.
+//! joined this way behind the `sim` feature: its line runs the body once per seed (the body is a
+//! function, so it can be called again for every seed) and names the failing seed.
+//!
+//! With the `sim` feature, each function also gets a `sim` test: the body runs on the
+//! simulation once for each of [`SIM_SEEDS`] seeds (virtual time: sleeps are instant), and a
+//! failure prints the seed and the command that replays it.
 
 use std::future::Future;
 
-#[cfg(any(feature = "tokio", feature = "smol"))]
+#[cfg(any(feature = "tokio", feature = "smol", feature = "sim"))]
 use crate::BlockOn;
 
 /// A backend flavour a test runs on.
@@ -84,6 +87,10 @@ pub enum Flavour {
     /// async-executor run by the test's thread only.
     #[cfg(feature = "smol")]
     SmolSt,
+    /// The deterministic simulation (virtual time, seeded schedule): the generated test runs
+    /// the body once per seed (see [`run_seeds`]).
+    #[cfg(feature = "sim")]
+    Sim,
 }
 
 impl Flavour {
@@ -97,6 +104,8 @@ impl Flavour {
         Flavour::SmolMt,
         #[cfg(feature = "smol")]
         Flavour::SmolSt,
+        #[cfg(feature = "sim")]
+        Flavour::Sim,
     ];
 
     /// The flavour's name, which is also the name of the runtime it detects (`tokio-mt`,
@@ -111,6 +120,8 @@ impl Flavour {
             Flavour::SmolMt => "smol-mt",
             #[cfg(feature = "smol")]
             Flavour::SmolSt => "smol-st",
+            #[cfg(feature = "sim")]
+            Flavour::Sim => "sim",
         }
     }
 }
@@ -131,7 +142,7 @@ where
     Fut: Future,
 {
     // Without a backend feature there is no flavour: `flavour` cannot exist.
-    #[cfg(not(any(feature = "tokio", feature = "smol")))]
+    #[cfg(not(any(feature = "tokio", feature = "smol", feature = "sim")))]
     let _ = test;
     match flavour {
         #[cfg(feature = "tokio")]
@@ -142,12 +153,67 @@ where
         Flavour::SmolMt => taskscope_smol::SmolBackend::multi_thread(2).block_on(test()),
         #[cfg(feature = "smol")]
         Flavour::SmolSt => taskscope_smol::SmolBackend::single_thread().block_on(test()),
+        #[cfg(feature = "sim")]
+        Flavour::Sim => taskscope_sim::Sim::new(0).block_on(test()),
     }
+}
+
+/// How many seeds the `sim` test of [`test_on_every_backend!`](crate::test_on_every_backend)
+/// runs (`TASKSCOPE_SIM_SEEDS` overrides it, `TASKSCOPE_SIM_SEED` runs one).
+#[cfg(feature = "sim")]
+pub const SIM_SEEDS: u64 = 32;
+
+/// What a test body may return: `()` or a `Result` whose error fails the test.
+pub trait TestOutcome {
+    /// Panics if the outcome is a failure.
+    fn check(self);
+}
+
+impl TestOutcome for () {
+    fn check(self) {}
+}
+
+impl<E: std::fmt::Debug> TestOutcome for Result<(), E> {
+    #[track_caller]
+    fn check(self) {
+        if let Err(e) = self {
+            panic!("the test body returned an error: {e:?}");
+        }
+    }
+}
+
+/// Runs `test()` on the simulation once per seed `0..seeds` (each on a fresh simulation whose
+/// runtime the code under test detects); a failing seed is printed with the command that
+/// replays it (see [`taskscope_sim::check`]). What the generated `sim` tests call.
+///
+/// ```
+/// # #[cfg(feature = "sim")] {
+/// use taskscope::testing::run_seeds;
+/// run_seeds(8, async || {
+///     let t = taskscope::now();
+///     taskscope::sleep(std::time::Duration::from_secs(3600)).await; // virtual: instant
+///     assert!(taskscope::now() - t >= std::time::Duration::from_secs(3600));
+/// });
+/// # }
+/// ```
+#[cfg(feature = "sim")]
+#[track_caller]
+pub fn run_seeds<F, Fut>(seeds: u64, mut test: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future,
+    Fut::Output: TestOutcome,
+{
+    taskscope_sim::check(seeds, |_rt| {
+        let run = test();
+        async move { run.await.check() }
+    });
 }
 
 /// Runs an async test body on every enabled backend flavour, each as its own named `#[test]`
 /// (P6): `async fn name() { ... }` becomes `mod name` with one test per flavour (`tokio_mt`,
-/// `tokio_ct`, `smol_mt`, `smol_st`, as the `tokio` and `smol` features allow). The body may
+/// `tokio_ct`, `smol_mt`, `smol_st`, `sim`, as the `tokio`, `smol` and `sim` features allow;
+/// `sim` runs the body over [`SIM_SEEDS`](crate::testing) seeds). The body may
 /// return a `Result` (as a `#[test]` may), and attributes such as `#[should_panic]` or
 /// `#[ignore]` apply to every flavour's test. Several functions may be given in one call.
 ///
@@ -183,7 +249,25 @@ macro_rules! __taskscope_backend_tests {
             $($attr)* #[test] fn smol_mt() $($ret)* { $crate::testing::run($crate::testing::Flavour::SmolMt, __taskscope_test_body) }
             $($attr)* #[test] fn smol_st() $($ret)* { $crate::testing::run($crate::testing::Flavour::SmolSt, __taskscope_test_body) }
         }
+        $crate::__taskscope_if_sim! {
+            $($attr)* #[test] fn sim() { $crate::testing::run_seeds($crate::testing::SIM_SEEDS, __taskscope_test_body) }
+        }
     };
+}
+
+/// Expands its input only with the `sim` feature.
+#[cfg(feature = "sim")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __taskscope_if_sim {
+    ($($t:tt)*) => { $($t)* };
+}
+
+#[cfg(not(feature = "sim"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __taskscope_if_sim {
+    ($($t:tt)*) => {};
 }
 
 /// Expands its input only with the `tokio` feature (a `cfg` written in the macro would test
@@ -218,7 +302,7 @@ macro_rules! __taskscope_if_smol {
 }
 
 /// A compile error when no backend feature is enabled (the tests would silently be none).
-#[cfg(not(any(feature = "tokio", feature = "smol")))]
+#[cfg(not(any(feature = "tokio", feature = "smol", feature = "sim")))]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __taskscope_if_no_backend {
@@ -230,7 +314,7 @@ macro_rules! __taskscope_if_no_backend {
     };
 }
 
-#[cfg(any(feature = "tokio", feature = "smol"))]
+#[cfg(any(feature = "tokio", feature = "smol", feature = "sim"))]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __taskscope_if_no_backend {

@@ -1,6 +1,6 @@
 //! `test_on_every_backend!` (P6): one body, one named test per enabled flavour, each on its
 //! own runtime, found by the same detection as an application's code.
-#![cfg(all(feature = "testing", any(feature = "tokio", feature = "smol")))]
+#![cfg(all(feature = "testing", any(feature = "tokio", feature = "smol", feature = "sim")))]
 
 use std::time::Duration;
 
@@ -50,8 +50,33 @@ fn every_enabled_flavour_has_a_name_and_runs() {
     if cfg!(feature = "smol") {
         expected.extend(["smol-mt", "smol-st"]);
     }
+    if cfg!(feature = "sim") {
+        expected.push("sim");
+    }
     assert_eq!(names, expected);
     for f in Flavour::ALL {
         assert_eq!(taskscope::testing::run(*f, async || taskscope::runtime().unwrap().name()), f.name());
     }
+}
+
+/// The `sim` flavour runs the body once per seed, each on a fresh simulation that the code
+/// inside detects, in virtual time.
+#[cfg(feature = "sim")]
+#[test]
+fn the_sim_flavour_runs_every_seed_in_virtual_time() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let runs = AtomicUsize::new(0);
+    taskscope::testing::run_seeds(5, async || {
+        runs.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(taskscope::runtime().unwrap().name(), "sim");
+        let start = taskscope::now();
+        taskscope::sleep(Duration::from_secs(3600)).await;
+        assert_eq!(taskscope::now() - start, Duration::from_secs(3600), "a virtual hour, exactly");
+    });
+    let expected = match (std::env::var("TASKSCOPE_SIM_SEED"), std::env::var("TASKSCOPE_SIM_SEEDS")) {
+        (Ok(_), _) => 1,
+        (_, Ok(n)) => n.parse().expect("TASKSCOPE_SIM_SEEDS is a number"),
+        _ => 5,
+    };
+    assert_eq!(runs.load(Ordering::SeqCst), expected, "one run per seed");
 }

@@ -9,17 +9,17 @@
 
 use std::any::Any;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::runtime::Runtime;
 use crate::scope::{Enter, ScopeCtx};
+use crate::sync::{AtomicUsize, Mutex, Ordering};
 use crate::token::CancelToken;
 use crate::util::lock;
 
 use super::ready::ReadyQueue;
 
-thread_local! {
+crate::sync::local_key! {
     /// The token of the innermost runtime-less local scope being polled on this thread.
     static LOCAL_PARENT: Cell<Option<CancelToken>> = const { Cell::new(None) };
 }

@@ -7,12 +7,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Wake, Waker};
 
-use futures_util::task::AtomicWaker;
-
+use crate::sync::{AtomicBool, AtomicWaker, Mutex, Ordering};
 use crate::util::lock;
 
 use super::child::LocalChild;
@@ -20,7 +18,7 @@ use super::child::LocalChild;
 /// The index the body's waker pushes: the body is polled only when it was woken, too.
 pub(crate) const BODY: usize = usize::MAX;
 
-thread_local! {
+crate::sync::local_key! {
     /// The ready queue whose owner is polling on this thread (its address), and the indices
     /// queued meanwhile from this thread: a child that wakes itself or a sibling, or a spawn,
     /// queues its index here without a lock and without waking the owner, which is running.
@@ -104,7 +102,7 @@ impl ChildWaker {
         {
             w.index = index;
             w.queue = Some(queue);
-            *w.queued.get_mut() = false;
+            w.queued = AtomicBool::new(false);
             return spare;
         }
         Arc::new(Self { index, queued: AtomicBool::new(false), queue: Some(queue) })

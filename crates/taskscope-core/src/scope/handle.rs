@@ -182,24 +182,33 @@ impl<T, E> JoinHandle<T, E> {
 
     fn outcome(&self, state: u8) -> Result<T, JoinError<E>> {
         let name = self.child.name.clone();
-        if matches!(state, PANICKED | CANCELLED | CLOSED)
-            || (state == FAILED && lock(&self.child.output).as_ref().is_none_or(|o| o.is_ok()))
-        {
-            // An error-less `JoinError`: core's cancellation, handed over as a value (F2).
-            mark_handed_cancellation();
-        }
         match state {
             RUNNING => Err(JoinError::Running { name }),
             FINISHED => match lock(&self.child.output).take() {
                 Some(Ok(v)) => Ok(v),
                 _ => panic!("JoinHandle: the child's value was already taken by an earlier await"),
             },
-            FAILED => Err(JoinError::Failed { name, error: lock(&self.child.output).take().and_then(Result::err) }),
-            PANICKED => Err(JoinError::Panicked { name }),
-            CANCELLED => Err(JoinError::Cancelled { name }),
-            _ => Err(JoinError::Closed { name }),
+            _ => {
+                let error = lock(&self.child.output).take().and_then(Result::err);
+                Err(ended_without_value(self.state(), name, error))
+            }
         }
     }
+}
+
+/// Why a child that ended in `state` (failed, panicked, cancelled or never started) has no value
+/// to give, as its handle or its start call reports it. An error-less answer is core's
+/// cancellation handed to the caller as a value: it is marked as such (F2, F3).
+pub(crate) fn ended_without_value<E>(state: ChildState, name: Option<Name>, error: Option<E>) -> JoinError<E> {
+    let err = match (state, error) {
+        (ChildState::Failed, Some(error)) => return JoinError::Failed { name, error: Some(error) },
+        (ChildState::Failed, None) => JoinError::Failed { name, error: None },
+        (ChildState::Panicked, _) => JoinError::Panicked { name },
+        (ChildState::Cancelled, _) => JoinError::Cancelled { name },
+        _ => JoinError::Closed { name },
+    };
+    mark_handed_cancellation();
+    err
 }
 
 /// Waits for the child. Once the child is done the handle is ready at once.

@@ -28,6 +28,7 @@ pub use ambient::{current_runtime, current_token};
 pub(crate) use body::{StartHook, drop_caught};
 pub(crate) use driver::Driver;
 pub use gauge::live_children;
+pub(crate) use handle::ended_without_value;
 pub use handle::{ChildState, JoinHandle};
 pub(crate) use inner::Inner;
 pub use outcome::Policy;
