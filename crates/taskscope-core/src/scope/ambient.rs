@@ -168,7 +168,12 @@ impl Drain {
     /// its future is already gone.
     pub(super) fn release(&self) {
         if self.holds.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let pending = lock(&self.pending).take();
+            // Looked at again under the lock: the child may have opened another scope since
+            // (then that scope's release publishes).
+            let pending = {
+                let mut pending = lock(&self.pending);
+                if self.holds.load(Ordering::Acquire) == 0 { pending.take() } else { None }
+            };
             if let Some(publish) = pending {
                 publish();
             }

@@ -110,6 +110,8 @@ where
                 Err(p) => Outcome::Panic(p),
             }
         };
+        // The cancel-on-wake waker holds the child's token: let it go with the job.
+        drop(self.child.task_waker.take());
         let state = self.scope.child_done(&self.child, outcome, false);
         self.scope.publish(|| self.child.set_state(state));
     }
@@ -122,6 +124,7 @@ impl<F, T, E> Drop for BlockingChild<F, T, E> {
                 Ok(()) => Outcome::Cancelled,
                 Err(p) => Outcome::Panic(p),
             };
+            drop(self.child.task_waker.take());
             let state = self.scope.child_done(&self.child, outcome, false);
             self.scope.publish(|| self.child.set_state(state));
         }

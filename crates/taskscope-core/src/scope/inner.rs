@@ -47,10 +47,12 @@ impl<T: Send, E: Send, B: ?Sized + Send + Sync> Abort for ChildCell<T, E, B> {
 /// the child whose poll opened it.
 type Holds = (Option<Arc<dyn ScopeCtx>>, Option<Arc<Drain>>);
 
-/// A scope's `live` counter counts each live child (or nested scope's hold) as two units, so
-/// that a child being published can be taken out of the reported count before its handle
-/// wakes and out of the owner's count after (see [`Inner::publish`]).
-pub(super) const LIVE_UNIT: usize = 2;
+/// A scope's `live` counter counts each live child (or nested scope's hold) as `LIVE_UNIT`.
+/// A child being published gives back all but one unit before its handle wakes and the last one
+/// after (see [`Inner::publish`]): the reported count, `live / LIVE_UNIT` rounded down, leaves
+/// out every child being published (exact while fewer than `LIVE_UNIT` publish at once), and
+/// the owner, which waits for `live == 0`, never finishes while a handle still says running.
+pub(super) const LIVE_UNIT: usize = if usize::BITS >= 64 { 1 << 24 } else { 1 << 10 };
 
 /// The registry of a scope is compacted no earlier than at this length.
 pub(super) const COMPACT_MIN: usize = 64;

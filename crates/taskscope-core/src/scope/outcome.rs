@@ -9,7 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use super::body::drop_quietly;
 use super::gauge;
 use super::handle::{CANCELLED, Child, FAILED, FINISHED, PANICKED};
-use super::inner::{COMPACT_MIN, Inner};
+use super::inner::{COMPACT_MIN, Inner, LIVE_UNIT};
 use crate::error::{ChildError, ErrorGroup, ScopeError};
 use crate::sync::Ordering;
 use crate::token::{CancelReason, Name};
@@ -205,7 +205,7 @@ impl<E> Inner<E> {
     /// says "running".
     pub(crate) fn publish(&self, set_state: impl FnOnce()) {
         gauge::sub();
-        self.live.fetch_sub(1, Ordering::SeqCst);
+        self.live.fetch_sub(LIVE_UNIT - 1, Ordering::SeqCst);
         set_state();
         // The registry entry stays until the next compaction: no lock on this path, unless
         // the registry is mostly finished children (whose cells, futures' space included, it
