@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use taskscope_core::{BoxError, Builder, CancelToken, ChildState, JoinError, Ready, Scope, ScopeError};
+use taskscope_core::{BoxError, Builder, CancelToken, ChildState, JoinError, Ready, Scope, ScopeError, TrySpawnError};
 
 use crate::Harness;
 use crate::support::*;
@@ -384,5 +384,37 @@ pub fn c2_a_child_admitted_within_the_limit_gets_the_grace(h: &dyn Harness) {
         assert_eq!(messages(&expect_failed(r)), ["the body fails at once"]);
         assert!(polled.load(Ordering::SeqCst), "the admitted child was dropped without ever being polled");
         assert!(cleaned_up.load(Ordering::SeqCst), "the admitted child did not get its grace period");
+    }));
+}
+
+/// L1, S4: on a scope without a limit, `try_spawn` spawns at once while the scope is open (it
+/// is never full), and once the scope is cancelling gives the future back as `Closed`,
+/// unpolled.
+pub fn l1_try_spawn_without_a_limit_spawns_until_the_scope_closes(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let polled = Arc::new(AtomicBool::new(false));
+        let r = builder(h)
+            .run(async |s| {
+                let spawned = s.try_spawn(async { Ok::<_, BoxError>(7) });
+                let handle = match spawned {
+                    Ok(handle) => handle,
+                    Err(e) => panic!("try_spawn on an open scope without a limit was refused: {e}"),
+                };
+                assert_eq!(handle.await?, 7, "the child spawned by try_spawn returned another value");
+                s.cancel();
+                let p = polled.clone();
+                match s.try_spawn(async move {
+                    p.store(true, Ordering::SeqCst);
+                    ok()
+                }) {
+                    Err(TrySpawnError::Closed(_)) => {}
+                    Err(TrySpawnError::Full(_)) => panic!("a scope without a limit reported full"),
+                    Ok(h) => panic!("try_spawn into a cancelling scope spawned (state {:?})", h.state()),
+                }
+                ok()
+            })
+            .await;
+        assert!(matches!(r, Err(ScopeError::Cancelled { .. })), "expected the cancelled outcome, got {r:?}");
+        assert!(!polled.load(Ordering::SeqCst), "the refused future was polled");
     }));
 }

@@ -250,6 +250,7 @@ macro_rules! __with_cases {
             t2_a_deep_token_chain_held_by_its_leaf_drops_in_constant_stack,
             l3_racing_no_futures_is_refused_at_the_call,
             c2_a_child_admitted_within_the_limit_gets_the_grace,
+            l1_try_spawn_without_a_limit_spawns_until_the_scope_closes,
             // Portable time (time.rs).
             p4_sleep_waits_at_least_its_duration,
             p4_sleep_until_a_past_instant_completes_at_once,
