@@ -14,11 +14,11 @@ use pin_project_lite::pin_project;
 
 use crate::error::JoinError;
 use crate::limit::{Acquire, Permit};
-use crate::scope::{ChildState, Outcome, Payload, drop_caught, mark_handed_cancellation, poll_tracked};
+use crate::scope::{ChildState, Outcome, drop_caught, mark_handed_cancellation, poll_tracked, with_panic};
 use crate::token::Name;
 
 use super::ambient::Around;
-use super::state::{ErrorSink, State, drop_quietly};
+use super::state::{ErrorSink, State};
 
 /// What a child shares with its handle.
 pub(crate) struct ChildCell<T, E> {
@@ -249,21 +249,6 @@ impl<'h, F, T, E> ChildTask<'h, F, T, E> {
             (slot, shield, hook) => Some(Box::new(Extra { slot, shield, hook })),
         };
         Self { fut: Some(fut), cell, extra, shielded }
-    }
-}
-
-/// `outcome`, unless dropping what the child left behind panicked (`late`): a panic wins.
-fn with_panic<T, E>(outcome: Outcome<T, E>, late: Option<Payload>) -> Outcome<T, E> {
-    match (late, outcome) {
-        (None, outcome) => outcome,
-        (Some(late), Outcome::Panic(first)) => {
-            drop_quietly(late);
-            Outcome::Panic(first)
-        }
-        (Some(late), other) => {
-            drop_quietly(other);
-            Outcome::Panic(late)
-        }
     }
 }
 

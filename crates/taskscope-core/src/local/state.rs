@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::error::{ChildError, ErrorGroup, ScopeError};
 use crate::limit::Semaphore;
 use crate::runtime::Runtime;
-use crate::scope::{ChildState, Outcome, Payload, Policy};
+use crate::scope::{ChildState, Outcome, Payload, Policy, drop_quietly};
 use crate::token::{CancelReason, CancelToken, Name};
 
 use super::ambient::{Around, Holds};
@@ -86,11 +86,6 @@ impl<E: 'static> State<E> {
             queue,
         }
     }
-}
-
-/// Drops `v`, ignoring a panic from its destructor: for what nobody can be told about.
-pub(crate) fn drop_quietly<V>(v: V) {
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(v)));
 }
 
 impl<E> State<E> {

@@ -77,7 +77,7 @@ fn scope_of<E>(scope: &Option<Arc<Inner<E>>>) -> &Inner<E> {
 
 /// `outcome`, unless dropping what the child left behind panicked (`late`): a panic wins over
 /// any other outcome, and only the first panic of a child is kept.
-pub(super) fn with_panic<T, E>(outcome: Outcome<T, E>, late: Option<Payload>) -> Outcome<T, E> {
+pub(crate) fn with_panic<T, E>(outcome: Outcome<T, E>, late: Option<Payload>) -> Outcome<T, E> {
     match (late, outcome) {
         (None, outcome) => outcome,
         (Some(late), Outcome::Panic(first)) => {
@@ -92,7 +92,7 @@ pub(super) fn with_panic<T, E>(outcome: Outcome<T, E>, late: Option<Payload>) ->
 }
 
 /// Drops `v`, ignoring a panic from its destructor: for what nobody can be told about.
-pub(super) fn drop_quietly<V>(v: V) {
+pub(crate) fn drop_quietly<V>(v: V) {
     let _ = catch_unwind(AssertUnwindSafe(move || drop(v)));
 }
 

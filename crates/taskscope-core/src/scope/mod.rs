@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 pub(crate) use ambient::{Enter, ScopeCtx, mark_handed_cancellation, poll_tracked, with_ambient};
 pub use ambient::{current_runtime, current_token};
-pub(crate) use body::{StartHook, drop_caught};
+pub(crate) use body::{StartHook, drop_caught, drop_quietly, with_panic};
 pub(crate) use driver::Driver;
 pub use gauge::live_children;
 pub(crate) use handle::ended_without_value;
