@@ -97,6 +97,38 @@ pub fn l4_a_report_after_the_child_failed_is_ignored(h: &dyn Harness) {
     }));
 }
 
+/// L4, F3: a start call dropped without being awaited, after its child failed before reporting
+/// ready: the error it would have returned is not lost, it fails the scope like any child's
+/// error.
+pub fn l4_a_dropped_start_gives_the_early_error_to_the_scope(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .run(async |s| {
+                let child_dropped = Gate::new();
+                let dropped = child_dropped.clone();
+                let start = s.start(move |_ready: Ready<u32>| {
+                    let guard = OnDrop(move || dropped.open());
+                    async move {
+                        let _guard = guard;
+                        Err::<(), _>(err("failed before ready"))
+                    }
+                });
+                // The child has returned its error (its future is gone): nobody awaits the start.
+                child_dropped.wait().await;
+                drop(start);
+                ok()
+            })
+            .await;
+        match r {
+            Err(ScopeError::Failed(group)) => {
+                let members: Vec<String> = group.iter().map(ToString::to_string).collect();
+                assert_eq!(members, ["failed before ready"], "expected the early error once in the group");
+            }
+            other => panic!("expected the scope to fail with the early error, got {other:?}"),
+        }
+    }));
+}
+
 /// A user's own error type, with the conversion from a nested scope's error that `?` uses.
 #[derive(Debug)]
 enum AppError {

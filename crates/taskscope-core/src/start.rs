@@ -3,11 +3,11 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
 use crate::error::JoinError;
-use crate::scope::{ChildState, JoinHandle, Spawn, Spawner, StartHook, ended_without_value};
+use crate::scope::{ChildState, Inner, JoinHandle, Spawn, Spawner, StartHook, ended_without_value};
 use crate::sync::{AtomicWaker, Mutex};
 use crate::token::Name;
 use crate::util::lock;
@@ -31,11 +31,31 @@ enum Report<V, E> {
     Failed(E),
     /// The child ended (or was never started) before reporting ready.
     Ended,
+    /// The [`Start`] future was dropped before the child reported ready or ended: nobody
+    /// takes a report or an early error any more (the child's error goes to the scope).
+    Abandoned,
 }
 
 impl<V, E> StartSlot<V, E> {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self { report: Mutex::new(Report::Waiting), waker: AtomicWaker::new() })
+    }
+}
+
+impl<V, E> StartSlot<V, E> {
+    /// The [`Start`] future is gone. Decided under the lock, against the child's `intercept`:
+    /// an early error already here is returned (for the scope); one that comes later is given
+    /// back to the child's own error path by `intercept`.
+    fn abandon(&self) -> Option<E> {
+        let mut report = lock(&self.report);
+        match std::mem::replace(&mut *report, Report::Abandoned) {
+            Report::Failed(error) => Some(error),
+            Report::Waiting => None,
+            other => {
+                *report = other;
+                None
+            }
+        }
     }
 }
 
@@ -125,11 +145,15 @@ impl<V: Send + 'static> Ready<V> {
 ///
 /// # Cancel safety
 /// Dropping it before it completes cancels the child (C9): a start that is given up never
-/// leaves a half-started child behind.
+/// leaves a half-started child behind. An error the child returned before reporting ready,
+/// which this future would have returned, then goes to the scope like any child's error
+/// (F1, F3: never lost).
 #[must_use = "futures do nothing unless polled; dropping a `Start` cancels its child"]
 pub struct Start<V, T, E> {
     slot: Arc<StartSlot<V, E>>,
     handle: Option<JoinHandle<T, E>>,
+    /// Where an early error goes if this future is dropped before returning it.
+    scope: Weak<Inner<E>>,
 }
 
 impl<V, T, E> fmt::Debug for Start<V, T, E> {
@@ -139,8 +163,8 @@ impl<V, T, E> fmt::Debug for Start<V, T, E> {
 }
 
 impl<V, T, E> Start<V, T, E> {
-    pub(crate) fn new(slot: Arc<StartSlot<V, E>>, handle: JoinHandle<T, E>) -> Self {
-        Self { slot, handle: Some(handle) }
+    pub(crate) fn new(slot: Arc<StartSlot<V, E>>, handle: JoinHandle<T, E>, scope: Weak<Inner<E>>) -> Self {
+        Self { slot, handle: Some(handle), scope }
     }
 }
 
@@ -191,8 +215,16 @@ impl<V, T, E> Future for Start<V, T, E> {
 
 impl<V, T, E> Drop for Start<V, T, E> {
     fn drop(&mut self) {
-        if let Some(h) = self.handle.take() {
-            h.cancel();
+        let Some(h) = self.handle.take() else { return };
+        let unclaimed = self.slot.abandon();
+        h.cancel();
+        if let Some(error) = unclaimed
+            && let Some(scope) = self.scope.upgrade()
+            && let Some(late) = scope.unclaimed(h.child.name.clone(), error)
+        {
+            // The scope already returned: like an unread error in a dropped handle, it is
+            // this future's to drop.
+            drop(late);
         }
     }
 }
@@ -261,7 +293,7 @@ impl<E: Send + 'static> Spawner<E> {
         let slot = StartSlot::new();
         let fut = f(Ready::new(slot.clone()));
         let handle = self.spawn_child(fut, Spawn { hook: Some(slot.clone()), ..Spawn::plain(name) });
-        Start::new(slot, handle)
+        Start::new(slot, handle, Arc::downgrade(&self.inner))
     }
 }
 
@@ -289,6 +321,23 @@ mod loom_models {
                 // scope's.
                 (Some(e), Report::Ready(v)) => assert_eq!((e, v), ("failed", 1)),
                 _ => panic!("the report and the child's end were both lost or both kept"),
+            }
+        });
+    }
+
+    /// L4, F3: the start call dropped while the child fails before ready: the error reaches
+    /// the scope exactly once, through the drop or through the child's own error path.
+    #[test]
+    fn a_dropped_start_racing_the_childs_error_loses_nothing() {
+        loom::model(|| {
+            let slot: Arc<StartSlot<u8, &'static str>> = StartSlot::new();
+            let other = slot.clone();
+            let dropper = thread::spawn(move || other.abandon());
+            let back = slot.intercept("failed");
+            let taken = dropper.join().unwrap();
+            match (back, taken) {
+                (Some(e), None) | (None, Some(e)) => assert_eq!(e, "failed"),
+                (back, taken) => panic!("the error was lost or doubled: child path {back:?}, drop {taken:?}"),
             }
         });
     }

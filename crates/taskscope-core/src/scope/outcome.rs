@@ -118,6 +118,17 @@ impl<E> Inner<E> {
         None
     }
 
+    /// A child's error that its receiver (a dropped start call) can no longer take: it is the
+    /// scope's, as if the child had returned it now (F1 under fail-fast; collected under the
+    /// other policies). Given back if the scope is already done (F3: decided under the lock).
+    pub(crate) fn unclaimed(&self, name: Option<Name>, error: E) -> Option<E> {
+        let error = self.collect_unless_done(name.clone(), error);
+        if error.is_none() && self.policy == Policy::FailFast {
+            self.cancel(CancelReason::SiblingFailed { name });
+        }
+        error
+    }
+
     pub(crate) fn panicked(&self, name: Option<Name>, p: Payload) {
         self.record_panic(p);
         self.cancel(CancelReason::SiblingPanicked { name });
