@@ -129,6 +129,46 @@ pub fn l4_a_dropped_start_gives_the_early_error_to_the_scope(h: &dyn Harness) {
     }));
 }
 
+/// F2, F3: a child handed a cancellation (the error-less `JoinError` of a failed sibling) that
+/// goes on with its cleanup and returns an error of its own in a later poll: that error is a
+/// real failure of the cleanup and is collected after the cause, not taken for the
+/// cancellation (core counts as passed on only an error returned in the same poll in which it
+/// handed the cancellation).
+pub fn f3_an_error_from_cleanup_after_a_handed_cancellation_is_collected(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .grace(Duration::from_secs(30))
+            .run(async |s| {
+                let go = Gate::new();
+                let g = go.clone();
+                let first = s.spawn_named("first", async move {
+                    g.wait().await;
+                    Err::<(), _>(err("cause"))
+                });
+                s.spawn_named("cleaner", async move {
+                    go.open();
+                    let handed = first.await;
+                    assert!(
+                        matches!(handed, Err(JoinError::Failed { error: None, .. })),
+                        "expected the sibling's error-less JoinError, got {handed:?}"
+                    );
+                    // Cleanup that takes another poll, then fails on its own.
+                    yield_now().await;
+                    Err::<(), _>(err("cleanup failed"))
+                });
+                ok()
+            })
+            .await;
+        match r {
+            Err(ScopeError::Failed(group)) => {
+                let members: Vec<String> = group.iter().map(ToString::to_string).collect();
+                assert_eq!(members, ["cause", "cleanup failed"], "expected the cause, then the cleanup's own error");
+            }
+            other => panic!("expected the scope to fail with both errors, got {other:?}"),
+        }
+    }));
+}
+
 /// A user's own error type, with the conversion from a nested scope's error that `?` uses.
 #[derive(Debug)]
 enum AppError {

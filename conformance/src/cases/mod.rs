@@ -245,6 +245,7 @@ macro_rules! __with_cases {
             c7_elapsed_with_a_typed_error_passed_on_by_a_nested_scope,
             f3_a_failed_handle_passed_on_with_question_mark_is_not_a_second_member,
             f3_a_typed_error_passed_on_from_a_handle_is_not_a_second_member,
+            f3_an_error_from_cleanup_after_a_handed_cancellation_is_collected,
             c9_a_blocking_child_is_cancelled_through_its_handle,
             c9_a_cancelled_handle_reports_after_the_childs_scopes_drained,
             o3_the_count_drops_before_the_handle_reports,
