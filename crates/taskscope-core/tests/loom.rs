@@ -208,3 +208,53 @@ fn owner_drop_racing_a_child_completion() {
         assert!(drops.count() <= 1);
     });
 }
+
+/// O3: two children publishing at once, on their own threads: a child whose handle already
+/// reports a terminal state is never still in the scope's count.
+#[test]
+fn two_children_publishing_at_once_are_never_overcounted() {
+    model(|| {
+        let r = block_on(Builder::new().runtime(rt()).run(async |s| {
+            let a = s.spawn(async { Ok::<_, BoxError>(()) });
+            let b = s.spawn(async { Ok::<_, BoxError>(()) });
+            // States only move forward: read them first, then the count.
+            let finished = usize::from(a.is_finished()) + usize::from(b.is_finished());
+            let live = s.live_children();
+            assert!(live <= 2 - finished, "{live} counted with {finished} of 2 handles already finished");
+            Ok(())
+        }));
+        r.expect("the scope succeeds");
+    });
+}
+
+/// C9: a child cancelled through its handle while a scope it opened still has a child on
+/// another thread: the handle reports "cancelled" only once that grandchild has been dropped.
+#[test]
+fn a_cancelled_handle_reports_after_the_childs_scope_drained() {
+    model(|| {
+        let drops = Drops::default();
+        let grandchild = Counted(drops.clone(), "grandchild");
+        let r = block_on(Builder::new().runtime(rt()).run(async |s| {
+            let h = s.spawn(async move {
+                Builder::new()
+                    .run(async |inner| {
+                        // Owned by the grandchild's future from the start, polled or not.
+                        inner.spawn(async move {
+                            let _owned = grandchild;
+                            std::future::pending::<()>().await;
+                            Ok::<_, BoxError>(())
+                        });
+                        std::future::pending::<()>().await;
+                        Ok::<(), BoxError>(())
+                    })
+                    .await
+                    .map_err(BoxError::new)
+            });
+            h.cancel();
+            assert!(h.await.is_err(), "the child was cancelled");
+            assert_eq!(drops.count(), 1, "the handle reported before the child's scope drained");
+            Ok(())
+        }));
+        r.expect("the scope succeeds");
+    });
+}
