@@ -20,6 +20,7 @@
 //! The report binary: `cargo run --release -p taskscope-bench -- [--quick] [--json]`.
 #![forbid(unsafe_code)]
 
+pub mod alloc;
 pub mod backend;
 pub mod bench;
 pub mod mem;

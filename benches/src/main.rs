@@ -2,7 +2,12 @@
 //!
 //! ```text
 //! cargo run --release -p taskscope-bench -- [--quick] [--json] [--backend NAME]... [--bench NAME]... [--reps N]
+//! cargo run --release -p taskscope-bench -- --alloc [--quick] [--backend NAME]... [--bench NAME]... [--reps N]
 //! ```
+//!
+//! `--alloc` runs the selected rows (by default `spawn_join` on tokio-mt) once per allocator
+//! installed on the system (glibc, jemalloc, mimalloc, each preloaded in a fresh process) and
+//! prints them side by side.
 //!
 //! `--json` prints one object per row, `{"bench","backend","n","ours_ns","base","base_ns","ratio"}`
 //! (for `memory` rows the `_ns` fields are bytes per child). Progress goes to stderr.
@@ -15,14 +20,27 @@ use taskscope_bench::mem::{self, Variant};
 use taskscope_bench::report::{self, Config, Row};
 
 const USAGE: &str = "usage: taskscope-bench [--quick] [--json] [--backend tokio-mt|tokio-ct|smol-mt|smol-st]... \
-[--bench spawn_join|teardown|cancel|empty_scope|deadline|local|memory]... [--reps N]";
+[--bench spawn_join|teardown|cancel|empty_scope|deadline|local|memory]... [--reps N] [--alloc]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--mem") {
         return mem_child(&args[1..]);
     }
+    let alloc = args.iter().any(|a| a == "--alloc");
+    let args: Vec<String> = args.into_iter().filter(|a| a != "--alloc").collect();
     match parse(&args) {
+        Ok(_) if alloc => {
+            let mut args = args;
+            if !args.iter().any(|a| a == "--backend") {
+                args.extend(["--backend".to_owned(), "tokio-mt".to_owned()]);
+            }
+            if !args.iter().any(|a| a == "--bench") {
+                args.extend(["--bench".to_owned(), "spawn_join".to_owned()]);
+            }
+            taskscope_bench::alloc::compare(&args);
+            ExitCode::SUCCESS
+        }
         Ok((cfg, json)) => {
             run(&cfg, json);
             ExitCode::SUCCESS
