@@ -243,7 +243,8 @@ impl<E: Send + 'static> Spawner<E> {
     /// - After ready, the child is an ordinary child: its error fails the scope.
     ///
     /// # Cancel safety
-    /// Dropping the returned future before it completes cancels the child (C9).
+    /// Dropping the returned future before it completes cancels the child (C9); an error the
+    /// child returned before reporting ready then goes to the scope (F3: never lost).
     ///
     /// ```
     /// # use taskscope_core::{Builder, BoxError};
