@@ -90,6 +90,7 @@ mod start;
 mod sync;
 mod time;
 mod token;
+mod trace;
 mod util;
 
 pub use builder::Builder;
