@@ -53,6 +53,9 @@ pub mod sensors;
 #[path = "../examples/service.rs"]
 #[allow(dead_code)]
 pub mod service;
+#[path = "../examples/tracing_tree.rs"]
+#[allow(dead_code)]
+pub mod tracing_tree;
 
 /// The runtime flavour an example runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -292,7 +292,11 @@ impl<F, E> Body<F, E> {
             },
             Err(p) => Outcome::Panic(p),
         };
-        let outcome = with_panic(outcome, drop_caught(this.fut));
+        let late = {
+            let _entered = this.span.enter();
+            drop_caught(this.fut)
+        };
+        let outcome = with_panic(outcome, late);
         self.finish(me, child, outcome);
         Poll::Ready(())
     }
