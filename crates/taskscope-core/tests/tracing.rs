@@ -89,6 +89,16 @@ impl Collector {
     }
 }
 
+impl Collector {
+    /// The span name and `name` field of the parent of the span whose `name` field is `name`.
+    fn parent_of(&self, name: &str) -> Option<(&'static str, String)> {
+        let nodes = self.nodes();
+        let node = nodes.values().find(|n| n.fields.get("name").is_some_and(|n| n == name))?;
+        let parent = &nodes[&node.parent?];
+        Some((parent.kind, parent.fields.get("name").cloned().unwrap_or_default()))
+    }
+}
+
 impl Subscriber for Collector {
     fn enabled(&self, _: &Metadata<'_>) -> bool {
         true
@@ -244,4 +254,16 @@ fn blocking_refused_and_local_scopes_have_spans() {
   child late [threads] closed
 "
     );
+}
+
+/// A scope opened outside any scope is under the thread's current span: the application's.
+#[test]
+fn a_top_level_scope_is_under_the_current_span() {
+    let c = collector();
+    let request = tracing::info_span!("request", name = "GET /orders");
+    let r = request.in_scope(|| {
+        block_on(Builder::new().runtime(test_runtime()).name("top-root").run(async |_| Ok::<_, BoxError>(())))
+    });
+    r.unwrap();
+    assert_eq!(c.parent_of("top-root"), Some(("request", "GET /orders".to_owned())));
 }
