@@ -21,7 +21,6 @@ fn all_cases() -> impl Iterator<Item = &'static Case> {
 /// Rules the document states that no conformance case proves yet, with where they are tested
 /// otherwise (if anywhere). The doc says "not yet covered" under each of them.
 const NOT_YET_COVERED: &[(&str, &str)] = &[
-    ("O2", "the optional `tracing` feature is not built yet"),
     ("P5", "the simulation backend is tested by `adapters/taskscope-sim/tests/` and runs every case as a backend"),
     ("P6", "`test_on_every_backend!` is tested by `crates/taskscope/tests/every_backend.rs`"),
 ];

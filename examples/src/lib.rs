@@ -1,8 +1,8 @@
 //! Runnable scenarios of structured concurrency with taskscope, each on every backend.
 //!
 //! Each scenario is an example program (`examples/<name>.rs`) with one `async fn run` that
-//! tells its story through a [`Log`] and returns what happened; its `main` runs it on the
-//! backend picked with `--backend tokio-mt|tokio-ct|smol-mt|smol-st`. This library compiles the
+//! tells its story through a [`Log`] (`tracing_tree`: through `tracing` spans, kept by its own
+//! subscriber) and returns what happened; its `main` runs it on the backend picked with `--backend tokio-mt|tokio-ct|smol-mt|smol-st`. This library compiles the
 //! same files as modules, so that `tests/examples_run.rs` runs every scenario on all four
 //! backends.
 //!
@@ -53,6 +53,9 @@ pub mod sensors;
 #[path = "../examples/service.rs"]
 #[allow(dead_code)]
 pub mod service;
+#[path = "../examples/tracing_tree.rs"]
+#[allow(dead_code)]
+pub mod tracing_tree;
 
 /// The runtime flavour an example runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use taskscope::CancelReason;
 use taskscope_examples::checkout::CheckoutError;
 use taskscope_examples::{
-    Backend, Log, bounded, checkout, except_star, fanout, nested_deadline, race, sensors, service,
+    Backend, Log, bounded, checkout, except_star, fanout, nested_deadline, race, sensors, service, tracing_tree,
 };
 
 /// `taskscope::live_children()` is process-wide: run one scenario at a time.
@@ -213,6 +213,30 @@ fn service_shuts_down_gracefully_and_drops_the_worker_that_outlasts_the_grace() 
         );
         let cut_off = at(&log, "uploader: grace period over, dropped before its upload finished");
         assert!(cut_off >= service::RUN_FOR + service::GRACE, "{backend}: dropped before the grace ran out");
+    }
+}
+
+/// O2: the tree subscriber sees the nested scope under the child that opened it, the
+/// cancelled sibling with its reason, and each child's events under the child.
+#[test]
+fn tracing_tree_shows_the_task_tree_with_outcomes() {
+    tracing_tree::install();
+    for backend in Backend::ALL {
+        let _serial = serial();
+        let lines = backend.run(tracing_tree::run());
+        let rt = backend.name();
+        let expected = [
+            format!("scope checkout [{rt}] failed"),
+            format!("├─ child inventory [{rt}] ok"),
+            format!("│  └─ scope reserve [{rt}] ok"),
+            format!("│     ├─ child warehouse-a [{rt}] ok"),
+            format!("│     └─ child warehouse-b [{rt}] ok"),
+            format!("├─ child email [{rt}] cancelled: sibling 'payment' failed"),
+            "│  └─ event: draft discarded, nothing sent".to_owned(),
+            format!("└─ child payment [{rt}] failed"),
+            "   └─ event: charging the card".to_owned(),
+        ];
+        assert_eq!(lines, expected, "{backend}");
     }
 }
 

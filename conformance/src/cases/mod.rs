@@ -7,6 +7,7 @@ mod failure;
 mod hardening;
 mod policy;
 mod scope;
+mod spans;
 mod time;
 mod token;
 
@@ -22,6 +23,7 @@ pub use failure::*;
 pub use hardening::*;
 pub use policy::*;
 pub use scope::*;
+pub use spans::*;
 pub use time::*;
 pub use token::*;
 
@@ -277,6 +279,8 @@ macro_rules! __with_cases {
             c8_a_shielded_child_of_a_pending_start_survives_the_outer_cancel,
             c9_a_child_cancelled_right_after_spawn_reports_cancelled,
             o1_a_name_given_at_spawn_or_start_reaches_the_handle,
+            // Tracing spans (spans.rs).
+            o2_spans_form_the_task_tree_with_outcomes,
         }
     };
 }

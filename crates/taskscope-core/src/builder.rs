@@ -12,6 +12,7 @@ use crate::error::{Elapsed, ScopeError, ZeroLimit};
 use crate::runtime::Runtime;
 use crate::scope::{Driver, Inner, Policy, Scope, Spawner, with_ambient};
 use crate::token::{CancelToken, Name};
+use crate::trace::{ScopeSpan, in_scope};
 
 /// Configures and runs a scope. [`Builder::run`] is the one entry point for a scope with a
 /// body; `scope` functions in the facade are shorthands for it.
@@ -200,8 +201,9 @@ impl Builder {
             None => None,
         };
         let grace = if transparent { Duration::ZERO } else { self.grace };
-        let inner =
-            Inner::new(rt, token, grace, self.policy, self.limit.map(NonZeroUsize::get), transparent, enclosing);
+        let span = if transparent { ScopeSpan::none() } else { ScopeSpan::open(self.name.as_ref(), Some(&rt)) };
+        let limit = self.limit.map(NonZeroUsize::get);
+        let inner = Inner::new(rt, token, grace, self.policy, limit, transparent, enclosing, span);
         (inner, deadline)
     }
 
@@ -246,7 +248,7 @@ impl Builder {
     {
         let (inner, deadline) = self.open::<E>(false);
         let scope = Scope { spawner: Spawner { inner: inner.clone() } };
-        Driver::new(inner, body(&scope), deadline).await
+        in_scope(inner.span.clone(), Driver::new(inner, body(&scope), deadline)).await
     }
 
     /// Races the futures (L3, [`Policy::Race`]): runs each as a child; the first to succeed

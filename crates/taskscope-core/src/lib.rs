@@ -13,6 +13,9 @@
 //!   enclosing scope's runtime (P4), so library code never names a runtime to wait.
 //! - [`NoRuntime`]: what every entry point says, naming the caller's line, when it finds no
 //!   runtime (P2).
+//! - Feature `tracing` (O2, off by default): a `tracing` span per scope and per child (target
+//!   `taskscope`, fields `name`, `runtime`, `outcome`, `cancel_reason`), parented so that any
+//!   subscriber shows the task tree; compiled out entirely when off.
 //!
 //! Every guarantee has a rule ID in the semantics contract (`docs/semantics.md` in the
 //! repository), cited below, and a conformance case named after it.
@@ -90,6 +93,7 @@ mod start;
 mod sync;
 mod time;
 mod token;
+mod trace;
 mod util;
 
 pub use builder::Builder;

@@ -14,6 +14,7 @@ use crate::error::ZeroLimit;
 use crate::runtime::Runtime;
 use crate::scope::{Policy, with_ambient};
 use crate::token::{CancelToken, Name};
+use crate::trace::{ScopeSpan, in_scope};
 
 use super::ambient::local_parent;
 use super::driver::LocalDriver;
@@ -169,11 +170,12 @@ impl LocalBuilder {
             (Some(Deadline::After(_)), None) => None,
             (None, _) => None,
         };
+        let span = ScopeSpan::open(self.name.as_ref(), rt.as_ref());
         let queue = Arc::new(ReadyQueue::default());
         let state = State::new(token, rt, self.grace, self.policy, self.limit.map(NonZeroUsize::get), queue.clone());
         let shared = Rc::new(Shared { state, arena: RefCell::new(Arena::new(queue)) });
         let scope = LocalScope { spawner: LocalSpawner { shared: shared.clone() } };
-        LocalDriver::new(shared, body(&scope), deadline, enclosing).await
+        in_scope(span, LocalDriver::new(shared, body(&scope), deadline, enclosing)).await
     }
 
     /// Races the futures (L3, [`Policy::Race`]) as children of a local scope: the first to

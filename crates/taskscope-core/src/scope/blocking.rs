@@ -1,19 +1,20 @@
 //! Blocking children (B1, C9): a closure on the runtime's blocking pool, waited for by its
 //! scope, watching a token of its own that the scope's cancellation and its handle's `cancel`
-//! both fire.
+//! both fire; its span (O2), entered while the closure runs.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 
 use super::Spawner;
-use super::body::drop_quietly;
+use super::body::{cancel_reason, drop_quietly};
 use super::cell::ChildCell;
-use super::handle::JoinHandle;
+use super::handle::{JoinHandle, child_state};
 use super::inner::Inner;
 use super::outcome::Outcome;
 use crate::sync::Ordering;
 use crate::token::{CancelReason, CancelToken, Name};
+use crate::trace::ChildSpan;
 
 impl<E: Send + 'static> Spawner<E> {
     /// Runs blocking work in the scope (B1), on the runtime's blocking pool (tokio's
@@ -53,14 +54,15 @@ impl<E: Send + 'static> Spawner<E> {
     {
         let child = self.new_child(None, ());
         if !self.register(&child, false) {
-            return Self::refused(None, f);
+            return self.refused(None, f);
         }
         // The closure watches a token of its own, which the scope's cancellation reaches (a
         // child token) and so does the handle's `cancel` (it wakes the child's task waker,
         // which fires the token: C9).
         let token = self.inner.token.child();
         child.task_waker.register(&std::task::Waker::from(Arc::new(CancelOnWake(token.clone()))));
-        let job = BlockingChild { scope: self.inner.clone(), child: child.clone(), token, f: Some(f) };
+        let span = ChildSpan::new(&self.inner.span, None, &self.inner.rt);
+        let job = BlockingChild { scope: self.inner.clone(), child: child.clone(), token, f: Some(f), span };
         self.inner.rt.spawn_blocking(Box::new(move || job.run()));
         JoinHandle { child }
     }
@@ -73,6 +75,7 @@ struct BlockingChild<F, T, E> {
     child: Pin<Arc<ChildCell<T, E, ()>>>,
     token: CancelToken,
     f: Option<F>,
+    span: ChildSpan,
 }
 
 /// A blocking child's task waker: waking it (the handle's `cancel`) fires the child's token.
@@ -98,7 +101,11 @@ where
             drop_quietly(f);
             Outcome::Cancelled
         } else {
-            match catch_unwind(AssertUnwindSafe(|| f(&self.token))) {
+            let ran = {
+                let _entered = self.span.enter();
+                catch_unwind(AssertUnwindSafe(|| f(&self.token)))
+            };
+            match ran {
                 // Cancelled through its handle while it ran (C9): whatever it returned is
                 // dropped, and it reports "cancelled", not a failure.
                 Ok(result) if self.child.cancel.load(Ordering::Acquire) => {
@@ -113,7 +120,16 @@ where
         // The cancel-on-wake waker holds the child's token: let it go with the job.
         drop(self.child.task_waker.take());
         let state = self.scope.child_done(&self.child, outcome, false);
+        self.end_span(state);
         self.scope.publish(|| self.child.set_state(state));
+    }
+}
+
+impl<F, T, E> BlockingChild<F, T, E> {
+    /// Records how the job ended on its span (O2).
+    fn end_span(&mut self, state: u8) {
+        let (scope, child) = (&self.scope, &self.child);
+        self.span.end(child_state(state), || cancel_reason(scope, child));
     }
 }
 
@@ -126,6 +142,7 @@ impl<F, T, E> Drop for BlockingChild<F, T, E> {
             };
             drop(self.child.task_waker.take());
             let state = self.scope.child_done(&self.child, outcome, false);
+            self.end_span(state);
             self.scope.publish(|| self.child.set_state(state));
         }
     }

@@ -1,6 +1,7 @@
 //! Core's wrapper around every child's future (C1, C8, F5, F7, L1, L4): its own abort check,
 //! its running slot under a limit, panic capture, the drop of its future in place, and what it
-//! hands to the scope when the future is gone.
+//! hands to the scope when the future is gone; its span (O2), entered while its future is
+//! polled or dropped.
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -12,12 +13,14 @@ use pin_project_lite::pin_project;
 
 use super::ambient::{Drain, Enter, ScopeCtx, poll_tracked};
 use super::cell::ChildCell;
-use super::handle::Child;
+use super::handle::{Child, ChildState, child_state};
 use super::inner::Inner;
 use super::outcome::{Outcome, Payload};
 use crate::limit::{Acquire, Permit};
 use crate::runtime::RawTask;
 use crate::sync::{Mutex, Ordering};
+use crate::token::{CancelReason, Name};
+use crate::trace::ChildSpan;
 
 /// Lets [`Spawner::start`] take a child's error if it ends before reporting ready (L4).
 pub(crate) trait StartHook<E>: Send + Sync {
@@ -45,6 +48,8 @@ pin_project! {
         scope: Option<Arc<Inner<E>>>,
         // What only some children have, boxed to keep every child small.
         extra: Option<Box<Extra<E>>>,
+        // Zero-sized without the `tracing` feature.
+        span: ChildSpan,
     }
 }
 
@@ -91,6 +96,18 @@ pub(crate) fn with_panic<T, E>(outcome: Outcome<T, E>, late: Option<Payload>) ->
     }
 }
 
+/// Why a child that ended cancelled was, for its span (O2).
+pub(super) fn cancel_reason<T, E>(scope: &Inner<E>, child: &Child<T, E>) -> Option<CancelReason> {
+    if child.cancel.load(Ordering::Acquire) {
+        return Some(CancelReason::Explicit(Name::Borrowed("JoinHandle::cancel() called")));
+    }
+    // Core drops a child's future only once its scope's token fired, or its handle cancelled
+    // it: otherwise its runtime dropped it (at shutdown).
+    Some(
+        scope.token.reason().cloned().unwrap_or(CancelReason::Explicit(Name::Borrowed("the runtime dropped the task"))),
+    )
+}
+
 /// Drops `v`, ignoring a panic from its destructor: for what nobody can be told about.
 pub(crate) fn drop_quietly<V>(v: V) {
     let _ = catch_unwind(AssertUnwindSafe(move || drop(v)));
@@ -105,14 +122,16 @@ pub(crate) fn drop_caught<F>(mut fut: Pin<&mut Option<F>>) -> Option<Payload> {
 }
 
 impl<F, E> Body<F, E> {
-    pub(super) fn new(fut: F, scope: Arc<Inner<E>>, extra: Option<Box<Extra<E>>>) -> Self {
-        Self { fut: Some(fut), scope: Some(scope), extra }
+    pub(super) fn new(fut: F, scope: Arc<Inner<E>>, extra: Option<Box<Extra<E>>>, name: Option<&Name>) -> Self {
+        let span = ChildSpan::new(&scope.span, name, &scope.rt);
+        Self { fut: Some(fut), scope: Some(scope), extra, span }
     }
 
     /// A refused spawn (S4): the future is dropped unpolled, and nothing keeps the scope alive.
     pub(super) fn refuse(mut self: Pin<&mut Self>) {
         self.as_mut().project().fut.set(None);
         let this = self.project();
+        this.span.end(ChildState::Closed, || scope_of(this.scope).token.reason().cloned());
         (*this.scope, *this.extra) = (None, None);
     }
 
@@ -148,6 +167,7 @@ impl<F, E> Body<F, E> {
         // waker goes too, so a finished child no longer holds on to the runtime's task.
         let late = catch_unwind(AssertUnwindSafe(move || drop((extra, waker)))).err();
         let state = scope.child_done(child, with_panic(outcome, late), shielded);
+        this.span.end(child_state(state), || cancel_reason(&scope, child));
         match drain {
             None => {
                 scope.publish(|| child.set_state(state));
@@ -171,7 +191,11 @@ impl<F, E> Body<F, E> {
     where
         E: Send + 'static,
     {
-        let outcome = drop_caught(self.as_mut().project().fut).map_or(Outcome::Cancelled, Outcome::Panic);
+        let this = self.as_mut().project();
+        let outcome = {
+            let _entered = this.span.enter();
+            drop_caught(this.fut).map_or(Outcome::Cancelled, Outcome::Panic)
+        };
         self.finish(me, child, outcome);
     }
 
@@ -232,16 +256,19 @@ impl<F, E> Body<F, E> {
         }
         let fut = this.fut.as_mut().as_pin_mut().expect("checked above");
         let mut drain = this.extra.as_mut().and_then(|x| x.drain.take());
-        let (polled, handed) = poll_tracked(Some(&mut drain), || match this.extra.as_deref_mut() {
-            Some(Extra { shield: shield @ Some(_), .. }) => {
-                let _enter = Enter::new(shield);
-                catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
-            }
-            _ => {
-                let _enter = Enter::new(this.scope);
-                catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
-            }
-        });
+        let (polled, handed) = {
+            let _entered = this.span.enter();
+            poll_tracked(Some(&mut drain), || match this.extra.as_deref_mut() {
+                Some(Extra { shield: shield @ Some(_), .. }) => {
+                    let _enter = Enter::new(shield);
+                    catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
+                }
+                _ => {
+                    let _enter = Enter::new(this.scope);
+                    catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
+                }
+            })
+        };
         if drain.is_some() {
             this.extra.get_or_insert_with(Extra::empty).drain = drain;
         }
@@ -265,7 +292,11 @@ impl<F, E> Body<F, E> {
             },
             Err(p) => Outcome::Panic(p),
         };
-        let outcome = with_panic(outcome, drop_caught(this.fut));
+        let late = {
+            let _entered = this.span.enter();
+            drop_caught(this.fut)
+        };
+        let outcome = with_panic(outcome, late);
         self.finish(me, child, outcome);
         Poll::Ready(())
     }

@@ -40,6 +40,18 @@ pub enum ChildState {
     Closed,
 }
 
+/// A child's state as reported, from the value stored in its cell.
+pub(super) fn child_state(state: u8) -> ChildState {
+    match state {
+        RUNNING => ChildState::Running,
+        FINISHED => ChildState::Finished,
+        FAILED => ChildState::Failed,
+        PANICKED => ChildState::Panicked,
+        CANCELLED => ChildState::Cancelled,
+        _ => ChildState::Closed,
+    }
+}
+
 pub(crate) struct Child<T, E> {
     pub(crate) name: Option<Name>,
     pub(crate) state: AtomicU8,
@@ -129,14 +141,7 @@ impl<T, E> JoinHandle<T, E> {
 
     /// The child's current state.
     pub fn state(&self) -> ChildState {
-        match self.child.state.load(Ordering::Acquire) {
-            RUNNING => ChildState::Running,
-            FINISHED => ChildState::Finished,
-            FAILED => ChildState::Failed,
-            PANICKED => ChildState::Panicked,
-            CANCELLED => ChildState::Cancelled,
-            _ => ChildState::Closed,
-        }
+        child_state(self.child.state.load(Ordering::Acquire))
     }
 
     /// Whether the child has reached a terminal state (its future has been dropped).

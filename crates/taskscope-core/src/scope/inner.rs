@@ -26,6 +26,7 @@ use crate::limit::Semaphore;
 use crate::runtime::Runtime;
 use crate::sync::{AtomicBool, AtomicUsize, AtomicWaker, Mutex, Ordering};
 use crate::token::{CancelReason, CancelToken};
+use crate::trace::ScopeSpan;
 use crate::util::lock;
 
 /// The scope's view of a child: enough to wake it for cancellation.
@@ -113,6 +114,8 @@ pub(crate) struct Inner<E> {
     pub(super) enclosing: Mutex<Holds>,
     /// The owner dropped the scope before it finished: the last child releases the hold.
     pub(super) owner_gone: AtomicBool,
+    /// The scope's span (O2), the parent of its children's; zero-sized without `tracing`.
+    pub(crate) span: ScopeSpan,
 }
 
 impl<E: Send + 'static> ScopeCtx for Inner<E> {
@@ -135,6 +138,7 @@ impl<E: Send + 'static> ScopeCtx for Inner<E> {
 
 impl<E: Send + 'static> Inner<E> {
     /// A new scope's state, linked to the ambient scope (if any): child token, hold (S1).
+    #[allow(clippy::too_many_arguments)] // one per choice of the builder, and the span
     pub(crate) fn new(
         rt: Arc<dyn Runtime>,
         token: CancelToken,
@@ -143,6 +147,7 @@ impl<E: Send + 'static> Inner<E> {
         limit: Option<usize>,
         transparent: bool,
         enclosing: Option<Arc<dyn ScopeCtx>>,
+        span: ScopeSpan,
     ) -> Arc<Self> {
         let inner = Arc::new(Inner {
             rt,
@@ -167,6 +172,7 @@ impl<E: Send + 'static> Inner<E> {
             }),
             enclosing: Mutex::new((None, None)),
             owner_gone: AtomicBool::new(false),
+            span,
         });
         if let Some(e) = enclosing {
             e.hold();

@@ -39,6 +39,7 @@ use crate::limit::Permit;
 use crate::runtime::{Runtime, Task};
 use crate::sync::{Mutex, Ordering};
 use crate::token::{CancelReason, CancelToken, Name};
+use crate::trace::ChildSpan;
 use crate::util::lock;
 use ambient::Shield;
 use body::{Body, Extra, Slot};
@@ -208,7 +209,7 @@ impl<E: Send + 'static> Spawner<E> {
         let Some(sem) = &self.inner.sem else { return self.spawn(fut) };
         match sem.acquire().await {
             Some(permit) => self.spawn_child(fut, Spawn { permit: Some(permit), ..Spawn::plain(None) }),
-            None => Self::refused(None, fut),
+            None => self.refused(None, fut),
         }
     }
 
@@ -283,8 +284,10 @@ impl<E: Send + 'static> Spawner<E> {
     }
 
     /// The handle of a refused spawn (S4): `work` is dropped without being run.
-    fn refused<T, W>(name: Option<Name>, work: W) -> JoinHandle<T, E> {
+    fn refused<T, W>(&self, name: Option<Name>, work: W) -> JoinHandle<T, E> {
         drop(work);
+        ChildSpan::new(&self.inner.span, name.as_ref(), &self.inner.rt)
+            .end(ChildState::Closed, || self.inner.token.reason().cloned());
         let child = ChildCell::new(Child::new(name, None), ());
         child.state.store(CLOSED, Ordering::Release);
         JoinHandle { child }
@@ -315,7 +318,7 @@ impl<E: Send + 'static> Spawner<E> {
             (None, Slot::Unlimited, None) => None,
             (shield, slot, hook) => Some(Box::new(Extra { shield, slot, hook, drain: None })),
         };
-        let body = Body::new(fut, self.inner.clone(), extra);
+        let body = Body::new(fut, self.inner.clone(), extra, how.name.as_ref());
         let child = self.new_child(how.name, Mutex::new(body));
         if !self.register(&child, how.shielded) {
             // Refused (S4): the future is dropped unpolled, and nothing keeps the scope alive.
