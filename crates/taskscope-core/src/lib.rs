@@ -100,7 +100,9 @@ pub use error::{
 };
 pub use local::{LocalBuilder, LocalJoinHandle, LocalReady, LocalScope, LocalSpawner, LocalStart, local_scope};
 pub use runtime::{BlockOn, BlockingJob, BoxedSleep, Runtime, Task};
-pub use scope::{ChildState, JoinHandle, Policy, Scope, Spawner, current_runtime, current_token, live_children};
+pub use scope::{
+    ChildBuilder, ChildState, Join, JoinHandle, Policy, Scope, Spawner, current_runtime, current_token, live_children,
+};
 pub use start::{Ready, Start};
 pub use time::{Interval, Sleep, Tick, YieldNow, interval, now, sleep, sleep_until, yield_now};
 pub use token::{CancelReason, CancelToken, Cancelled, CancelledOwned, DropGuard, Name, RunUntilCancelled};

@@ -237,10 +237,11 @@ impl<E: Send + 'static> Spawner<E> {
         V: Send + 'static,
         T: Send + 'static,
     {
-        self.start_child(None, f)
+        self.child().start(f)
     }
 
-    /// [`start`](Spawner::start) with a name for the child.
+    /// [`start`](Spawner::start) with a name for the child. Short for
+    /// `self.child().name(name).start(f)` (see [`ChildBuilder`](crate::ChildBuilder)).
     pub fn start_named<V, T, F, Fut>(&self, name: impl Into<Name>, f: F) -> Start<V, T, E>
     where
         F: FnOnce(Ready<V>) -> Fut,
@@ -248,10 +249,11 @@ impl<E: Send + 'static> Spawner<E> {
         V: Send + 'static,
         T: Send + 'static,
     {
-        self.start_child(Some(name.into()), f)
+        self.child().name(name).start(f)
     }
 
-    fn start_child<V, T, F, Fut>(&self, name: Option<Name>, f: F) -> Start<V, T, E>
+    /// Starts a child spawned as `how` says (its name, its shielding), with its start hook.
+    pub(crate) fn start_child<V, T, F, Fut>(&self, how: Spawn<E>, f: F) -> Start<V, T, E>
     where
         F: FnOnce(Ready<V>) -> Fut,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
@@ -260,7 +262,7 @@ impl<E: Send + 'static> Spawner<E> {
     {
         let slot = StartSlot::new();
         let fut = f(Ready::new(slot.clone()));
-        let handle = self.spawn_child(fut, Spawn { hook: Some(slot.clone()), ..Spawn::plain(name) });
+        let handle = self.spawn_child(fut, Spawn { hook: Some(slot.clone()), ..how });
         Start::new(slot, handle)
     }
 }

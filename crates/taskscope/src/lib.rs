@@ -350,6 +350,23 @@ impl Builder {
         self.0.race(futures)
     }
 
+    /// Runs the futures as the children of one scope and gives every value in their order,
+    /// or the scope's error, with any error type. See [`taskscope_core::Builder::all`] and
+    /// [`all`](crate::all).
+    ///
+    /// # Panics
+    /// At the call under [`Policy::Race`], and as [`run`](Builder::run).
+    #[track_caller]
+    pub fn all<I, F, T, E>(self, futures: I) -> impl Future<Output = Result<Vec<T>, ScopeError<E>>>
+    where
+        I: IntoIterator<Item = F>,
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        self.0.all(futures)
+    }
+
     /// Runs `fut` under this builder's deadline. See [`taskscope_core::Builder::fail`].
     pub fn fail<F: IntoFuture>(self, fut: F) -> impl Future<Output = Result<F::Output, Elapsed>> {
         self.0.fail(fut)
@@ -530,6 +547,64 @@ where
     E: Send + 'static,
 {
     Builder::new().run(body)
+}
+
+/// Runs the futures as the children of one scope on the detected runtime and gives every
+/// value, in the order of `futures` whatever order they finish in: `asyncio.gather` inside a
+/// `TaskGroup`, JS's `Promise.all`. The same as `taskscope::builder().all(futures)`; set a
+/// limit, a timeout or a policy on a [`builder`] first.
+///
+/// Works with any error type, the user's own enum included. The first error cancels the rest
+/// (F1) and the call returns [`ScopeError::Failed`] with the scope's [`ErrorGroup`], each
+/// error once (F2, F3); a cancelled scope gives [`ScopeError::Cancelled`] (C5). It never
+/// panics for a child that did not finish.
+///
+/// # Panics
+/// If no runtime is found when it starts (naming this call's line); resumes a child's panic
+/// once every child is dropped.
+///
+/// ```
+/// # #[cfg(feature = "smol")] {
+/// # use taskscope::BlockOn;
+/// # taskscope::smol::SmolBackend::single_thread().block_on(async {
+/// use std::time::Duration;
+/// use taskscope::ScopeError;
+///
+/// #[derive(Debug, PartialEq)]
+/// enum LookupError {
+///     Unknown(&'static str),
+/// }
+///
+/// async fn lookup(host: &'static str) -> Result<[u8; 4], LookupError> {
+///     match host {
+///         "one.one.one.one" => Ok([1, 1, 1, 1]),
+///         "dns.google" => Ok([8, 8, 8, 8]),
+///         _ => {
+///             taskscope::sleep(Duration::from_millis(1)).await;
+///             Err(LookupError::Unknown(host))
+///         }
+///     }
+/// }
+///
+/// let ips = taskscope::all(["dns.google", "one.one.one.one"].map(lookup)).await;
+/// assert_eq!(ips.unwrap(), [[8, 8, 8, 8], [1, 1, 1, 1]]);
+///
+/// match taskscope::all(["dns.google", "nowhere.invalid"].map(lookup)).await {
+///     Err(ScopeError::Failed(group)) => assert_eq!(group.cause(), &LookupError::Unknown("nowhere.invalid")),
+///     other => panic!("expected the lookup error, got {other:?}"),
+/// }
+/// # });
+/// # }
+/// ```
+#[track_caller]
+pub fn all<I, F, T, E>(futures: I) -> impl Future<Output = Result<Vec<T>, ScopeError<E>>>
+where
+    I: IntoIterator<Item = F>,
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    Builder::new().all(futures)
 }
 
 /// Runs `fut` for at most `timeout` (AnyIO's `fail_after`, C7): its output, or [`Elapsed`]

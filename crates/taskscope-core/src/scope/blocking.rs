@@ -1,17 +1,17 @@
-//! Blocking children (B1, C9): a closure on the runtime's blocking pool, waited for by its
+//! Blocking children (B1, C8, C9): a closure on the runtime's blocking pool, waited for by its
 //! scope, watching a token of its own that the scope's cancellation and its handle's `cancel`
-//! both fire.
+//! both fire (a shielded one's: only its handle's `cancel` and the owner dropping the scope).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::Spawner;
 use super::body::drop_quietly;
 use super::cell::ChildCell;
 use super::handle::JoinHandle;
 use super::inner::Inner;
 use super::outcome::Outcome;
+use super::{Spawn, Spawner};
 use crate::sync::Ordering;
 use crate::token::{CancelReason, CancelToken, Name};
 
@@ -51,16 +51,37 @@ impl<E: Send + 'static> Spawner<E> {
         F: FnOnce(&CancelToken) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
     {
-        let child = self.new_child(None, ());
-        if !self.register(&child, false) {
-            return Self::refused(None, f);
+        self.child().spawn_blocking(f)
+    }
+
+    /// Runs blocking work as a child spawned as `how` says (its name, its shielding).
+    pub(super) fn spawn_blocking_child<F, T>(&self, how: Spawn<E>, f: F) -> JoinHandle<T, E>
+    where
+        F: FnOnce(&CancelToken) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+    {
+        let shielded = how.shielded;
+        let child = self.new_child(how.name.clone(), ());
+        if !self.register(&child, shielded) {
+            return Self::refused(how.name, f);
         }
         // The closure watches a token of its own, which the scope's cancellation reaches (a
         // child token) and so does the handle's `cancel` (it wakes the child's task waker,
-        // which fires the token: C9).
-        let token = self.inner.token.child();
-        child.task_waker.register(&std::task::Waker::from(Arc::new(CancelOnWake(token.clone()))));
-        let job = BlockingChild { scope: self.inner.clone(), child: child.clone(), token, f: Some(f) };
+        // which fires the token: C9). A shielded child's token is no child of the scope's
+        // (C8): a wake fires it only for the handle's `cancel` or the owner dropping the scope
+        // (C3), not for the scope's own cancellation, which wakes every child too.
+        let (token, only_if) = if shielded {
+            let (me, scope) = (child.clone(), Arc::downgrade(&self.inner));
+            let check: Box<dyn Fn() -> bool + Send + Sync> = Box::new(move || {
+                me.cancel.load(Ordering::Acquire) || scope.upgrade().is_none_or(|s| s.owner_gone.load(Ordering::SeqCst))
+            });
+            (CancelToken::new(), Some(check))
+        } else {
+            (self.inner.token.child(), None)
+        };
+        let waker = CancelOnWake { token: token.clone(), only_if };
+        child.task_waker.register(&std::task::Waker::from(Arc::new(waker)));
+        let job = BlockingChild { scope: self.inner.clone(), child: child.clone(), token, shielded, f: Some(f) };
         self.inner.rt.spawn_blocking(Box::new(move || job.run()));
         JoinHandle { child }
     }
@@ -72,18 +93,27 @@ struct BlockingChild<F, T, E> {
     scope: Arc<Inner<E>>,
     child: Pin<Arc<ChildCell<T, E, ()>>>,
     token: CancelToken,
+    shielded: bool,
     f: Option<F>,
 }
 
-/// A blocking child's task waker: waking it (the handle's `cancel`) fires the child's token.
-struct CancelOnWake(CancelToken);
+/// A blocking child's task waker: waking it (the handle's `cancel`) fires the child's token,
+/// unless `only_if` (a shielded child's) says the wake is the scope's own cancellation. Its
+/// references to the child go with the job: the job takes the waker when it ends.
+struct CancelOnWake {
+    token: CancelToken,
+    only_if: Option<Box<dyn Fn() -> bool + Send + Sync>>,
+}
 
 impl std::task::Wake for CancelOnWake {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        self.0.cancel_with(CancelReason::Explicit(Name::Borrowed("JoinHandle::cancel() called")));
+        if self.only_if.as_ref().is_some_and(|only_if| !only_if()) {
+            return;
+        }
+        self.token.cancel_with(CancelReason::Explicit(Name::Borrowed("JoinHandle::cancel() called")));
     }
 }
 
@@ -93,7 +123,8 @@ where
 {
     fn run(mut self) {
         let Some(f) = self.f.take() else { return };
-        let outcome = if self.scope.aborted.load(Ordering::Acquire) || self.child.cancel.load(Ordering::Acquire) {
+        let stopped = if self.shielded { &self.scope.owner_gone } else { &self.scope.aborted };
+        let outcome = if stopped.load(Ordering::SeqCst) || self.child.cancel.load(Ordering::Acquire) {
             // Cancelled before it started: never run it.
             drop_quietly(f);
             Outcome::Cancelled
@@ -112,7 +143,7 @@ where
         };
         // The cancel-on-wake waker holds the child's token: let it go with the job.
         drop(self.child.task_waker.take());
-        let state = self.scope.child_done(&self.child, outcome, false);
+        let state = self.scope.child_done(&self.child, outcome, self.shielded);
         self.scope.publish(|| self.child.set_state(state));
     }
 }
@@ -125,7 +156,7 @@ impl<F, T, E> Drop for BlockingChild<F, T, E> {
                 Err(p) => Outcome::Panic(p),
             };
             drop(self.child.task_waker.take());
-            let state = self.scope.child_done(&self.child, outcome, false);
+            let state = self.scope.child_done(&self.child, outcome, self.shielded);
             self.scope.publish(|| self.child.set_state(state));
         }
     }

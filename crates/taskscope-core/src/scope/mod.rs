@@ -11,6 +11,7 @@ mod ambient;
 mod blocking;
 mod body;
 mod cell;
+mod child;
 mod driver;
 mod gauge;
 mod handle;
@@ -26,10 +27,11 @@ use std::sync::Arc;
 pub(crate) use ambient::{Enter, ScopeCtx, mark_handed_cancellation, poll_tracked, with_ambient};
 pub use ambient::{current_runtime, current_token};
 pub(crate) use body::{StartHook, drop_caught, drop_quietly, with_panic};
+pub use child::ChildBuilder;
 pub(crate) use driver::Driver;
 pub use gauge::live_children;
 pub(crate) use handle::ended_without_value;
-pub use handle::{ChildState, JoinHandle};
+pub use handle::{ChildState, Join, JoinHandle};
 pub(crate) use inner::Inner;
 pub use outcome::Policy;
 pub(crate) use outcome::{Outcome, Payload};
@@ -52,12 +54,6 @@ pub(crate) struct Spawn<E> {
     pub(crate) shielded: bool,
     pub(crate) permit: Option<Permit>,
     pub(crate) hook: Option<Arc<dyn StartHook<E>>>,
-}
-
-impl<E> Spawn<E> {
-    pub(crate) fn plain(name: Option<Name>) -> Self {
-        Self { name, shielded: false, permit: None, hook: None }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -125,16 +121,17 @@ impl<E: Send + 'static> Spawner<E> {
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        self.spawn_child(fut, Spawn::plain(None))
+        self.child().spawn(fut)
     }
 
     /// Spawns a named child: the name appears in errors, cancel reasons and handles (O1).
+    /// Short for `self.child().name(name).spawn(fut)` (see [`ChildBuilder`]).
     pub fn spawn_named<F, T>(&self, name: impl Into<Name>, fut: F) -> JoinHandle<T, E>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        self.spawn_child(fut, Spawn::plain(Some(name.into())))
+        self.child().name(name).spawn(fut)
     }
 
     /// Spawns a child if the scope has a free running slot (L1), without waiting: otherwise
@@ -161,16 +158,7 @@ impl<E: Send + 'static> Spawner<E> {
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        let permit = match &self.inner.sem {
-            None if self.is_closed() => return Err(TrySpawnError::Closed(fut)),
-            None => None,
-            Some(sem) => match sem.try_acquire() {
-                Ok(p) => Some(p),
-                Err(true) => return Err(TrySpawnError::Closed(fut)),
-                Err(false) => return Err(TrySpawnError::Full(fut)),
-            },
-        };
-        Ok(self.spawn_child(fut, Spawn { permit, ..Spawn::plain(None) }))
+        self.child().try_spawn(fut)
     }
 
     /// Spawns a child once the scope has a free running slot (L1): waits, first come first
@@ -205,11 +193,7 @@ impl<E: Send + 'static> Spawner<E> {
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        let Some(sem) = &self.inner.sem else { return self.spawn(fut) };
-        match sem.acquire().await {
-            Some(permit) => self.spawn_child(fut, Spawn { permit: Some(permit), ..Spawn::plain(None) }),
-            None => Self::refused(None, fut),
-        }
+        self.child().spawn_wait(fut).await
     }
 
     /// Spawns a shielded child (C8): cleanup that must run to completion. The scope's
@@ -248,7 +232,7 @@ impl<E: Send + 'static> Spawner<E> {
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        self.spawn_child(fut, Spawn { shielded: true, ..Spawn::plain(None) })
+        self.child().shielded().spawn(fut)
     }
 
     /// Registers a child as live (S1) unless the scope refuses spawns (S4).
