@@ -210,6 +210,9 @@ impl<E: Send + 'static> Spawner<E> {
     /// - Reporting twice is impossible: [`Ready::send`] consumes the reporter.
     /// - After ready, the child is an ordinary child: its error fails the scope.
     ///
+    /// Short for `self.child().start(f)`; [`ChildBuilder`](crate::ChildBuilder) names or
+    /// shields the child.
+    ///
     /// # Cancel safety
     /// Dropping the returned future before it completes cancels the child (C9).
     ///

@@ -37,6 +37,55 @@
 //! # }
 //! ```
 //!
+//! # Results, and your own error type
+//!
+//! [`all`] runs futures as the children of one scope and returns their values in order, or the
+//! scope's error ([`ScopeError::Failed`] with every error once, or [`ScopeError::Cancelled`]);
+//! [`builder`]`().limit(n)?.all(..)` bounds it. Inside a scope, [`JoinHandle::join`] passes a
+//! child's end on with `?` into the scope's own error type. Neither needs [`BoxError`]: every
+//! child of a scope shares one error type `E`, which may be the library's own enum; the one
+//! conversion to write is `From<ScopeError<E>> for E`, which `?` uses on nested scopes and on
+//! `join` (see [`JoinHandle::join`]).
+//!
+//! ```
+//! # #[cfg(feature = "smol")] {
+//! # use taskscope::BlockOn;
+//! # taskscope::smol::SmolBackend::single_thread().block_on(async {
+//! use taskscope::ScopeError;
+//!
+//! #[derive(Debug)]
+//! enum AppError {
+//!     BadInput(String),
+//!     Scope(Box<ScopeError<AppError>>),
+//! }
+//!
+//! impl From<ScopeError<AppError>> for AppError {
+//!     fn from(e: ScopeError<AppError>) -> Self {
+//!         AppError::Scope(Box::new(e))
+//!     }
+//! }
+//!
+//! async fn parse(s: &'static str) -> Result<u32, AppError> {
+//!     s.parse().map_err(|_| AppError::BadInput(s.to_owned()))
+//! }
+//!
+//! async fn total() -> Result<u32, AppError> {
+//!     // Every value in order, or the scope's error, converted by `?`.
+//!     let numbers = taskscope::all(["1", "2", "3"].map(parse)).await?;
+//!     // Awaiting children inside a scope, with `?` on each.
+//!     let more = taskscope::scope(async |s| {
+//!         let (a, b) = (s.spawn(parse("4")), s.child().name("five").spawn(parse("5")));
+//!         Ok(a.join().await? + b.join().await?)
+//!     })
+//!     .await?;
+//!     Ok(numbers.iter().sum::<u32>() + more)
+//! }
+//!
+//! assert_eq!(total().await.unwrap(), 15);
+//! # });
+//! # }
+//! ```
+//!
 //! # Spawned or local scope?
 //!
 //! Rust's "scoped task trilemma": a sound API gets at most two of concurrency, parallelism and

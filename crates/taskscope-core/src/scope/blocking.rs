@@ -26,7 +26,9 @@ impl<E: Send + 'static> Spawner<E> {
     /// scope and its panic resumes in the owner like any child's. If the scope is cancelled
     /// before the closure starts, it never runs. Cancelled through its handle, whatever it
     /// returns is dropped and the handle reports [`ChildState::Cancelled`](crate::ChildState::Cancelled) (C9). It does not
-    /// count against a concurrency limit (the blocking pool bounds it).
+    /// count against a concurrency limit (the blocking pool bounds it). Short for
+    /// `self.child().spawn_blocking(f)`; [`ChildBuilder`](crate::ChildBuilder) names or
+    /// shields it.
     ///
     /// ```
     /// # use taskscope_core::{Builder, BoxError};

@@ -94,6 +94,11 @@ impl<E: Send + 'static> Spawner<E> {
     ///
     /// The child must own what it uses (`Send + 'static`): move or clone data into it.
     ///
+    /// To give the child a name or shielding, or to spawn it in another mode, use
+    /// [`child`](Spawner::child): `s.spawn(fut)` is `s.child().spawn(fut)`. To collect the
+    /// values of many children in order, see [`Builder::all`](crate::Builder::all); to pass a
+    /// handle's end on with `?` into your own error type, [`JoinHandle::join`].
+    ///
     /// ```
     /// # use taskscope::BlockOn;
     /// # taskscope::smol::SmolBackend::single_thread().block_on(async {
@@ -136,7 +141,8 @@ impl<E: Send + 'static> Spawner<E> {
 
     /// Spawns a child if the scope has a free running slot (L1), without waiting: otherwise
     /// gives `fut` back with [`TrySpawnError::Full`] (or [`TrySpawnError::Closed`] if the scope
-    /// is cancelling or finished). A scope without a limit is never full.
+    /// is cancelling or finished). A scope without a limit is never full. Short for
+    /// `self.child().try_spawn(fut)` (see [`ChildBuilder::try_spawn`]).
     ///
     /// ```
     /// # use taskscope_core::{Builder, BoxError, TrySpawnError};
@@ -163,7 +169,8 @@ impl<E: Send + 'static> Spawner<E> {
 
     /// Spawns a child once the scope has a free running slot (L1): waits, first come first
     /// served, while the scope is full (backpressure, like Go's `errgroup.Go` after
-    /// `SetLimit`). In a scope without a limit it spawns at once.
+    /// `SetLimit`). In a scope without a limit it spawns at once. Short for
+    /// `self.child().spawn_wait(fut)` (see [`ChildBuilder::spawn_wait`]).
     ///
     /// # Cancel safety
     /// Cancel-safe: dropping the future before it completes gives up its place in the queue
@@ -205,7 +212,9 @@ impl<E: Send + 'static> Spawner<E> {
     /// owner dropping the scope future drops it too (C3: nothing is left to wait for it).
     /// It does not count against a concurrency limit.
     ///
-    /// Refused (S4) only once the scope has finished or been dropped.
+    /// Refused (S4) only once the scope has finished or been dropped. Short for
+    /// `self.child().shielded().spawn(fut)`; [`ChildBuilder::shielded`] shields a child of
+    /// any spawn mode, a named one, a started one, a blocking one.
     ///
     /// ```
     /// # use taskscope_core::{Builder, BoxError, ScopeError};
