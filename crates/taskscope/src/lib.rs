@@ -401,7 +401,7 @@ impl Builder {
 
     /// Runs the futures as the children of one scope and gives every value in their order,
     /// or the scope's error, with any error type. See [`taskscope_core::Builder::all`] and
-    /// [`all`](crate::all).
+    /// [`all`].
     ///
     /// # Panics
     /// At the call under [`Policy::Race`], and as [`run`](Builder::run).
