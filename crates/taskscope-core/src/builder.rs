@@ -413,3 +413,28 @@ impl Builder {
         self.fail(fut).await.ok()
     }
 }
+
+#[cfg(all(test, not(taskscope_loom)))]
+mod tests {
+    use super::*;
+    use crate::error::BoxError;
+    use crate::scope::{Join, Spawner};
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// `all`, `join` and a child builder's `spawn_wait` can run inside a spawned task: their
+    /// futures are `Send` (checked when this compiles; `all` also runs).
+    #[test]
+    fn the_futures_of_all_join_and_spawn_wait_are_send() {
+        fn join_is_send(j: &Join<u8, BoxError>) {
+            assert_send(j);
+        }
+        fn spawn_wait_is_send(s: &Spawner<BoxError>) {
+            assert_send(&s.child().name("a").spawn_wait(async { Ok(1u8) }));
+        }
+        let _ = (join_is_send, spawn_wait_is_send);
+        let all = Builder::new().runtime(crate::test_runtime()).all([async { Ok::<_, BoxError>(1u8) }]);
+        assert_send(&all);
+        assert_eq!(futures_lite::future::block_on(all).map_err(|e| e.to_string()), Ok(vec![1]));
+    }
+}
