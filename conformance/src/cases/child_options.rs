@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use taskscope_core::{
-    BoxError, CancelToken, ChildState, JoinError, JoinHandle, ScopeError, TrySpawnError, current_token,
-};
+use taskscope_core::{BoxError, CancelToken, ChildState, JoinHandle, ScopeError, TrySpawnError, current_token};
 
 use crate::Harness;
 use crate::support::*;
@@ -211,17 +209,20 @@ pub fn c8_a_shielded_blocking_child_is_not_cancelled_with_its_scope(h: &dyn Harn
     }));
 }
 
-/// C9, C8: a shielded blocking child is still cancelled through its own handle: its token
-/// fires, and it reports cancelled.
+/// C9, C8: a shielded blocking child is still cancelled through its own handle, also once its
+/// scope is cancelling (the scope's cancellation, which does not reach it, must not use up its
+/// handle's way in): its token fires, and it reports cancelled.
 pub fn c9_a_shielded_blocking_child_is_cancelled_through_its_handle(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
+        let handle: Arc<Mutex<Option<JoinHandle<u8, BoxError>>>> = Arc::default();
+        let keep = handle.clone();
+        let saw_token = Arc::new(AtomicBool::new(false));
+        let saw = saw_token.clone();
         let r = builder(h)
             .run(async |s| {
                 let started = Gate::new();
                 let st = started.clone();
-                let saw_token = Arc::new(AtomicBool::new(false));
-                let saw = saw_token.clone();
-                let child = s.child().name("scan").shielded().spawn_blocking(move |token: &CancelToken| {
+                let scan = s.child().name("scan").shielded().spawn_blocking(move |token: &CancelToken| {
                     st.open();
                     let start = Instant::now();
                     while !token.is_cancelled() && start.elapsed() < PROMPT {
@@ -231,14 +232,47 @@ pub fn c9_a_shielded_blocking_child_is_cancelled_through_its_handle(h: &dyn Harn
                     Ok::<_, BoxError>(1)
                 });
                 started.wait().await;
-                child.cancel();
-                let r = child.await;
-                assert!(saw_token.load(Ordering::SeqCst), "the token did not fire on the handle's cancel()");
-                assert!(matches!(r, Err(JoinError::Cancelled { .. })), "expected cancelled, got {r:?}");
+                s.cancel(); // the scope cancels first: the shielded child runs on
+                scan.cancel(); // then its own handle cancels it
+                *keep.lock().unwrap() = Some(scan);
                 ok()
             })
             .await;
-        assert!(r.is_ok(), "a handle cancel is not a failure of the scope, got {r:?}");
+        assert!(r.as_ref().is_err_and(ScopeError::is_cancelled), "expected a cancelled outcome, saw {r:?}");
+        assert!(saw_token.load(Ordering::SeqCst), "the token did not fire on the handle's cancel()");
+        let scan = handle.lock().unwrap().take().expect("the handle was kept");
+        assert_eq!(scan.state(), ChildState::Cancelled, "the child's state");
+    }));
+}
+
+/// C3, C8: the owner dropping the scope future fires a shielded blocking child's token (its
+/// closure cannot be dropped; the token is how it hears that nothing waits for it any more).
+pub fn c3_dropping_the_scope_fires_a_shielded_blocking_childs_token(h: &dyn Harness) {
+    let rt = h.runtime();
+    h.block_on(Box::pin(async move {
+        let started = Gate::new();
+        let (saw_token, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        {
+            let (st, saw, fin) = (started.clone(), saw_token.clone(), done.clone());
+            let scope = builder(h).run(async |s| {
+                s.child().shielded().spawn_blocking(move |token: &CancelToken| {
+                    st.open();
+                    let start = Instant::now();
+                    while !token.is_cancelled() && start.elapsed() < PROMPT {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    saw.store(token.is_cancelled(), Ordering::SeqCst);
+                    fin.store(true, Ordering::SeqCst);
+                    ok()
+                });
+                forever().await;
+                ok()
+            });
+            // Run the scope until its blocking child has started, then drop it.
+            futures_lite::future::or(async { drop(scope.await) }, started.wait()).await;
+        }
+        eventually(&rt, "the blocking closure to return", || done.load(Ordering::SeqCst)).await;
+        assert!(saw_token.load(Ordering::SeqCst), "the token did not fire when the owner dropped the scope");
     }));
 }
 

@@ -298,6 +298,7 @@ macro_rules! __with_cases {
             b1_a_named_blocking_child_reports_its_name,
             c8_a_shielded_blocking_child_is_not_cancelled_with_its_scope,
             c9_a_shielded_blocking_child_is_cancelled_through_its_handle,
+            c3_dropping_the_scope_fires_a_shielded_blocking_childs_token,
             c8_a_shielded_try_spawn_is_accepted_while_cancelling,
         }
     };

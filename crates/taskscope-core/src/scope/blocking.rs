@@ -4,12 +4,12 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use super::body::drop_quietly;
 use super::cell::ChildCell;
 use super::handle::JoinHandle;
-use super::inner::Inner;
+use super::inner::{Abort, Inner};
 use super::outcome::Outcome;
 use super::{Spawn, Spawner};
 use crate::sync::Ordering;
@@ -64,25 +64,20 @@ impl<E: Send + 'static> Spawner<E> {
     {
         let shielded = how.shielded;
         let child = self.new_child(how.name.clone(), ());
-        if !self.register(&child, shielded) {
-            return Self::refused(how.name, f);
-        }
-        // The closure watches a token of its own, which the scope's cancellation reaches (a
-        // child token) and so does the handle's `cancel` (it wakes the child's task waker,
-        // which fires the token: C9). A shielded child's token is no child of the scope's
-        // (C8): a wake fires it only for the handle's `cancel` or the owner dropping the scope
-        // (C3), not for the scope's own cancellation, which wakes every child too.
-        let (token, only_if) = if shielded {
-            let (me, scope) = (child.clone(), Arc::downgrade(&self.inner));
-            let check: Box<dyn Fn() -> bool + Send + Sync> = Box::new(move || {
-                me.cancel.load(Ordering::Acquire) || scope.upgrade().is_none_or(|s| s.owner_gone.load(Ordering::SeqCst))
-            });
-            (CancelToken::new(), Some(check))
+        // The closure watches a token of its own. The handle's `cancel` fires it (it wakes the
+        // child's task waker: C9). So does the scope's cancellation: through the token tree
+        // for an ordinary child; for a shielded one (C8), whose token is no child of the
+        // scope's, only when the owner drops the scope (C3), through the registry entry
+        // that the scope wakes then.
+        let registered = if shielded {
+            let token = CancelToken::new();
+            let entry = Arc::pin(ShieldedBlocking { child: child.clone(), token, scope: Arc::downgrade(&self.inner) });
+            self.register(&entry, true).then_some(entry.token.clone())
         } else {
-            (self.inner.token.child(), None)
+            self.register(&child, false).then(|| self.inner.token.child())
         };
-        let waker = CancelOnWake { token: token.clone(), only_if };
-        child.task_waker.register(&std::task::Waker::from(Arc::new(waker)));
+        let Some(token) = registered else { return Self::refused(how.name, f) };
+        child.task_waker.register(&std::task::Waker::from(Arc::new(CancelOnWake(token.clone()))));
         let job = BlockingChild { scope: self.inner.clone(), child: child.clone(), token, shielded, f: Some(f) };
         self.inner.rt.spawn_blocking(Box::new(move || job.run()));
         JoinHandle { child }
@@ -99,12 +94,26 @@ struct BlockingChild<F, T, E> {
     f: Option<F>,
 }
 
-/// A blocking child's task waker: waking it (the handle's `cancel`) fires the child's token,
-/// unless `only_if` (a shielded child's) says the wake is the scope's own cancellation. Its
-/// references to the child go with the job: the job takes the waker when it ends.
-struct CancelOnWake {
+/// A blocking child's task waker: waking it (the handle's `cancel`) fires the child's token.
+struct CancelOnWake(CancelToken);
+
+/// A shielded blocking child as its scope's registry sees it (C8): the scope's cancellation,
+/// which wakes every entry, does not fire its token; the owner dropping the scope does (C3).
+struct ShieldedBlocking<T, E> {
+    child: Pin<Arc<ChildCell<T, E, ()>>>,
     token: CancelToken,
-    only_if: Option<Box<dyn Fn() -> bool + Send + Sync>>,
+    scope: Weak<Inner<E>>,
+}
+
+impl<T: Send, E: Send> Abort for ShieldedBlocking<T, E> {
+    fn wake_task(&self) {
+        if self.scope.upgrade().is_none_or(|scope| scope.owner_gone.load(Ordering::SeqCst)) {
+            self.token.cancel_with(CancelReason::Dropped);
+        }
+    }
+    fn is_live(&self) -> bool {
+        self.child.is_live()
+    }
 }
 
 impl std::task::Wake for CancelOnWake {
@@ -112,10 +121,7 @@ impl std::task::Wake for CancelOnWake {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        if self.only_if.as_ref().is_some_and(|only_if| !only_if()) {
-            return;
-        }
-        self.token.cancel_with(CancelReason::Explicit(Name::Borrowed("JoinHandle::cancel() called")));
+        self.0.cancel_with(CancelReason::Explicit(Name::Borrowed("JoinHandle::cancel() called")));
     }
 }
 
