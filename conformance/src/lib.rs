@@ -14,7 +14,11 @@
 //! - [`cases::contract`]: the runtime contract itself (timers never early, `spawn` and
 //!   `spawn_blocking` run their work, panics resume through `block_on`) and runtime shutdown
 //!   (every child dropped, none run again), the things core has to trust an adapter for;
-//! - [`cases::coverage`]: more angles per rule.
+//! - [`cases::coverage`]: more angles per rule;
+//! - `results.rs` and `child_options.rs` (cases re-exported in [`cases`]): collecting every
+//!   child's value or the scope's error with a typed error enum (`Builder::all`,
+//!   `JoinHandle::join`), and per-child options combined with every spawn mode
+//!   (`Spawner::child`).
 //!
 //! Beside the cases, [`trees`] draws random trees of nested scopes from a seed and checks each
 //! against a model of the rules (outcome, every error once, no child alive after its scope).

@@ -41,16 +41,8 @@ pub async fn run(log: &Log) -> Result<Outcome, BoxError> {
     let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let files = taskscope::builder()
         .limit(3)? // at most three downloads at once; the rest wait their turn, in order
-        .run(async |s| {
-            let handles: Vec<_> =
-                (0..8).map(|i| s.spawn(download(log.clone(), i, running.clone(), peak.clone()))).collect();
-            let mut files = Vec::new();
-            for h in handles {
-                files.push(h.await?);
-            }
-            Ok::<_, BoxError>(files)
-        })
-        .await?;
+        .all((0..8).map(|i| download(log.clone(), i, running.clone(), peak.clone())))
+        .await?; // the files in spawn order, or the scope's error
     let peak = peak.load(Ordering::SeqCst);
     log.say(format!("bounded fan-out done: {} files, peak concurrency {peak}", files.len()));
     Ok(Outcome { files, peak })

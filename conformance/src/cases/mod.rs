@@ -2,10 +2,12 @@
 //! and is named after the rule it proves.
 
 mod cancel;
+mod child_options;
 mod deadline;
 mod failure;
 mod hardening;
 mod policy;
+mod results;
 mod scope;
 mod spans;
 mod time;
@@ -18,10 +20,12 @@ pub mod local;
 pub mod trio;
 
 pub use cancel::*;
+pub use child_options::*;
 pub use deadline::*;
 pub use failure::*;
 pub use hardening::*;
 pub use policy::*;
+pub use results::*;
 pub use scope::*;
 pub use spans::*;
 pub use time::*;
@@ -281,6 +285,27 @@ macro_rules! __with_cases {
             o1_a_name_given_at_spawn_or_start_reaches_the_handle,
             // Tracing spans (spans.rs).
             o2_spans_form_the_task_tree_with_outcomes,
+            // Results with any error type (results.rs).
+            s1_all_gives_every_value_in_spawn_order,
+            f2_all_of_a_failed_scope_gives_the_group_with_each_error_once,
+            c5_all_of_a_cancelled_scope_is_cancelled_not_a_panic,
+            c7_all_past_its_timeout_is_elapsed,
+            l1_all_keeps_the_limit,
+            l2_all_under_supervise_runs_every_child_and_gives_every_error,
+            l3_all_under_race_is_refused_at_the_call,
+            f3_a_typed_error_passed_on_with_join_is_not_a_second_member,
+            l2_join_gives_a_supervised_childs_own_typed_error,
+            c9_join_of_a_child_cancelled_through_its_handle_is_a_typed_error,
+            // Per-child options that compose (child_options.rs).
+            c8_a_named_shielded_child_survives_cancel_and_reports_its_name,
+            l1_a_named_try_spawn_on_a_full_limit_gives_the_future_back,
+            l1_a_named_spawn_wait_waits_for_a_free_slot,
+            l4_a_named_shielded_start_survives_the_scope_cancel,
+            b1_a_named_blocking_child_reports_its_name,
+            c8_a_shielded_blocking_child_is_not_cancelled_with_its_scope,
+            c9_a_shielded_blocking_child_is_cancelled_through_its_handle,
+            c3_dropping_the_scope_fires_a_shielded_blocking_childs_token,
+            c8_a_shielded_try_spawn_is_accepted_while_cancelling,
         }
     };
 }

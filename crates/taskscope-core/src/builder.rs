@@ -11,8 +11,10 @@ use crate::detect::{DetectRuntime, resolve_runtime};
 use crate::error::{Elapsed, ScopeError, ZeroLimit};
 use crate::runtime::Runtime;
 use crate::scope::{Driver, Inner, Policy, Scope, Spawner, with_ambient};
-use crate::token::{CancelToken, Name};
+use crate::sync::Mutex;
+use crate::token::{CancelReason, CancelToken, Name};
 use crate::trace::{ScopeSpan, in_scope};
+use crate::util::lock;
 
 /// Configures and runs a scope. [`Builder::run`] is the one entry point for a scope with a
 /// body; `scope` functions in the facade are shorthands for it.
@@ -292,6 +294,102 @@ impl Builder {
         }
     }
 
+    /// Runs the futures as the children of one scope and gives every value, in the order of
+    /// `futures` whatever order they finish in (like `asyncio.gather` in a `TaskGroup`, or JS's
+    /// `Promise.all`). It works with any error type `E`, the user's own enum included.
+    ///
+    /// The builder's options apply: its [`limit`](Builder::limit) (children start in order,
+    /// at most `n` at once), its [`timeout`](Builder::timeout) or deadline, its grace period
+    /// and its [`policy`](Builder::policy). Under [`Policy::FailFast`] (the default) the first
+    /// error cancels the rest (F1); under [`Policy::Supervise`] every child runs to its end
+    /// (L2). Either way, if any child failed the call returns [`ScopeError::Failed`] with the
+    /// scope's [`ErrorGroup`](crate::ErrorGroup) — each error once, in completion order (F2,
+    /// F3) — and if the scope was cancelled or its deadline passed, [`ScopeError::Cancelled`]
+    /// (C5, C7). It never panics for a child that did not finish; a child's panic resumes here,
+    /// as in [`run`](Builder::run).
+    ///
+    /// # Panics
+    /// At the call, before anything runs, under [`Policy::Race`], which keeps only the first
+    /// success (use [`race`](Builder::race)); while awaited, as [`run`](Builder::run) does.
+    ///
+    /// ```
+    /// # use taskscope::BlockOn;
+    /// # taskscope::smol::SmolBackend::single_thread().block_on(async {
+    /// use std::time::Duration;
+    /// use taskscope::ScopeError;
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// enum FetchError {
+    ///     NotFound(u64),
+    /// }
+    ///
+    /// async fn fetch(id: u64) -> Result<u64, FetchError> {
+    ///     taskscope::sleep(Duration::from_millis(10 - id)).await; // later ids finish first
+    ///     if id == 7 { Err(FetchError::NotFound(id)) } else { Ok(id * 10) }
+    /// }
+    ///
+    /// // At most three at once; the values in the order of the ids.
+    /// let pages = taskscope::builder().limit(3)?.all((1..=5).map(fetch)).await;
+    /// assert_eq!(pages.unwrap(), [10, 20, 30, 40, 50]);
+    ///
+    /// // A failure: the scope's group, with the user's own error in it.
+    /// let Err(ScopeError::Failed(group)) = taskscope::builder().all([6, 7, 8].map(fetch)).await else {
+    ///     panic!("7 is not found")
+    /// };
+    /// assert_eq!(group.cause(), &FetchError::NotFound(7));
+    /// # Ok::<_, taskscope::ZeroLimit>(()) }).unwrap();
+    /// ```
+    #[track_caller]
+    pub fn all<I, F, T, E>(self, futures: I) -> impl Future<Output = Result<Vec<T>, ScopeError<E>>>
+    where
+        I: IntoIterator<Item = F>,
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        assert!(
+            self.policy != Policy::Race,
+            "taskscope: `all` needs every child's value, and Policy::Race keeps only the first success: \
+             use `race` for the first success, or another policy for `all`"
+        );
+        let futures: Vec<F> = futures.into_iter().collect();
+        async move {
+            // Each child puts its value in its own slot, at its spawn position: a child's error
+            // goes through the scope as any child's does (its handle is dropped at once, so
+            // under Supervise too the error joins the group, F3).
+            let slots: Arc<[Mutex<Option<T>>]> = futures.iter().map(|_| Mutex::new(None)).collect();
+            let body_slots = slots.clone();
+            self.run(async move |s| {
+                for (i, fut) in futures.into_iter().enumerate() {
+                    let slots = body_slots.clone();
+                    s.spawn_wait(async move {
+                        let value = fut.await?;
+                        *lock(&slots[i]) = Some(value);
+                        Ok(())
+                    })
+                    .await;
+                }
+                Ok(())
+            })
+            .await?;
+            // The scope succeeded: every child returned its value, unless its runtime dropped it
+            // without cancelling the scope (a runtime shutting down).
+            let mut values = Vec::with_capacity(slots.len());
+            for slot in slots.iter() {
+                match lock(slot).take() {
+                    Some(value) => values.push(value),
+                    None => {
+                        let reason = CancelReason::Explicit(Name::Borrowed(
+                            "a child of `all` ended without a value: its runtime dropped it",
+                        ));
+                        return Err(ScopeError::Cancelled { reason, errors: None });
+                    }
+                }
+            }
+            Ok(values)
+        }
+    }
+
     /// Runs `fut` under this builder's deadline, as a cancel scope (C7): the general form of
     /// [`fail_after`](crate::fail_after) and [`fail_at`](crate::fail_at), with an explicit
     /// runtime or parent token.
@@ -315,5 +413,30 @@ impl Builder {
     /// [`move_on_after`](crate::move_on_after) and [`move_on_at`](crate::move_on_at).
     pub async fn move_on<F: IntoFuture>(self, fut: F) -> Option<F::Output> {
         self.fail(fut).await.ok()
+    }
+}
+
+#[cfg(all(test, not(taskscope_loom)))]
+mod tests {
+    use super::*;
+    use crate::error::BoxError;
+    use crate::scope::{Join, Spawner};
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// `all`, `join` and a child builder's `spawn_wait` can run inside a spawned task: their
+    /// futures are `Send` (checked when this compiles; `all` also runs).
+    #[test]
+    fn the_futures_of_all_join_and_spawn_wait_are_send() {
+        fn join_is_send(j: &Join<u8, BoxError>) {
+            assert_send(j);
+        }
+        fn spawn_wait_is_send(s: &Spawner<BoxError>) {
+            assert_send(&s.child().name("a").spawn_wait(async { Ok(1u8) }));
+        }
+        let _ = (join_is_send, spawn_wait_is_send);
+        let all = Builder::new().runtime(crate::test_runtime()).all([async { Ok::<_, BoxError>(1u8) }]);
+        assert_send(&all);
+        assert_eq!(futures_lite::future::block_on(all).map_err(|e| e.to_string()), Ok(vec![1]));
     }
 }

@@ -511,9 +511,10 @@ impl<E> JoinError<E> {
     }
 }
 
-impl<E: fmt::Display> fmt::Display for JoinError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match self {
+impl<E> JoinError<E> {
+    /// What happened to the child, for messages.
+    fn what(&self) -> &'static str {
+        match self {
             JoinError::Failed { error: Some(_), .. } => "failed",
             JoinError::Failed { error: None, .. } => "failed (its error is in the scope's error group)",
             JoinError::Panicked { .. } => "panicked",
@@ -521,11 +522,48 @@ impl<E: fmt::Display> fmt::Display for JoinError<E> {
             JoinError::Closed { .. } => "was not started: the scope was already cancelling or finished",
             JoinError::Running { .. } => "is still running",
             JoinError::NotReady { .. } => "ended without reporting ready",
-        };
-        match self.name() {
-            Some(n) => write!(f, "child '{n}' {what}")?,
-            None => write!(f, "child {what}")?,
         }
+    }
+
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(n) => write!(f, "child '{n}' {}", self.what()),
+            None => write!(f, "child {}", self.what()),
+        }
+    }
+
+    /// The child's end as a value of the scope's own error type `E`, for `?` (see
+    /// [`JoinHandle::join`](crate::JoinHandle::join)): the child's own error where it was
+    /// delivered to the handle; otherwise the cancellation the child's end stands for, a bare
+    /// [`ScopeError::Cancelled`] converted with the `From<ScopeError<E>>` that `?` uses on a
+    /// nested scope's result: [`CancelReason::SiblingFailed`] for a failed child whose error
+    /// is in the group, [`CancelReason::SiblingPanicked`] for a panicked one, an explicit
+    /// reason that says what happened otherwise.
+    pub(crate) fn into_scope_type(self) -> E
+    where
+        E: From<ScopeError<E>>,
+    {
+        let reason = match self {
+            JoinError::Failed { error: Some(error), .. } => return error,
+            JoinError::Failed { name, error: None } => CancelReason::SiblingFailed { name },
+            JoinError::Panicked { name } => CancelReason::SiblingPanicked { name },
+            other => {
+                struct Describe<'a, E>(&'a JoinError<E>);
+                impl<E> fmt::Display for Describe<'_, E> {
+                    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        self.0.describe(f)
+                    }
+                }
+                CancelReason::Explicit(Name::Owned(Describe(&other).to_string()))
+            }
+        };
+        E::from(ScopeError::Cancelled { reason, errors: None })
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for JoinError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.describe(f)?;
         if let JoinError::Failed { error: Some(e), .. } = self {
             write!(f, ": {e}")?;
         }

@@ -6,6 +6,11 @@
 //!
 //! - [`Builder`] / [`Scope`] / [`Spawner`] / [`JoinHandle`]: spawn children into a scope; the
 //!   scope finishes only once every child has; the first failure cancels the rest.
+//! - [`Spawner::child`] / [`ChildBuilder`]: a name and shielding for a child spawned in any
+//!   mode (`spawn`, `try_spawn`, `spawn_wait`, `start`, `spawn_blocking`).
+//! - [`Builder::all`] and [`JoinHandle::join`]: every child's value in spawn order or the
+//!   scope's error, and a handle's end passed on with `?`, with any error type `E` (the
+//!   user's own enum included).
 //! - [`CancelToken`] and [`CancelReason`]: the cooperative signal that comes first.
 //! - [`ErrorGroup`] and [`ScopeError`]: every error, in one value.
 //! - [`live_children`]: the process-wide "no orphans" gauge.
@@ -28,7 +33,7 @@
 //! | `anyio.fail_after(t)` around any code | [`fail_after`] / [`fail_at`] → `Result<T, Elapsed>` |
 //! | `anyio.move_on_after(t)` | [`move_on_after`] / [`move_on_at`] → `Option<T>` |
 //! | `except CancelledError: await cleanup(); raise` | [`Builder::grace`]: children see the token, then get the grace period |
-//! | `CancelScope(shield=True)`, Kotlin's `NonCancellable` | [`Spawner::spawn_shielded`] |
+//! | `CancelScope(shield=True)`, Kotlin's `NonCancellable` | [`Spawner::spawn_shielded`], [`ChildBuilder::shielded`] |
 //!
 //! ```
 //! # use std::time::Duration;
@@ -104,7 +109,9 @@ pub use error::{
 };
 pub use local::{LocalBuilder, LocalJoinHandle, LocalReady, LocalScope, LocalSpawner, LocalStart, local_scope};
 pub use runtime::{BlockOn, BlockingJob, BoxedSleep, Runtime, Task};
-pub use scope::{ChildState, JoinHandle, Policy, Scope, Spawner, current_runtime, current_token, live_children};
+pub use scope::{
+    ChildBuilder, ChildState, Join, JoinHandle, Policy, Scope, Spawner, current_runtime, current_token, live_children,
+};
 pub use start::{Ready, Start};
 pub use time::{Interval, Sleep, Tick, YieldNow, interval, now, sleep, sleep_until, yield_now};
 pub use token::{CancelReason, CancelToken, Cancelled, CancelledOwned, DropGuard, Name, RunUntilCancelled};

@@ -242,6 +242,9 @@ impl<E: Send + 'static> Spawner<E> {
     /// - Reporting twice is impossible: [`Ready::send`] consumes the reporter.
     /// - After ready, the child is an ordinary child: its error fails the scope.
     ///
+    /// Short for `self.child().start(f)`; [`ChildBuilder`](crate::ChildBuilder) names or
+    /// shields the child.
+    ///
     /// # Cancel safety
     /// Dropping the returned future before it completes cancels the child (C9); an error the
     /// child returned before reporting ready then goes to the scope (F3: never lost).
@@ -270,10 +273,11 @@ impl<E: Send + 'static> Spawner<E> {
         V: Send + 'static,
         T: Send + 'static,
     {
-        self.start_child(None, f)
+        self.child().start(f)
     }
 
-    /// [`start`](Spawner::start) with a name for the child.
+    /// [`start`](Spawner::start) with a name for the child. Short for
+    /// `self.child().name(name).start(f)` (see [`ChildBuilder`](crate::ChildBuilder)).
     pub fn start_named<V, T, F, Fut>(&self, name: impl Into<Name>, f: F) -> Start<V, T, E>
     where
         F: FnOnce(Ready<V>) -> Fut,
@@ -281,10 +285,11 @@ impl<E: Send + 'static> Spawner<E> {
         V: Send + 'static,
         T: Send + 'static,
     {
-        self.start_child(Some(name.into()), f)
+        self.child().name(name).start(f)
     }
 
-    fn start_child<V, T, F, Fut>(&self, name: Option<Name>, f: F) -> Start<V, T, E>
+    /// Starts a child spawned as `how` says (its name, its shielding), with its start hook.
+    pub(crate) fn start_child<V, T, F, Fut>(&self, how: Spawn<E>, f: F) -> Start<V, T, E>
     where
         F: FnOnce(Ready<V>) -> Fut,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
@@ -293,7 +298,7 @@ impl<E: Send + 'static> Spawner<E> {
     {
         let slot = StartSlot::new();
         let fut = f(Ready::new(slot.clone()));
-        let handle = self.spawn_child(fut, Spawn { hook: Some(slot.clone()), ..Spawn::plain(name) });
+        let handle = self.spawn_child(fut, Spawn { hook: Some(slot.clone()), ..how });
         Start::new(slot, handle, Arc::downgrade(&self.inner))
     }
 }

@@ -37,6 +37,55 @@
 //! # }
 //! ```
 //!
+//! # Results, and your own error type
+//!
+//! [`all`] runs futures as the children of one scope and returns their values in order, or the
+//! scope's error ([`ScopeError::Failed`] with every error once, or [`ScopeError::Cancelled`]);
+//! [`builder`]`().limit(n)?.all(..)` bounds it. Inside a scope, [`JoinHandle::join`] passes a
+//! child's end on with `?` into the scope's own error type. Neither needs [`BoxError`]: every
+//! child of a scope shares one error type `E`, which may be the library's own enum; the one
+//! conversion to write is `From<ScopeError<E>> for E`, which `?` uses on nested scopes and on
+//! `join` (see [`JoinHandle::join`]).
+//!
+//! ```
+//! # #[cfg(feature = "smol")] {
+//! # use taskscope::BlockOn;
+//! # taskscope::smol::SmolBackend::single_thread().block_on(async {
+//! use taskscope::ScopeError;
+//!
+//! #[derive(Debug)]
+//! enum AppError {
+//!     BadInput(String),
+//!     Scope(Box<ScopeError<AppError>>),
+//! }
+//!
+//! impl From<ScopeError<AppError>> for AppError {
+//!     fn from(e: ScopeError<AppError>) -> Self {
+//!         AppError::Scope(Box::new(e))
+//!     }
+//! }
+//!
+//! async fn parse(s: &'static str) -> Result<u32, AppError> {
+//!     s.parse().map_err(|_| AppError::BadInput(s.to_owned()))
+//! }
+//!
+//! async fn total() -> Result<u32, AppError> {
+//!     // Every value in order, or the scope's error, converted by `?`.
+//!     let numbers = taskscope::all(["1", "2", "3"].map(parse)).await?;
+//!     // Awaiting children inside a scope, with `?` on each.
+//!     let more = taskscope::scope(async |s| {
+//!         let (a, b) = (s.spawn(parse("4")), s.child().name("five").spawn(parse("5")));
+//!         Ok(a.join().await? + b.join().await?)
+//!     })
+//!     .await?;
+//!     Ok(numbers.iter().sum::<u32>() + more)
+//! }
+//!
+//! assert_eq!(total().await.unwrap(), 15);
+//! # });
+//! # }
+//! ```
+//!
 //! # Spawned or local scope?
 //!
 //! Rust's "scoped task trilemma": a sound API gets at most two of concurrency, parallelism and
@@ -358,6 +407,23 @@ impl Builder {
         self.0.race(futures)
     }
 
+    /// Runs the futures as the children of one scope and gives every value in their order,
+    /// or the scope's error, with any error type. See [`taskscope_core::Builder::all`] and
+    /// [`all`].
+    ///
+    /// # Panics
+    /// At the call under [`Policy::Race`], and as [`run`](Builder::run).
+    #[track_caller]
+    pub fn all<I, F, T, E>(self, futures: I) -> impl Future<Output = Result<Vec<T>, ScopeError<E>>>
+    where
+        I: IntoIterator<Item = F>,
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        self.0.all(futures)
+    }
+
     /// Runs `fut` under this builder's deadline. See [`taskscope_core::Builder::fail`].
     pub fn fail<F: IntoFuture>(self, fut: F) -> impl Future<Output = Result<F::Output, Elapsed>> {
         self.0.fail(fut)
@@ -538,6 +604,64 @@ where
     E: Send + 'static,
 {
     Builder::new().run(body)
+}
+
+/// Runs the futures as the children of one scope on the detected runtime and gives every
+/// value, in the order of `futures` whatever order they finish in: `asyncio.gather` inside a
+/// `TaskGroup`, JS's `Promise.all`. The same as `taskscope::builder().all(futures)`; set a
+/// limit, a timeout or a policy on a [`builder`] first.
+///
+/// Works with any error type, the user's own enum included. The first error cancels the rest
+/// (F1) and the call returns [`ScopeError::Failed`] with the scope's [`ErrorGroup`], each
+/// error once (F2, F3); a cancelled scope gives [`ScopeError::Cancelled`] (C5). It never
+/// panics for a child that did not finish.
+///
+/// # Panics
+/// If no runtime is found when it starts (naming this call's line); resumes a child's panic
+/// once every child is dropped.
+///
+/// ```
+/// # #[cfg(feature = "smol")] {
+/// # use taskscope::BlockOn;
+/// # taskscope::smol::SmolBackend::single_thread().block_on(async {
+/// use std::time::Duration;
+/// use taskscope::ScopeError;
+///
+/// #[derive(Debug, PartialEq)]
+/// enum LookupError {
+///     Unknown(&'static str),
+/// }
+///
+/// async fn lookup(host: &'static str) -> Result<[u8; 4], LookupError> {
+///     match host {
+///         "one.one.one.one" => Ok([1, 1, 1, 1]),
+///         "dns.google" => Ok([8, 8, 8, 8]),
+///         _ => {
+///             taskscope::sleep(Duration::from_millis(1)).await;
+///             Err(LookupError::Unknown(host))
+///         }
+///     }
+/// }
+///
+/// let ips = taskscope::all(["dns.google", "one.one.one.one"].map(lookup)).await;
+/// assert_eq!(ips.unwrap(), [[8, 8, 8, 8], [1, 1, 1, 1]]);
+///
+/// match taskscope::all(["dns.google", "nowhere.invalid"].map(lookup)).await {
+///     Err(ScopeError::Failed(group)) => assert_eq!(group.cause(), &LookupError::Unknown("nowhere.invalid")),
+///     other => panic!("expected the lookup error, got {other:?}"),
+/// }
+/// # });
+/// # }
+/// ```
+#[track_caller]
+pub fn all<I, F, T, E>(futures: I) -> impl Future<Output = Result<Vec<T>, ScopeError<E>>>
+where
+    I: IntoIterator<Item = F>,
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    Builder::new().all(futures)
 }
 
 /// Runs `fut` for at most `timeout` (AnyIO's `fail_after`, C7): its output, or [`Elapsed`]

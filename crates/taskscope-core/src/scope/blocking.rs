@@ -1,17 +1,18 @@
-//! Blocking children (B1, C9): a closure on the runtime's blocking pool, waited for by its
+//! Blocking children (B1, C8, C9): a closure on the runtime's blocking pool, waited for by its
 //! scope, watching a token of its own that the scope's cancellation and its handle's `cancel`
-//! both fire; its span (O2), entered while the closure runs.
+//! both fire (a shielded one's: only its handle's `cancel` and the owner dropping the scope);
+//! its span (O2), entered while the closure runs.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
-use super::Spawner;
 use super::body::{cancel_reason, drop_quietly};
 use super::cell::ChildCell;
 use super::handle::{JoinHandle, child_state};
-use super::inner::Inner;
+use super::inner::{Abort, Inner};
 use super::outcome::Outcome;
+use super::{Spawn, Spawner};
 use crate::sync::Ordering;
 use crate::token::{CancelReason, CancelToken, Name};
 use crate::trace::ChildSpan;
@@ -27,7 +28,9 @@ impl<E: Send + 'static> Spawner<E> {
     /// scope and its panic resumes in the owner like any child's. If the scope is cancelled
     /// before the closure starts, it never runs. Cancelled through its handle, whatever it
     /// returns is dropped and the handle reports [`ChildState::Cancelled`](crate::ChildState::Cancelled) (C9). It does not
-    /// count against a concurrency limit (the blocking pool bounds it).
+    /// count against a concurrency limit (the blocking pool bounds it). Short for
+    /// `self.child().spawn_blocking(f)`; [`ChildBuilder`](crate::ChildBuilder) names or
+    /// shields it.
     ///
     /// ```
     /// # use taskscope_core::{Builder, BoxError};
@@ -52,17 +55,33 @@ impl<E: Send + 'static> Spawner<E> {
         F: FnOnce(&CancelToken) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
     {
-        let child = self.new_child(None, ());
-        if !self.register(&child, false) {
-            return self.refused(None, f);
-        }
-        // The closure watches a token of its own, which the scope's cancellation reaches (a
-        // child token) and so does the handle's `cancel` (it wakes the child's task waker,
-        // which fires the token: C9).
-        let token = self.inner.token.child();
+        self.child().spawn_blocking(f)
+    }
+
+    /// Runs blocking work as a child spawned as `how` says (its name, its shielding).
+    pub(super) fn spawn_blocking_child<F, T>(&self, how: Spawn<E>, f: F) -> JoinHandle<T, E>
+    where
+        F: FnOnce(&CancelToken) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+    {
+        let shielded = how.shielded;
+        let child = self.new_child(how.name.clone(), ());
+        // The closure watches a token of its own. The handle's `cancel` fires it (it wakes the
+        // child's task waker: C9). So does the scope's cancellation: through the token tree
+        // for an ordinary child; for a shielded one (C8), whose token is no child of the
+        // scope's, only when the owner drops the scope (C3), through the registry entry
+        // that the scope wakes then.
+        let registered = if shielded {
+            let token = CancelToken::new();
+            let entry = Arc::pin(ShieldedBlocking { child: child.clone(), token, scope: Arc::downgrade(&self.inner) });
+            self.register(&entry, true).then_some(entry.token.clone())
+        } else {
+            self.register(&child, false).then(|| self.inner.token.child())
+        };
+        let Some(token) = registered else { return self.refused(how.name, f) };
         child.task_waker.register(&std::task::Waker::from(Arc::new(CancelOnWake(token.clone()))));
-        let span = ChildSpan::new(&self.inner.span, None, &self.inner.rt);
-        let job = BlockingChild { scope: self.inner.clone(), child: child.clone(), token, f: Some(f), span };
+        let span = ChildSpan::new(&self.inner.span, how.name.as_ref(), &self.inner.rt);
+        let job = BlockingChild { scope: self.inner.clone(), child: child.clone(), token, shielded, f: Some(f), span };
         self.inner.rt.spawn_blocking(Box::new(move || job.run()));
         JoinHandle { child }
     }
@@ -74,12 +93,32 @@ struct BlockingChild<F, T, E> {
     scope: Arc<Inner<E>>,
     child: Pin<Arc<ChildCell<T, E, ()>>>,
     token: CancelToken,
+    shielded: bool,
     f: Option<F>,
     span: ChildSpan,
 }
 
 /// A blocking child's task waker: waking it (the handle's `cancel`) fires the child's token.
 struct CancelOnWake(CancelToken);
+
+/// A shielded blocking child as its scope's registry sees it (C8): the scope's cancellation,
+/// which wakes every entry, does not fire its token; the owner dropping the scope does (C3).
+struct ShieldedBlocking<T, E> {
+    child: Pin<Arc<ChildCell<T, E, ()>>>,
+    token: CancelToken,
+    scope: Weak<Inner<E>>,
+}
+
+impl<T: Send, E: Send> Abort for ShieldedBlocking<T, E> {
+    fn wake_task(&self) {
+        if self.scope.upgrade().is_none_or(|scope| scope.owner_gone.load(Ordering::SeqCst)) {
+            self.token.cancel_with(CancelReason::Dropped);
+        }
+    }
+    fn is_live(&self) -> bool {
+        self.child.is_live()
+    }
+}
 
 impl std::task::Wake for CancelOnWake {
     fn wake(self: Arc<Self>) {
@@ -96,7 +135,8 @@ where
 {
     fn run(mut self) {
         let Some(f) = self.f.take() else { return };
-        let outcome = if self.scope.aborted.load(Ordering::Acquire) || self.child.cancel.load(Ordering::Acquire) {
+        let stopped = if self.shielded { &self.scope.owner_gone } else { &self.scope.aborted };
+        let outcome = if stopped.load(Ordering::SeqCst) || self.child.cancel.load(Ordering::Acquire) {
             // Cancelled before it started: never run it.
             drop_quietly(f);
             Outcome::Cancelled
@@ -119,7 +159,7 @@ where
         };
         // The cancel-on-wake waker holds the child's token: let it go with the job.
         drop(self.child.task_waker.take());
-        let state = self.scope.child_done(&self.child, outcome, false);
+        let state = self.scope.child_done(&self.child, outcome, self.shielded);
         self.end_span(state);
         self.scope.publish(|| self.child.set_state(state));
     }
@@ -141,7 +181,7 @@ impl<F, T, E> Drop for BlockingChild<F, T, E> {
                 Err(p) => Outcome::Panic(p),
             };
             drop(self.child.task_waker.take());
-            let state = self.scope.child_done(&self.child, outcome, false);
+            let state = self.scope.child_done(&self.child, outcome, self.shielded);
             self.end_span(state);
             self.scope.publish(|| self.child.set_state(state));
         }

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use super::ambient::mark_handed_cancellation;
 use super::cell::SharedChild;
 use super::inner::Inner;
-use crate::error::JoinError;
+use crate::error::{JoinError, ScopeError};
 use crate::sync::{AtomicBool, AtomicU8, AtomicWaker, Mutex, Ordering};
 use crate::token::Name;
 use crate::util::lock;
@@ -185,6 +185,62 @@ impl<T, E> JoinHandle<T, E> {
         self.outcome(state)
     }
 
+    /// Waits for the child, like awaiting the handle, but gives an error of the scope's own
+    /// type `E`, so that `h.join().await?` works in a body or child whose error is the user's
+    /// own enum. `E` needs the one conversion `?` already uses on a nested scope's result,
+    /// `From<ScopeError<E>>`; with [`BoxError`](crate::BoxError) it holds as is.
+    ///
+    /// The error is the child's own where it was delivered to the handle (a supervised child,
+    /// L2); otherwise it is a bare [`ScopeError::Cancelled`] converted into `E`, saying why the
+    /// child has no value (a failed sibling, a panicked one, a cancelled or never started
+    /// child). Passed on with `?` while the scope is cancelling, that error is the scope's own
+    /// cancellation coming back: it is dropped, never a second member of the group (F2, F3).
+    ///
+    /// ```
+    /// # use taskscope::BlockOn;
+    /// # taskscope::smol::SmolBackend::single_thread().block_on(async {
+    /// use taskscope::ScopeError;
+    ///
+    /// #[derive(Debug)]
+    /// enum FetchError {
+    ///     NotFound(String),
+    ///     Scope(Box<ScopeError<FetchError>>),
+    /// }
+    ///
+    /// // The conversion `?` uses for nested scopes serves handles too.
+    /// impl From<ScopeError<FetchError>> for FetchError {
+    ///     fn from(e: ScopeError<FetchError>) -> Self {
+    ///         FetchError::Scope(Box::new(e))
+    ///     }
+    /// }
+    ///
+    /// async fn fetch(path: &str) -> Result<String, FetchError> {
+    ///     match path {
+    ///         "/missing" => Err(FetchError::NotFound(path.to_owned())),
+    ///         _ => Ok(format!("contents of {path}")),
+    ///     }
+    /// }
+    ///
+    /// let r = taskscope::scope(async |s| {
+    ///     let index = s.spawn(fetch("/index"));
+    ///     let missing = s.spawn(fetch("/missing"));
+    ///     let page = index.join().await?;
+    ///     missing.join().await?; // its failure has cancelled the scope: passed on, not counted twice
+    ///     Ok(page)
+    /// })
+    /// .await;
+    /// let Err(ScopeError::Failed(group)) = r else { panic!("expected the failure") };
+    /// assert_eq!(group.len(), 1);
+    /// assert!(matches!(group.cause(), FetchError::NotFound(p) if p == "/missing"));
+    /// # });
+    /// ```
+    pub fn join(self) -> Join<T, E>
+    where
+        E: From<ScopeError<E>>,
+    {
+        Join { handle: self }
+    }
+
     fn outcome(&self, state: u8) -> Result<T, JoinError<E>> {
         let name = self.child.name.clone();
         match state {
@@ -232,5 +288,28 @@ impl<T, E> Future for JoinHandle<T, E> {
             }
         }
         Poll::Ready(self.outcome(state))
+    }
+}
+
+/// The future of [`JoinHandle::join`]: the child's value, or an error of the scope's own type.
+///
+/// # Cancel safety
+/// Cancel-safe, like awaiting the handle: dropping it leaves the child and its value untouched
+/// (but the handle goes with it).
+#[must_use = "futures do nothing unless polled"]
+pub struct Join<T, E> {
+    handle: JoinHandle<T, E>,
+}
+
+impl<T, E> fmt::Debug for Join<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Join").field(&self.handle).finish()
+    }
+}
+
+impl<T, E: From<ScopeError<E>>> Future for Join<T, E> {
+    type Output = Result<T, E>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.handle).poll(cx).map(|r| r.map_err(JoinError::into_scope_type))
     }
 }

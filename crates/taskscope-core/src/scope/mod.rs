@@ -11,6 +11,7 @@ mod ambient;
 mod blocking;
 mod body;
 mod cell;
+mod child;
 mod driver;
 mod gauge;
 mod handle;
@@ -26,10 +27,11 @@ use std::sync::Arc;
 pub(crate) use ambient::{Enter, ScopeCtx, mark_handed_cancellation, poll_tracked, with_ambient};
 pub use ambient::{current_runtime, current_token};
 pub(crate) use body::{StartHook, drop_caught, drop_quietly, with_panic};
+pub use child::ChildBuilder;
 pub(crate) use driver::Driver;
 pub use gauge::live_children;
 pub(crate) use handle::ended_without_value;
-pub use handle::{ChildState, JoinHandle};
+pub use handle::{ChildState, Join, JoinHandle};
 pub(crate) use inner::Inner;
 pub use outcome::Policy;
 pub(crate) use outcome::{Outcome, Payload};
@@ -53,12 +55,6 @@ pub(crate) struct Spawn<E> {
     pub(crate) shielded: bool,
     pub(crate) permit: Option<Permit>,
     pub(crate) hook: Option<Arc<dyn StartHook<E>>>,
-}
-
-impl<E> Spawn<E> {
-    pub(crate) fn plain(name: Option<Name>) -> Self {
-        Self { name, shielded: false, permit: None, hook: None }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -99,6 +95,11 @@ impl<E: Send + 'static> Spawner<E> {
     ///
     /// The child must own what it uses (`Send + 'static`): move or clone data into it.
     ///
+    /// To give the child a name or shielding, or to spawn it in another mode, use
+    /// [`child`](Spawner::child): `s.spawn(fut)` is `s.child().spawn(fut)`. To collect the
+    /// values of many children in order, see [`Builder::all`](crate::Builder::all); to pass a
+    /// handle's end on with `?` into your own error type, [`JoinHandle::join`].
+    ///
     /// ```
     /// # use taskscope::BlockOn;
     /// # taskscope::smol::SmolBackend::single_thread().block_on(async {
@@ -126,21 +127,23 @@ impl<E: Send + 'static> Spawner<E> {
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        self.spawn_child(fut, Spawn::plain(None))
+        self.child().spawn(fut)
     }
 
     /// Spawns a named child: the name appears in errors, cancel reasons and handles (O1).
+    /// Short for `self.child().name(name).spawn(fut)` (see [`ChildBuilder`]).
     pub fn spawn_named<F, T>(&self, name: impl Into<Name>, fut: F) -> JoinHandle<T, E>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        self.spawn_child(fut, Spawn::plain(Some(name.into())))
+        self.child().name(name).spawn(fut)
     }
 
     /// Spawns a child if the scope has a free running slot (L1), without waiting: otherwise
     /// gives `fut` back with [`TrySpawnError::Full`] (or [`TrySpawnError::Closed`] if the scope
-    /// is cancelling or finished). A scope without a limit is never full.
+    /// is cancelling or finished). A scope without a limit is never full. Short for
+    /// `self.child().try_spawn(fut)` (see [`ChildBuilder::try_spawn`]).
     ///
     /// ```
     /// # use taskscope_core::{Builder, BoxError, TrySpawnError};
@@ -162,21 +165,13 @@ impl<E: Send + 'static> Spawner<E> {
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        let permit = match &self.inner.sem {
-            None if self.is_closed() => return Err(TrySpawnError::Closed(fut)),
-            None => None,
-            Some(sem) => match sem.try_acquire() {
-                Ok(p) => Some(p),
-                Err(true) => return Err(TrySpawnError::Closed(fut)),
-                Err(false) => return Err(TrySpawnError::Full(fut)),
-            },
-        };
-        Ok(self.spawn_child(fut, Spawn { permit, ..Spawn::plain(None) }))
+        self.child().try_spawn(fut)
     }
 
     /// Spawns a child once the scope has a free running slot (L1): waits, first come first
     /// served, while the scope is full (backpressure, like Go's `errgroup.Go` after
-    /// `SetLimit`). In a scope without a limit it spawns at once.
+    /// `SetLimit`). In a scope without a limit it spawns at once. Short for
+    /// `self.child().spawn_wait(fut)` (see [`ChildBuilder::spawn_wait`]).
     ///
     /// # Cancel safety
     /// Cancel-safe: dropping the future before it completes gives up its place in the queue
@@ -206,11 +201,7 @@ impl<E: Send + 'static> Spawner<E> {
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        let Some(sem) = &self.inner.sem else { return self.spawn(fut) };
-        match sem.acquire().await {
-            Some(permit) => self.spawn_child(fut, Spawn { permit: Some(permit), ..Spawn::plain(None) }),
-            None => self.refused(None, fut),
-        }
+        self.child().spawn_wait(fut).await
     }
 
     /// Spawns a shielded child (C8): cleanup that must run to completion. The scope's
@@ -222,7 +213,9 @@ impl<E: Send + 'static> Spawner<E> {
     /// owner dropping the scope future drops it too (C3: nothing is left to wait for it).
     /// It does not count against a concurrency limit.
     ///
-    /// Refused (S4) only once the scope has finished or been dropped.
+    /// Refused (S4) only once the scope has finished or been dropped. Short for
+    /// `self.child().shielded().spawn(fut)`; [`ChildBuilder::shielded`] shields a child of
+    /// any spawn mode, a named one, a started one, a blocking one.
     ///
     /// ```
     /// # use taskscope_core::{Builder, BoxError, ScopeError};
@@ -249,7 +242,7 @@ impl<E: Send + 'static> Spawner<E> {
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        self.spawn_child(fut, Spawn { shielded: true, ..Spawn::plain(None) })
+        self.child().shielded().spawn(fut)
     }
 
     /// Registers a child as live (S1) unless the scope refuses spawns (S4).

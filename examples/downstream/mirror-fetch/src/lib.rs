@@ -5,7 +5,8 @@
 //!
 //! It shows, end to end:
 //! - [`fetch_all`]: fan-out with a concurrency limit (L1), an overall deadline (C7), and the
-//!   first failure cancelling the rest (F1);
+//!   first failure cancelling the rest (F1), the pages in the order asked for with the
+//!   library's own error type (`taskscope::builder().all(..)`);
 //! - [`fetch_fastest`]: the first mirror to answer wins, the others are cancelled (L3);
 //! - [`fetch_each`]: collect every outcome (L2) and split the typed errors by kind (F6);
 //! - portable time: the simulated network waits with `taskscope::sleep` (P4).
@@ -194,17 +195,12 @@ pub async fn fetch_all(
     limit: NonZeroUsize,
     deadline: Duration,
 ) -> Result<Vec<Page>, ScopeError<FetchError>> {
-    let handles = taskscope::builder()
+    taskscope::builder()
         .limit(limit.get())
         .expect("a NonZeroUsize is not zero")
         .timeout(deadline)
-        .run(async |s| {
-            let fetches = paths.iter().map(|path| s.spawn_named((*path).to_owned(), mirror.fetch(path)));
-            Ok(fetches.collect::<Vec<_>>())
-        })
-        .await?;
-    // The scope succeeded, so every fetch did.
-    Ok(handles.into_iter().map(|h| h.result().expect("every fetch of a successful scope succeeded")).collect())
+        .all(paths.iter().map(|path| mirror.fetch(path)))
+        .await
 }
 
 /// Asks every mirror for `path`: the first to answer wins and the others are cancelled.
