@@ -97,6 +97,45 @@ pub fn l4_a_report_after_the_child_failed_is_ignored(h: &dyn Harness) {
     }));
 }
 
+/// L4: the reporter handed to a sibling, which reports only after the started child has
+/// ended without reporting (successfully): the report is ignored and the start call says the
+/// child never became ready.
+pub fn l4_a_report_after_the_child_ended_is_ignored(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .run(async |s| {
+                let reporter: Arc<Mutex<Option<Ready<u32>>>> = Arc::default();
+                let (child_dropped, sent) = (Gate::new(), Gate::new());
+                let (slot, dropped) = (reporter.clone(), child_dropped.clone());
+                let start = s.start(move |ready: Ready<u32>| {
+                    *slot.lock().unwrap() = Some(ready);
+                    let guard = OnDrop(move || dropped.open());
+                    async move {
+                        let _guard = guard;
+                        ok()
+                    }
+                });
+                let (slot, dropped, done) = (reporter.clone(), child_dropped.clone(), sent.clone());
+                s.spawn(async move {
+                    dropped.wait().await;
+                    let ready = slot.lock().unwrap().take().expect("the started child left its reporter");
+                    ready.send(7);
+                    done.open();
+                    ok()
+                });
+                // Only look at the start once the late report has been made.
+                sent.wait().await;
+                match start.await {
+                    Err(JoinError::NotReady { .. }) => {}
+                    other => panic!("expected the start call to say the child never became ready, got {other:?}"),
+                }
+                ok()
+            })
+            .await;
+        assert!(r.is_ok(), "expected the scope to succeed, got {r:?}");
+    }));
+}
+
 /// L4, F3: a start call dropped without being awaited, after its child failed before reporting
 /// ready: the error it would have returned is not lost, it fails the scope like any child's
 /// error.

@@ -247,6 +247,7 @@ macro_rules! __with_cases {
             b1_blocking_panic_resumes_in_owner,
             l1_a_queued_child_cancelled_as_the_slot_frees_loses_no_permit,
             l4_a_report_after_the_child_failed_is_ignored,
+            l4_a_report_after_the_child_ended_is_ignored,
             l4_a_dropped_start_gives_the_early_error_to_the_scope,
             c7_elapsed_with_a_typed_error_passed_on_by_a_nested_scope,
             f3_a_failed_handle_passed_on_with_question_mark_is_not_a_second_member,
