@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use taskscope_core::{BoxError, Builder, CancelToken, ChildState, JoinError, Ready, Scope, ScopeError, TrySpawnError};
+use taskscope_core::{
+    BoxError, Builder, CancelToken, ChildState, JoinError, Ready, Scope, ScopeError, TrySpawnError, fail_after,
+};
 
 use crate::Harness;
 use crate::support::*;
@@ -204,6 +206,92 @@ pub fn f3_an_error_from_cleanup_after_a_handed_cancellation_is_collected(h: &dyn
                 assert_eq!(members, ["cause", "cleanup failed"], "expected the cause, then the cleanup's own error");
             }
             other => panic!("expected the scope to fail with both errors, got {other:?}"),
+        }
+    }));
+}
+
+/// S4, L4: a start into a finished scope is refused even when its child reported ready while
+/// its future was being made (before the spawn was refused): the call fails with `Closed`, it
+/// does not return the value with a handle that says the child never ran.
+pub fn s4_a_refused_start_ignores_a_report_made_while_its_future_was_made(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let sp = builder(h).run(async |s| Ok::<_, BoxError>(s.spawner())).await.expect("the scope succeeds");
+        let got = sp
+            .start(|ready| {
+                ready.send(8080u16);
+                async { ok() }
+            })
+            .await;
+        match got {
+            Err(JoinError::Closed { .. }) => {}
+            Ok((port, handle)) => {
+                panic!("a refused start succeeded with {port}; its handle says {:?}", handle.state())
+            }
+            Err(other) => panic!("expected the start to be refused (Closed), got {other:?}"),
+        }
+    }));
+}
+
+/// F2, C7: a nested scope's cancellation passed on through a deadline region (`fail_after`
+/// lets the outer cancellation through to the nested scope and hands back its result) in the
+/// poll that receives it: not a member, so the outer scope reports "elapsed".
+pub fn c7_a_nested_cancellation_passed_on_through_fail_after_is_elapsed(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .timeout(Duration::from_millis(20))
+            .grace(Duration::from_secs(30))
+            .run(async |s| {
+                s.spawn_named("nested", async move {
+                    fail_after(
+                        Duration::from_secs(60),
+                        Builder::new().run(async |inner| {
+                            inner.spawn(std::future::pending::<Result<(), BoxError>>());
+                            ok()
+                        }),
+                    )
+                    .await??;
+                    ok()
+                });
+                ok()
+            })
+            .await;
+        match &r {
+            Err(e) if e.is_elapsed() => {}
+            other => panic!("expected the outer scope to report elapsed, got {other:?}"),
+        }
+    }));
+}
+
+/// F2, F3, B1: a blocking child is a child: it reads a failed sibling's handle (core's
+/// cancellation, handed over as an error-less `JoinError`) and passes it on with `?` in the
+/// same call while the scope is cancelling: not a second member.
+pub fn f3_a_blocking_child_passing_on_a_handed_cancellation_is_not_a_second_member(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .run(async |s| {
+                let go = Gate::new();
+                let g = go.clone();
+                let first = s.spawn_named("first", async move {
+                    g.wait().await;
+                    Err::<(), _>(err("boom"))
+                });
+                s.spawn_blocking(move |_token| {
+                    go.open();
+                    while !first.is_finished() {
+                        std::thread::yield_now();
+                    }
+                    first.result()?;
+                    ok()
+                });
+                ok()
+            })
+            .await;
+        match r {
+            Err(ScopeError::Failed(group)) => {
+                let members: Vec<String> = group.iter().map(ToString::to_string).collect();
+                assert_eq!(members, ["boom"], "the failed sibling's error once, and nothing else");
+            }
+            other => panic!("expected the scope to fail with the sibling's error, got {other:?}"),
         }
     }));
 }

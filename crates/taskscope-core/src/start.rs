@@ -43,6 +43,13 @@ impl<V, E> StartSlot<V, E> {
 }
 
 impl<V, E> StartSlot<V, E> {
+    /// The child's spawn was refused (S4): it never started, whatever it reported while its
+    /// future was being made. The reported value is dropped outside the lock (user code).
+    fn refused(&self) {
+        let reported = std::mem::replace(&mut *lock(&self.report), Report::Ended);
+        drop(reported);
+    }
+
     /// The [`Start`] future is gone. Decided under the lock, against the child's `intercept`:
     /// an early error already here is returned (for the scope); one that comes later is given
     /// back to the child's own error path by `intercept`.
@@ -299,6 +306,10 @@ impl<E: Send + 'static> Spawner<E> {
         let slot = StartSlot::new();
         let fut = f(Ready::new(slot.clone()));
         let handle = self.spawn_child(fut, Spawn { hook: Some(slot.clone()), ..how });
+        if handle.state() == ChildState::Closed {
+            // Refused (S4): a report made while its future was being made does not count.
+            slot.refused();
+        }
         Start::new(slot, handle, Arc::downgrade(&self.inner))
     }
 }

@@ -17,7 +17,13 @@ use slab::Slab;
 pub type Name = Cow<'static, str>;
 
 /// Why a token (and the scope it belongs to) was cancelled. The first cause wins (T3).
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// A reason can be a long chain of [`Parent`](CancelReason::Parent)s (one per level of nested
+/// tokens): formatting and comparing one walk the chain in a loop, never recursing, and a
+/// token drops its reason in a loop too (T2). `Display` spells out up to
+/// four levels (`parent cancelled (parent cancelled (deadline elapsed))`) and shortens deeper
+/// chains to `parent cancelled (N levels up: deadline elapsed)`.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum CancelReason {
     /// [`CancelToken::cancel`] or [`Scope::cancel`](crate::Spawner::cancel) was called; carries
@@ -66,8 +72,22 @@ impl CancelReason {
     }
 }
 
-impl fmt::Display for CancelReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// How many levels of [`CancelReason::Parent`] `Display` spells out before shortening.
+const SPELLED_OUT_LEVELS: usize = 4;
+
+impl CancelReason {
+    /// The number of [`CancelReason::Parent`] levels above the root, and the root.
+    fn depth_and_root(&self) -> (usize, &CancelReason) {
+        let (mut depth, mut r) = (0, self);
+        while let CancelReason::Parent(p) = r {
+            depth += 1;
+            r = p;
+        }
+        (depth, r)
+    }
+
+    /// `Display` of a reason that is not a [`CancelReason::Parent`].
+    fn fmt_root(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CancelReason::Explicit(msg) => write!(f, "cancelled: {msg}"),
             CancelReason::Deadline => f.write_str("deadline elapsed"),
@@ -75,13 +95,86 @@ impl fmt::Display for CancelReason {
             CancelReason::SiblingFailed { name: None } => f.write_str("a sibling failed"),
             CancelReason::SiblingPanicked { name: Some(n) } => write!(f, "sibling '{n}' panicked"),
             CancelReason::SiblingPanicked { name: None } => f.write_str("a sibling panicked"),
-            CancelReason::Parent(p) => write!(f, "parent cancelled ({p})"),
+            CancelReason::Parent(_) => unreachable!("a root is never a Parent"),
             CancelReason::Dropped => f.write_str("scope dropped by its owner"),
             CancelReason::RaceWon { name: Some(n) } => write!(f, "sibling '{n}' won the race"),
             CancelReason::RaceWon { name: None } => f.write_str("a sibling won the race"),
         }
     }
+
+    /// `Debug` of a reason that is not a [`CancelReason::Parent`].
+    fn debug_root(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CancelReason::Explicit(msg) => f.debug_tuple("Explicit").field(msg).finish(),
+            CancelReason::Deadline => f.write_str("Deadline"),
+            CancelReason::SiblingFailed { name } => f.debug_struct("SiblingFailed").field("name", name).finish(),
+            CancelReason::SiblingPanicked { name } => f.debug_struct("SiblingPanicked").field("name", name).finish(),
+            CancelReason::Parent(_) => unreachable!("a root is never a Parent"),
+            CancelReason::Dropped => f.write_str("Dropped"),
+            CancelReason::RaceWon { name } => f.debug_struct("RaceWon").field("name", name).finish(),
+        }
+    }
 }
+
+impl fmt::Display for CancelReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (depth, root) = self.depth_and_root();
+        if depth > SPELLED_OUT_LEVELS {
+            f.write_str("parent cancelled (")?;
+            write!(f, "{depth} levels up: ")?;
+            root.fmt_root(f)?;
+            return f.write_str(")");
+        }
+        for _ in 0..depth {
+            f.write_str("parent cancelled (")?;
+        }
+        root.fmt_root(f)?;
+        for _ in 0..depth {
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for CancelReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (depth, root) = self.depth_and_root();
+        for _ in 0..depth {
+            f.write_str("Parent(")?;
+        }
+        root.debug_root(f)?;
+        for _ in 0..depth {
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
+impl PartialEq for CancelReason {
+    fn eq(&self, other: &Self) -> bool {
+        let (mut a, mut b) = (self, other);
+        loop {
+            match (a, b) {
+                (CancelReason::Parent(x), CancelReason::Parent(y)) => {
+                    if Arc::ptr_eq(x, y) {
+                        return true;
+                    }
+                    (a, b) = (x, y);
+                }
+                (CancelReason::Explicit(x), CancelReason::Explicit(y)) => return x == y,
+                (CancelReason::Deadline, CancelReason::Deadline) | (CancelReason::Dropped, CancelReason::Dropped) => {
+                    return true;
+                }
+                (CancelReason::SiblingFailed { name: x }, CancelReason::SiblingFailed { name: y })
+                | (CancelReason::SiblingPanicked { name: x }, CancelReason::SiblingPanicked { name: y })
+                | (CancelReason::RaceWon { name: x }, CancelReason::RaceWon { name: y }) => return x == y,
+                _ => return false,
+            }
+        }
+    }
+}
+
+impl Eq for CancelReason {}
 
 struct Node {
     reason: OnceLock<CancelReason>,
@@ -605,5 +698,70 @@ mod loom_models {
             canceller.join().unwrap();
             assert!(child.is_cancelled());
         });
+    }
+}
+
+#[cfg(all(test, not(taskscope_loom)))]
+mod reason_tests {
+    use super::*;
+
+    fn chain(depth: usize, root: CancelReason) -> CancelReason {
+        (0..depth).fold(root, |r, _| CancelReason::Parent(Arc::new(r)))
+    }
+
+    /// Up to four levels of parents are spelled out, as they always were.
+    #[test]
+    fn shallow_chains_are_spelled_out() {
+        assert_eq!(chain(0, CancelReason::Deadline).to_string(), "deadline elapsed");
+        assert_eq!(
+            chain(2, CancelReason::Deadline).to_string(),
+            "parent cancelled (parent cancelled (deadline elapsed))"
+        );
+        assert_eq!(format!("{:?}", chain(2, CancelReason::Dropped)), "Parent(Parent(Dropped))");
+        assert_eq!(
+            format!("{:?}", chain(1, CancelReason::SiblingFailed { name: Some("a".into()) })),
+            r#"Parent(SiblingFailed { name: Some("a") })"#
+        );
+    }
+
+    /// A deeper chain is shortened to its depth and its root.
+    #[test]
+    fn deep_chains_are_shortened() {
+        assert_eq!(chain(5, CancelReason::Deadline).to_string(), "parent cancelled (5 levels up: deadline elapsed)");
+    }
+
+    /// Reasons compare by their chain: same depth and same root.
+    #[test]
+    fn reasons_compare_by_depth_and_root() {
+        assert_eq!(chain(3, CancelReason::Deadline), chain(3, CancelReason::Deadline));
+        assert_ne!(chain(3, CancelReason::Deadline), chain(2, CancelReason::Deadline));
+        assert_ne!(chain(3, CancelReason::Deadline), chain(3, CancelReason::Dropped));
+        assert_ne!(CancelReason::SiblingFailed { name: None }, CancelReason::SiblingPanicked { name: None });
+    }
+
+    /// T2: formatting and comparing a chain of 10^5 parents runs in constant stack (a 256 KiB
+    /// thread would overflow on a recursion this deep).
+    #[test]
+    fn a_deep_chain_formats_and_compares_in_constant_stack() {
+        let chains = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let (a, b) = (chain(100_000, CancelReason::Deadline), chain(100_000, CancelReason::Deadline));
+                assert_eq!(a.to_string(), "parent cancelled (100000 levels up: deadline elapsed)");
+                assert_eq!(format!("{a:?}").len(), 100_000 * "Parent()".len() + "Deadline".len());
+                assert!(a == b);
+                (a, b)
+            })
+            .expect("spawn a small-stack thread")
+            .join()
+            .expect("no stack overflow");
+        // A chain owned outside any token drops recursively (the enum has no `Drop` impl, so
+        // that users can move its fields out): dropped where the stack is large enough.
+        std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn(move || drop(chains))
+            .expect("spawn a large-stack thread")
+            .join()
+            .expect("dropped");
     }
 }

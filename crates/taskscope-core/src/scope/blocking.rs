@@ -7,6 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 
+use super::ambient::poll_tracked;
 use super::body::{cancel_reason, drop_quietly};
 use super::cell::ChildCell;
 use super::handle::{JoinHandle, child_state};
@@ -141,9 +142,12 @@ where
             drop_quietly(f);
             Outcome::Cancelled
         } else {
-            let ran = {
+            // Tracked like a child's poll: an error returned in the same call that read a
+            // cancellation core handed over (a failed sibling's error-less `JoinError`) is
+            // that cancellation passed on (F2, F3).
+            let (ran, handed) = {
                 let _entered = self.span.enter();
-                catch_unwind(AssertUnwindSafe(|| f(&self.token)))
+                poll_tracked(None, || catch_unwind(AssertUnwindSafe(|| f(&self.token))))
             };
             match ran {
                 // Cancelled through its handle while it ran (C9): whatever it returned is
@@ -153,6 +157,9 @@ where
                         .map_or_else(Outcome::Panic, |()| Outcome::Cancelled)
                 }
                 Ok(Ok(v)) => Outcome::Value(v),
+                Ok(Err(e)) if handed && self.scope.token.is_cancelled() => {
+                    catch_unwind(AssertUnwindSafe(move || drop(e))).map_or_else(Outcome::Panic, |()| Outcome::Cancelled)
+                }
                 Ok(Err(e)) => Outcome::Error(e),
                 Err(p) => Outcome::Panic(p),
             }

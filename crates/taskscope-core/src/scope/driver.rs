@@ -32,6 +32,10 @@ pin_project! {
         // The scope's own deadline expired (a transparent region must tell it from an outer
         // cancellation).
         expired: bool,
+        // A transparent region's body returned its value in a poll in which core handed it a
+        // cancellation: the value may carry that cancellation, so the region hands it on as
+        // such when it returns (F2, F3).
+        handed_value: bool,
         grace_timer: Option<BoxedSleep>,
         wait: Wait,
     }
@@ -57,6 +61,7 @@ impl<B, T, E: Send + 'static> Driver<B, T, E> {
             deadline,
             deadline_timer: None,
             expired: false,
+            handed_value: false,
             grace_timer: None,
             wait: Wait::default(),
         }
@@ -128,7 +133,10 @@ where
                                 inner.panicked(None, p);
                             }
                             match result {
-                                Ok(v) => *this.value = Some(v),
+                                Ok(v) => {
+                                    *this.value = Some(v);
+                                    *this.handed_value = handed && inner.transparent;
+                                }
                                 // The cancellation core handed the body in this poll, passed
                                 // on (F2, F3): dropped, not collected.
                                 Err(e) if handed && inner.token.is_cancelled() => {
@@ -154,9 +162,14 @@ where
             if this.body.is_none()
                 && let Some(out) = finish(inner, this.value, *this.expired)
             {
-                if let Err(ScopeError::Cancelled { reason: CancelReason::Parent(_), errors: None }) = &out {
+                match &out {
                     // A bare cancellation from outside, handed to whoever awaits this scope.
-                    mark_handed_cancellation();
+                    Err(ScopeError::Cancelled { reason: CancelReason::Parent(_), errors: None }) => {
+                        mark_handed_cancellation();
+                    }
+                    // A region's value that may carry a cancellation handed to its body.
+                    Ok(_) if *this.handed_value => mark_handed_cancellation(),
+                    _ => {}
                 }
                 return Poll::Ready(out);
             }
