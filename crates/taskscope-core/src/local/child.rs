@@ -195,6 +195,8 @@ impl<T, E> Future for LocalJoinHandle<T, E> {
 pub(crate) trait LocalStartHook<E> {
     /// `None` if the error was taken (the child had not reported ready), else the error back.
     fn intercept(&self, error: E) -> Option<E>;
+    /// The child ended (its future is gone, or it never started): a later report is ignored.
+    fn end(&self);
 }
 
 /// Where a child of a limited scope stands with its running slot (L1).
@@ -260,6 +262,10 @@ impl<F, T, E> ChildTask<'_, F, T, E> {
     /// The future is gone: release the slot and hook (user values inside, F7), then report.
     fn finish(self: Pin<&mut Self>, scope: &State<E>, outcome: Outcome<T, E>) {
         let this = self.project();
+        if let Some(hook) = this.extra.as_ref().and_then(|x| x.hook.as_ref()) {
+            // Before the state is set: the start call maps the state to its error (L4).
+            hook.end();
+        }
         let late = this.extra.take().and_then(|extra| catch_unwind(AssertUnwindSafe(move || drop(extra))).err());
         scope.child_done(this.cell, with_panic(outcome, late), *this.shielded);
     }

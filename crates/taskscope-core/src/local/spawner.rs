@@ -225,6 +225,10 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
     {
         let st = &self.shared.state;
         if st.refuses(how.shielded) {
+            if let Some(hook) = &how.hook {
+                // Never started: a report that comes later is ignored (L4).
+                hook.end();
+            }
             return Self::refused(how.name, fut);
         }
         let slot = match (how.permit, &st.sem) {
