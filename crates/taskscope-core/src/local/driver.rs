@@ -216,7 +216,13 @@ where
             }
             continue;
         }
-        if !st.token.is_cancelled() && st.token.poll_cancelled(this.wait, cx).is_ready() {
+        if st.token.is_cancelled() {
+            // Cancelled from another thread since step 2 looked: handle it now, since no
+            // wake-up is coming for it (the waiters were woken before we registered).
+            if !st.aborted.get() && this.grace_timer.is_none() {
+                continue;
+            }
+        } else if st.token.poll_cancelled(this.wait, cx).is_ready() {
             continue;
         }
         return Poll::Pending;
