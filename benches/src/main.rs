@@ -1,8 +1,11 @@
 //! The benchmark report: taskscope against the raw runtimes, side by side.
 //!
 //! ```text
-//! cargo run --release -p taskscope-bench -- [--quick] [--json] [--backend NAME]... [--bench NAME]... [--reps N]
+//! cargo run --release -p taskscope-bench -- [--quick] [--json] [--backend NAME]... [--bench NAME]... [--n N]... [--reps N]
 //! ```
+//!
+//! `--bench`, `--backend` and `--n` select rows (e.g. `--bench local --backend smol-st --n 100000`
+//! for one row under a profiler).
 //!
 //! `--json` prints one object per row, `{"bench","backend","n","ours_ns","base","base_ns","ratio"}`
 //! (for `memory` rows the `_ns` fields are bytes per child). Progress goes to stderr.
@@ -15,7 +18,7 @@ use taskscope_bench::mem::{self, Variant};
 use taskscope_bench::report::{self, Config, Row};
 
 const USAGE: &str = "usage: taskscope-bench [--quick] [--json] [--backend tokio-mt|tokio-ct|smol-mt|smol-st]... \
-[--bench spawn_join|teardown|cancel|empty_scope|deadline|local|memory]... [--reps N]";
+[--bench spawn_join|teardown|cancel|empty_scope|deadline|local|memory]... [--n N]... [--reps N]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,7 +40,7 @@ fn main() -> ExitCode {
 fn parse(args: &[String]) -> Result<(Config, bool), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let mut cfg = if quick { Config::quick() } else { Config::full() };
-    let (mut json, mut flavours) = (false, Vec::new());
+    let (mut json, mut flavours, mut sizes) = (false, Vec::new(), Vec::new());
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -48,6 +51,10 @@ fn parse(args: &[String]) -> Result<(Config, bool), String> {
                 flavours.push(Flavour::from_name(name).ok_or_else(|| format!("unknown backend {name:?}"))?);
             }
             "--bench" => cfg.only.push(it.next().ok_or("--bench needs a name")?.clone()),
+            "--n" => {
+                let n = it.next().ok_or("--n needs a number")?;
+                sizes.push(n.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(|| format!("bad --n {n:?}"))?);
+            }
             "--reps" => {
                 let n = it.next().ok_or("--reps needs a number")?;
                 cfg.reps = n.parse().ok().filter(|&r| r > 0).ok_or_else(|| format!("bad --reps {n:?}"))?;
@@ -58,6 +65,9 @@ fn parse(args: &[String]) -> Result<(Config, bool), String> {
     }
     if !flavours.is_empty() {
         cfg.flavours = flavours;
+    }
+    if !sizes.is_empty() {
+        cfg.sizes = sizes;
     }
     Ok((cfg, json))
 }
