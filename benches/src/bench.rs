@@ -7,6 +7,7 @@
 use std::future::pending;
 use std::time::{Duration, Instant};
 
+use futures_concurrency::future::FutureGroup;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use taskscope_core::{BoxError, Builder, CancelToken, LocalScope, Scope, ScopeError, local_scope};
 use tokio::task::JoinSet;
@@ -113,11 +114,17 @@ pub const BENCHES: &[Bench] = &[
     Bench {
         name: "local",
         what: "local scope (P3): n children polled in the owner's future, each yielding once (woken, polled \
-               again), against the same futures in a FuturesUnordered drained to the end",
+               again), against the same futures in a FuturesUnordered and in a futures-concurrency FutureGroup \
+               drained to the end; fu-3-allocs is FuturesUnordered with the three allocations per child that \
+               the local scope makes without unsafe code (the floor for it)",
         fixed_n: None,
         applies: any,
         ours: local_ours,
-        baselines: &[Baseline { name: "FuturesUnordered", applies: any, run: local_futures_unordered }],
+        baselines: &[
+            Baseline { name: "FuturesUnordered", applies: any, run: local_futures_unordered },
+            Baseline { name: "FutureGroup", applies: any, run: local_future_group },
+            Baseline { name: "fu-3-allocs", applies: any, run: local_fu_three_allocs },
+        ],
     },
 ];
 
@@ -442,6 +449,46 @@ pub fn local_futures_unordered(be: &Backend, n: usize) -> Duration {
     be.block_on(async {
         let t0 = Instant::now();
         let mut set: FuturesUnordered<_> = (0..n).map(|_| yield_once()).collect();
+        while let Some(r) = set.next().await {
+            r.expect("FuturesUnordered: a child failed");
+        }
+        t0.elapsed()
+    })
+}
+
+/// Baseline: the same `n` futures in a futures-concurrency `FutureGroup`, drained to the end.
+pub fn local_future_group(be: &Backend, n: usize) -> Duration {
+    be.block_on(async {
+        let t0 = Instant::now();
+        let group: FutureGroup<_> = (0..n).map(|_| yield_once()).collect();
+        let mut group = std::pin::pin!(group);
+        while let Some(r) = group.next().await {
+            r.expect("FutureGroup: a child failed");
+        }
+        t0.elapsed()
+    })
+}
+
+/// Reference: [`local_futures_unordered`] with the allocations a local child needs without
+/// unsafe code added to each future: its waker's `Arc` (48 bytes), the state it shares with
+/// its handle in an `Rc` (112 bytes), and the boxed future. `FuturesUnordered` itself keeps
+/// the future and its waker in one allocation, which takes unsafe code (a `!Send` future
+/// beside a `Send` waker). The ratio against this row is what the local scope costs beyond
+/// its allocations.
+pub fn local_fu_three_allocs(be: &Backend, n: usize) -> Duration {
+    be.block_on(async {
+        let t0 = Instant::now();
+        let mut set: FuturesUnordered<_> = (0..n)
+            .map(|_| {
+                let (shared, waker) = (std::rc::Rc::new([0u64; 12]), std::sync::Arc::new([0u64; 4]));
+                let fut = Box::pin(yield_once());
+                async move {
+                    let r = fut.await;
+                    drop((shared, waker));
+                    r
+                }
+            })
+            .collect();
         while let Some(r) = set.next().await {
             r.expect("FuturesUnordered: a child failed");
         }

@@ -1,13 +1,14 @@
 //! The benchmark report: taskscope against the raw runtimes, side by side.
 //!
 //! ```text
-//! cargo run --release -p taskscope-bench -- [--quick] [--json] [--backend NAME]... [--bench NAME]... [--reps N]
-//! cargo run --release -p taskscope-bench -- --alloc [--quick] [--backend NAME]... [--bench NAME]... [--reps N]
+//! cargo run --release -p taskscope-bench -- [--quick] [--json] [--backend NAME]... [--bench NAME]... [--n N]... [--reps N]
+//! cargo run --release -p taskscope-bench -- --alloc [--quick] [--backend NAME]... [--bench NAME]... [--n N]... [--reps N]
 //! ```
 //!
-//! `--alloc` runs the selected rows (by default `spawn_join` on tokio-mt) once per allocator
-//! installed on the system (glibc, jemalloc, mimalloc, each preloaded in a fresh process) and
-//! prints them side by side.
+//! `--bench`, `--backend` and `--n` select rows (e.g. `--bench local --backend smol-st --n 100000`
+//! for one row under a profiler). `--alloc` runs the selected rows (by default `spawn_join` on
+//! tokio-mt) once per allocator installed on the system (glibc, jemalloc, mimalloc, each
+//! preloaded in a fresh process) and prints them side by side.
 //!
 //! `--json` prints one object per row, `{"bench","backend","n","ours_ns","base","base_ns","ratio"}`
 //! (for `memory` rows the `_ns` fields are bytes per child). Progress goes to stderr.
@@ -20,7 +21,7 @@ use taskscope_bench::mem::{self, Variant};
 use taskscope_bench::report::{self, Config, Row};
 
 const USAGE: &str = "usage: taskscope-bench [--quick] [--json] [--backend tokio-mt|tokio-ct|smol-mt|smol-st]... \
-[--bench spawn_join|teardown|cancel|empty_scope|deadline|local|memory]... [--reps N] [--alloc]";
+[--bench spawn_join|teardown|cancel|empty_scope|deadline|local|memory]... [--n N]... [--reps N] [--alloc]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,7 +56,7 @@ fn main() -> ExitCode {
 fn parse(args: &[String]) -> Result<(Config, bool), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let mut cfg = if quick { Config::quick() } else { Config::full() };
-    let (mut json, mut flavours) = (false, Vec::new());
+    let (mut json, mut flavours, mut sizes) = (false, Vec::new(), Vec::new());
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -66,6 +67,10 @@ fn parse(args: &[String]) -> Result<(Config, bool), String> {
                 flavours.push(Flavour::from_name(name).ok_or_else(|| format!("unknown backend {name:?}"))?);
             }
             "--bench" => cfg.only.push(it.next().ok_or("--bench needs a name")?.clone()),
+            "--n" => {
+                let n = it.next().ok_or("--n needs a number")?;
+                sizes.push(n.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(|| format!("bad --n {n:?}"))?);
+            }
             "--reps" => {
                 let n = it.next().ok_or("--reps needs a number")?;
                 cfg.reps = n.parse().ok().filter(|&r| r > 0).ok_or_else(|| format!("bad --reps {n:?}"))?;
@@ -76,6 +81,9 @@ fn parse(args: &[String]) -> Result<(Config, bool), String> {
     }
     if !flavours.is_empty() {
         cfg.flavours = flavours;
+    }
+    if !sizes.is_empty() {
+        cfg.sizes = sizes;
     }
     Ok((cfg, json))
 }

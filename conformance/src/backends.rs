@@ -11,7 +11,7 @@ use taskscope_smol::SmolBackend;
 use taskscope_tokio::TokioBackend;
 
 pub use crate::Backend;
-use crate::{Divergence, Harness, diverges, harness, shared_harness};
+use crate::{Divergence, Harness, diverges, harness, shared_harness, virtual_harness};
 
 /// tokio, multi-thread runtime with 2 workers.
 pub fn tokio_mt() -> Box<dyn Harness> {
@@ -37,10 +37,11 @@ pub fn smol_st() -> Box<dyn Harness> {
     harness(b.runtime(), b)
 }
 
-/// The deterministic simulation with seed 0: virtual time, seeded schedule.
+/// The deterministic simulation with seed 0: virtual time (reported beside the real time),
+/// seeded schedule.
 pub fn sim() -> Box<dyn Harness> {
     let b = Sim::new(0);
-    harness(b.runtime(), b)
+    virtual_harness(b.runtime(), b, Sim::elapsed)
 }
 
 /// What `taskscope::scope` runs on with the `smol` feature outside tokio: the runtime the

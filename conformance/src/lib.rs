@@ -107,8 +107,9 @@
 //!
 //! `cargo run --release -p taskscope-conformance` runs every case on the built-in backends
 //! ([`backends::ALL`]: tokio and smol flavours, the deterministic simulation `sim`, whose
-//! cases run in virtual time, and smol's global executor) and prints a case × backend matrix (status and time), a rule × backend
-//! summary, the failures and the expected divergences, and exits non-zero on any failure;
+//! cases run in virtual time, and smol's global executor) and prints a case × backend matrix
+//! (status and time: real time, and virtual time too on a backend with a virtual clock, see
+//! [`Harness::virtual_elapsed`]), a rule × backend summary with each column's total, the failures and the expected divergences, and exits non-zero on any failure;
 //! `-- --json` prints JSON lines instead, `--markdown` Markdown, `--backend` and `--filter`
 //! narrow the selection, `--repeat N` runs it N times and reports flaky cases, `--timeout`
 //! sets the case timeout, `--contract-first` checks the runtime contract first. The same
@@ -153,12 +154,20 @@ pub trait Harness: Send + Sync {
     fn shared_tasks(&self) -> Option<TaskCount> {
         None
     }
+    /// For a backend with a virtual clock (the simulation, P5): the virtual time that has
+    /// passed on it since the harness was made, which the report prints beside the real time
+    /// ([`virtual_harness`] builds such a harness). `None` (the default) for a backend on real
+    /// time.
+    fn virtual_elapsed(&self) -> Option<Duration> {
+        None
+    }
 }
 
 struct BlockOnHarness<B> {
     runtime: Arc<dyn Runtime>,
     backend: B,
     shared: Option<TaskCount>,
+    clock: Option<fn(&B) -> Duration>,
 }
 
 impl<B: BlockOn + Send + Sync> Harness for BlockOnHarness<B> {
@@ -170,6 +179,9 @@ impl<B: BlockOn + Send + Sync> Harness for BlockOnHarness<B> {
     }
     fn shared_tasks(&self) -> Option<TaskCount> {
         self.shared.clone()
+    }
+    fn virtual_elapsed(&self) -> Option<Duration> {
+        self.clock.map(|elapsed| elapsed(&self.backend))
     }
 }
 
@@ -188,7 +200,32 @@ impl<B: BlockOn + Send + Sync> Harness for BlockOnHarness<B> {
 /// assert!(run_case(make, &cases::ALL[0]).is_pass());
 /// ```
 pub fn harness<B: BlockOn + Send + Sync + 'static>(runtime: Arc<dyn Runtime>, backend: B) -> Box<dyn Harness> {
-    Box::new(BlockOnHarness { runtime, backend, shared: None })
+    Box::new(BlockOnHarness { runtime, backend, shared: None, clock: None })
+}
+
+/// A [`Harness`] like [`harness`] over a backend whose clock is virtual: `elapsed` reads the
+/// virtual time that has passed on `backend` since it was made, and the report prints it
+/// beside each case's real time ([`Harness::virtual_elapsed`], [`run_case_timed`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use taskscope_conformance::{CASE_TIMEOUT, cases, run_case_timed, virtual_harness};
+/// use taskscope_sim::Sim;
+///
+/// let make = || {
+///     let sim = Sim::new(0);
+///     virtual_harness(sim.runtime(), sim, Sim::elapsed)
+/// };
+/// let run = run_case_timed(make, &cases::ALL[0], CASE_TIMEOUT);
+/// assert!(run.result.is_pass());
+/// assert!(run.virtual_elapsed.is_some());
+/// ```
+pub fn virtual_harness<B: BlockOn + Send + Sync + 'static>(
+    runtime: Arc<dyn Runtime>,
+    backend: B,
+    elapsed: fn(&B) -> Duration,
+) -> Box<dyn Harness> {
+    Box::new(BlockOnHarness { runtime, backend, shared: None, clock: Some(elapsed) })
 }
 
 /// A [`Harness`] over a shared, process-wide executor that dropping the harness cannot shut
@@ -225,7 +262,7 @@ pub fn harness<B: BlockOn + Send + Sync + 'static>(runtime: Arc<dyn Runtime>, ba
 pub fn shared_harness<B: BlockOn + Send + Sync + 'static>(runtime: Arc<dyn Runtime>, backend: B) -> Box<dyn Harness> {
     let count = TaskCount::default();
     let runtime: Arc<dyn Runtime> = Arc::new(Counted { inner: runtime, count: count.clone() });
-    Box::new(BlockOnHarness { runtime, backend, shared: Some(count) })
+    Box::new(BlockOnHarness { runtime, backend, shared: Some(count), clock: None })
 }
 
 /// How long the runner waits, after a case on a [`shared_harness`], for the case's tasks to
@@ -451,6 +488,18 @@ impl CaseResult {
     }
 }
 
+/// How a case ended, with the virtual time it took on a backend with a virtual clock: see
+/// [`run_case_timed`].
+#[derive(Clone, Debug)]
+pub struct CaseRun {
+    /// How it ended, with its real time.
+    pub result: CaseResult,
+    /// The virtual time that passed while it ran ([`Harness::virtual_elapsed`] read when the
+    /// case returned, before its harness was dropped). `None` on a backend on real time, or
+    /// for a case that hung.
+    pub virtual_elapsed: Option<Duration>,
+}
+
 /// Runs one case on a fresh harness, on its own thread, with [`CASE_TIMEOUT`]. A case that
 /// hangs fails (see [`run_case_with_timeout`]).
 pub fn run_case(make: fn() -> Box<dyn Harness>, case: &Case) -> CaseResult {
@@ -458,7 +507,14 @@ pub fn run_case(make: fn() -> Box<dyn Harness>, case: &Case) -> CaseResult {
 }
 
 /// Runs one case on a fresh harness, on its own thread, and fails it if it has not finished
-/// after `timeout`.
+/// after `timeout`: [`run_case_timed`] without the virtual time.
+pub fn run_case_with_timeout(make: fn() -> Box<dyn Harness>, case: &Case, timeout: Duration) -> CaseResult {
+    run_case_timed(make, case, timeout).result
+}
+
+/// Runs one case on a fresh harness, on its own thread, and fails it if it has not finished
+/// after `timeout`; on a backend with a virtual clock the result carries the virtual time the
+/// case took too.
 ///
 /// The harness is dropped (its runtime shut down) when the case returns, then the checks the
 /// case registered with [`support::after_shutdown`] run, then (whatever happened) its
@@ -468,7 +524,7 @@ pub fn run_case(make: fn() -> Box<dyn Harness>, case: &Case) -> CaseResult {
 /// is dropped and its tasks stop; its thread is left to finish on its own. The failure says
 /// where the case was: its phase, its last [`support::step`], and what it was still waiting
 /// for (every pending [`support::Gate::wait`] and [`support::eventually`]).
-pub fn run_case_with_timeout(make: fn() -> Box<dyn Harness>, case: &Case, timeout: Duration) -> CaseResult {
+pub fn run_case_timed(make: fn() -> Box<dyn Harness>, case: &Case, timeout: Duration) -> CaseRun {
     let start = Instant::now();
     let (tx, rx) = std::sync::mpsc::channel();
     let run = case.run;
@@ -479,12 +535,17 @@ pub fn run_case_with_timeout(make: fn() -> Box<dyn Harness>, case: &Case, timeou
     let spawned = std::thread::Builder::new().name(case.name.to_string()).spawn(move || {
         support::enter_case(progress.clone());
         let mut shared = None;
+        let mut virtual_elapsed = None;
         let result = catch_unwind(AssertUnwindSafe(|| {
             let inner = make();
             let runtime: Arc<dyn Runtime> = Arc::new(Watched { inner: inner.runtime(), progress: progress.clone() });
             let h = Abandonable { inner, runtime, abandon: abandoned, progress: progress.clone() };
             shared = h.shared_tasks();
-            run(&h);
+            let ran = catch_unwind(AssertUnwindSafe(|| run(&h)));
+            virtual_elapsed = h.virtual_elapsed();
+            if let Err(panic) = ran {
+                std::panic::resume_unwind(panic);
+            }
             progress.phase("dropping the harness (shutting its runtime down)");
             drop(h);
             progress.phase("running the checks after shutdown");
@@ -523,26 +584,30 @@ pub fn run_case_with_timeout(make: fn() -> Box<dyn Harness>, case: &Case, timeou
             }
         }
         support::leave_case();
-        let _ = tx.send(result);
+        let _ = tx.send((result, virtual_elapsed));
     });
     let thread = match spawned {
         Ok(t) => t,
-        Err(e) => return CaseResult::Fail(format!("could not spawn the case thread: {e}"), start.elapsed()),
+        Err(e) => {
+            let result = CaseResult::Fail(format!("could not spawn the case thread: {e}"), start.elapsed());
+            return CaseRun { result, virtual_elapsed: None };
+        }
     };
     match rx.recv_timeout(timeout) {
-        Ok(Ok(())) => {
+        Ok((outcome, virtual_elapsed)) => {
             let _ = thread.join();
-            CaseResult::Pass(start.elapsed())
-        }
-        Ok(Err(msg)) => {
-            let _ = thread.join();
-            CaseResult::Fail(msg, start.elapsed())
+            let result = match outcome {
+                Ok(()) => CaseResult::Pass(start.elapsed()),
+                Err(msg) => CaseResult::Fail(msg, start.elapsed()),
+            };
+            CaseRun { result, virtual_elapsed }
         }
         Err(_) => {
             // Described first: abandoning the case drops its pending waits.
             let at = watched.describe();
             abandon.cancel();
-            CaseResult::Fail(format!("hung: no result after {timeout:?}; {at}"), start.elapsed())
+            let result = CaseResult::Fail(format!("hung: no result after {timeout:?}; {at}"), start.elapsed());
+            CaseRun { result, virtual_elapsed: None }
         }
     }
 }
@@ -603,6 +668,9 @@ impl Harness for Abandonable {
     }
     fn shared_tasks(&self) -> Option<TaskCount> {
         self.inner.shared_tasks()
+    }
+    fn virtual_elapsed(&self) -> Option<Duration> {
+        self.inner.virtual_elapsed()
     }
 }
 

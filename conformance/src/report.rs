@@ -1,7 +1,9 @@
 //! The conformance report as a library: runs every case on any list of backends ([`Backend`]:
 //! a name, a harness maker, its expected divergences) and prints a case × backend matrix
-//! (status and time), a rule × backend summary and the failures, or JSON lines, or Markdown
-//! (for a README or a CI summary). The built-in report binary is [`main`] over
+//! (status and time), a rule × backend summary with each column's total time and the failures,
+//! or JSON lines, or Markdown (for a README or a CI summary). Times are real; a backend with a
+//! virtual clock ([`Harness::virtual_elapsed`](crate::Harness::virtual_elapsed), the simulation
+//! among the built-in ones) gets its virtual time printed beside them. The built-in report binary is [`main`] over
 //! [`backends::ALL`](crate::backends::ALL); an adapter author gets the same report for their
 //! adapter with a binary (or a `harness = false` test) of their own:
 //!
@@ -24,14 +26,15 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crate::{Backend, CASE_TIMEOUT, Case, Verdict, cases, check_contract, run_case_with_timeout};
+use crate::{Backend, CASE_TIMEOUT, Case, Verdict, cases, check_contract, run_case_timed, run_case_with_timeout};
 
 /// The report's command line.
 pub const USAGE: &str = "usage: taskscope-conformance [--json | --markdown] [--backend NAME] [--filter TEXT] \
 [--repeat N] [--timeout SECS] [--contract-first] [--list]
 
-  --json            JSON lines {\"backend\",\"rule\",\"case\",\"status\",\"millis\"} (plus \"run\" with
-                    --repeat, \"message\" for a failure or an expected divergence)
+  --json            JSON lines {\"backend\",\"rule\",\"case\",\"status\",\"millis\"} (plus
+                    \"virtual_millis\" on a backend with a virtual clock, \"run\" with --repeat,
+                    \"message\" for a failure or an expected divergence)
   --markdown        a Markdown summary: rule x backend table, failures, divergences, case matrix
   --backend NAME    only this backend (repeatable)
   --filter TEXT     only the cases whose name contains TEXT (repeatable)
@@ -260,8 +263,11 @@ pub struct Cell {
     pub oks: usize,
     /// Runs that did not.
     pub bad: usize,
-    /// Each run's time, in milliseconds.
+    /// Each run's (real) time, in milliseconds.
     pub millis: Vec<f64>,
+    /// Each run's virtual time, in milliseconds, on a backend with a virtual clock (empty on
+    /// one on real time).
+    pub virtual_millis: Vec<f64>,
     /// The first unexpected verdict.
     pub first_bad: Option<Verdict>,
     /// The first verdict.
@@ -269,11 +275,13 @@ pub struct Cell {
 }
 
 impl Cell {
-    /// The median run time, in milliseconds.
+    /// The median (real) run time, in milliseconds.
     pub fn median_ms(&self) -> f64 {
-        let mut v = self.millis.clone();
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(0.0)
+        median(&self.millis).unwrap_or(0.0)
+    }
+    /// The median virtual run time, in milliseconds, on a backend with a virtual clock.
+    pub fn median_virtual_ms(&self) -> Option<f64> {
+        median(&self.virtual_millis)
     }
     /// A short status: `pass`, `div` (failed as marked), `FAIL`, `XPASS` (marked but passed),
     /// `FLAKY f/n`.
@@ -285,6 +293,28 @@ impl Cell {
             (0, _, _, _) => "FAIL".into(),
             (_, f, _, _) => format!("FLAKY {f}/{}", self.oks + f),
         }
+    }
+}
+
+fn median(millis: &[f64]) -> Option<f64> {
+    let mut v = millis.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+/// A time in the report: the real time, and the virtual time after it where there is one.
+fn times_text(real_ms: f64, virtual_ms: Option<f64>) -> String {
+    match virtual_ms {
+        Some(v) => format!("{real_ms:>8.1}ms virtual {v:>9.1}ms"),
+        None => format!("{real_ms:>8.1}ms"),
+    }
+}
+
+/// [`times_text`] for Markdown.
+fn times_markdown(real_ms: f64, virtual_ms: Option<f64>) -> String {
+    match virtual_ms {
+        Some(v) => format!("{real_ms:.1} ms, virtual {v:.1} ms"),
+        None => format!("{real_ms:.1} ms"),
     }
 }
 
@@ -309,8 +339,9 @@ pub fn run(backends: &[&Backend], cases: &[&Case], o: &Options) -> Report {
         let mut slowest = (0.0, "", "");
         for b in backends {
             for case in cases {
-                let result = run_case_with_timeout(b.make, case, o.timeout);
+                let crate::CaseRun { result, virtual_elapsed } = run_case_timed(b.make, case, o.timeout);
                 let ms = result.elapsed().as_secs_f64() * 1e3;
+                let virtual_ms = virtual_elapsed.map(|d| d.as_secs_f64() * 1e3);
                 let verdict = Verdict::of(&result, b.mark(case.name));
                 if o.format == Format::Json {
                     let run_field = if o.repeat > 1 { format!(",\"run\":{run}") } else { String::new() };
@@ -320,8 +351,9 @@ pub fn run(backends: &[&Backend], cases: &[&Case], o: &Options) -> Report {
                         }
                         _ => String::new(),
                     };
+                    let virtual_field = virtual_ms.map(|v| format!(",\"virtual_millis\":{v:.3}")).unwrap_or_default();
                     println!(
-                        "{{\"backend\":{},\"rule\":{},\"case\":{},\"status\":\"{}\",\"millis\":{ms:.3}{run_field}{message}}}",
+                        "{{\"backend\":{},\"rule\":{},\"case\":{},\"status\":\"{}\",\"millis\":{ms:.3}{virtual_field}{run_field}{message}}}",
                         json_string(b.name),
                         json_string(&case.rule()),
                         json_string(case.name),
@@ -333,6 +365,7 @@ pub fn run(backends: &[&Backend], cases: &[&Case], o: &Options) -> Report {
                 }
                 let cell = cells.entry((case.name, b.name)).or_default();
                 cell.millis.push(ms);
+                cell.virtual_millis.extend(virtual_ms);
                 if verdict.is_ok() {
                     cell.oks += 1;
                 } else {
@@ -418,14 +451,14 @@ impl Report {
     }
 
     /// One rule on one backend: its status, cases as expected / all, and total time.
-    fn rule_cell(&self, rule: &str, b: &Backend) -> (&'static str, usize, usize, f64) {
-        let (mut ok, mut n, mut ms, mut broken) = (0, 0, 0.0, false);
-        for case in self.cases.iter().filter(|c| c.rule() == rule) {
+    fn rule_cell(&self, rule: &str, b: &Backend) -> (&'static str, usize, usize, Totals) {
+        let (mut ok, mut n, mut broken) = (0, 0, false);
+        let cases: Vec<&Case> = self.cases.iter().filter(|c| c.rule() == rule).collect();
+        for case in &cases {
             let c = self.at(case, b);
             n += 1;
             ok += usize::from(c.bad == 0);
             broken |= c.oks == 0;
-            ms += c.median_ms();
         }
         let status = if ok == n {
             "pass"
@@ -434,7 +467,39 @@ impl Report {
         } else {
             "FLAKY"
         };
-        (status, ok, n, ms)
+        (status, ok, n, self.totals(&cases, b))
+    }
+
+    /// The summed median times of `cases` on `b`: real, and virtual if `b` has a virtual clock.
+    fn totals(&self, cases: &[&Case], b: &Backend) -> Totals {
+        let cells: Vec<&Cell> = cases.iter().map(|case| self.at(case, b)).collect();
+        Totals {
+            real_ms: cells.iter().map(|c| c.median_ms()).sum(),
+            virtual_ms: self.has_virtual_clock(b).then(|| cells.iter().filter_map(|c| c.median_virtual_ms()).sum()),
+        }
+    }
+
+    /// Whether `b` reported a virtual time (for any case).
+    fn has_virtual_clock(&self, b: &Backend) -> bool {
+        self.cases.iter().any(|case| !self.at(case, b).virtual_millis.is_empty())
+    }
+
+    /// The width of `b`'s column in the case matrix of [`text`](Self::text).
+    fn text_width(&self, b: &Backend) -> usize {
+        if self.has_virtual_clock(b) { 37 } else { 17 }
+    }
+
+    /// The width of `b`'s column in the rule summary of [`text`](Self::text).
+    fn summary_width(&self, b: &Backend) -> usize {
+        if self.has_virtual_clock(b) { 40 } else { 20 }
+    }
+
+    /// The column of `backend` in total: every case's median time summed (the `total` line of
+    /// the rule summary).
+    pub fn column_total(&self, backend: &str) -> Option<Totals> {
+        let b = self.backends.iter().find(|b| b.name == backend)?;
+        let cases: Vec<&Case> = self.cases.iter().collect();
+        Some(self.totals(&cases, b))
     }
 
     fn summary_line(&self) -> String {
@@ -499,34 +564,52 @@ impl Report {
         let mut out = String::new();
         let width = self.cases.iter().map(|c| c.name.len()).max().unwrap_or(4);
         let _ = write!(out, "{:<5} {:<width$}", "rule", "case");
+        let mut line = 6 + width;
         for b in &self.backends {
-            let _ = write!(out, " | {:<17}", b.name);
+            let w = self.text_width(b);
+            let _ = write!(out, " | {:<w$}", b.name);
+            line += w + 3;
         }
         let _ = writeln!(out);
-        let _ = writeln!(out, "{}", "-".repeat(6 + width + self.backends.len() * 20));
+        let _ = writeln!(out, "{}", "-".repeat(line));
         for case in &self.cases {
             let _ = write!(out, "{:<5} {:<width$}", case.rule(), case.name);
             for b in &self.backends {
                 let c = self.at(case, b);
-                let _ = write!(out, " | {:<17}", format!("{:<5} {:>8.1}ms", c.status(), c.median_ms()));
+                let w = self.text_width(b);
+                let times = times_text(c.median_ms(), c.median_virtual_ms());
+                let _ = write!(out, " | {:<w$}", format!("{:<5} {times}", c.status()));
             }
             let _ = writeln!(out);
         }
         let _ = writeln!(out);
         let _ = write!(out, "{:<6}", "rule");
+        let mut line = 6;
         for b in &self.backends {
-            let _ = write!(out, " | {:<20}", b.name);
+            let w = self.summary_width(b);
+            let _ = write!(out, " | {:<w$}", b.name);
+            line += w + 3;
         }
         let _ = writeln!(out);
-        let _ = writeln!(out, "{}", "-".repeat(6 + self.backends.len() * 23));
+        let _ = writeln!(out, "{}", "-".repeat(line));
         for rule in self.rules() {
             let _ = write!(out, "{rule:<6}");
             for b in &self.backends {
-                let (status, ok, n, ms) = self.rule_cell(&rule, b);
-                let _ = write!(out, " | {:<20}", format!("{status:<5} {ok:>2}/{n:<2} {ms:>7.1}ms"));
+                let (status, ok, n, t) = self.rule_cell(&rule, b);
+                let w = self.summary_width(b);
+                let times = times_text(t.real_ms, t.virtual_ms);
+                let _ = write!(out, " | {:<w$}", format!("{status:<5} {ok:>2}/{n:<2}{times}"));
             }
             let _ = writeln!(out);
         }
+        let _ = write!(out, "{:<6}", "total");
+        let all: Vec<&Case> = self.cases.iter().collect();
+        for b in &self.backends {
+            let t = self.totals(&all, b);
+            let w = self.summary_width(b);
+            let _ = write!(out, " | {:<w$}", format!("{:<11}{}", "", times_text(t.real_ms, t.virtual_ms)));
+        }
+        let _ = writeln!(out);
         let _ = writeln!(out);
         let _ = writeln!(out, "{}", self.summary_line());
         for p in self.problems() {
@@ -556,11 +639,18 @@ impl Report {
         for rule in self.rules() {
             let _ = write!(out, "| {rule} |");
             for b in &self.backends {
-                let (status, ok, n, ms) = self.rule_cell(&rule, b);
-                let _ = write!(out, " {status} {ok}/{n} ({ms:.1} ms) |");
+                let (status, ok, n, t) = self.rule_cell(&rule, b);
+                let _ = write!(out, " {status} {ok}/{n} ({}) |", times_markdown(t.real_ms, t.virtual_ms));
             }
             let _ = writeln!(out);
         }
+        let _ = write!(out, "| total |");
+        let all: Vec<&Case> = self.cases.iter().collect();
+        for b in &self.backends {
+            let t = self.totals(&all, b);
+            let _ = write!(out, " {} |", times_markdown(t.real_ms, t.virtual_ms));
+        }
+        let _ = writeln!(out);
         let problems = self.problems();
         if !problems.is_empty() {
             let _ = writeln!(out, "\n### Not as expected\n");
@@ -588,13 +678,22 @@ impl Report {
             let _ = write!(out, "| {} | `{}` |", case.rule(), case.name);
             for b in &self.backends {
                 let c = self.at(case, b);
-                let _ = write!(out, " {} {:.1} ms |", c.status(), c.median_ms());
+                let _ = write!(out, " {} {} |", c.status(), times_markdown(c.median_ms(), c.median_virtual_ms()));
             }
             let _ = writeln!(out);
         }
         let _ = writeln!(out, "\n</details>");
         out
     }
+}
+
+/// The summed median times of some cases on one backend, in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Totals {
+    /// Real time.
+    pub real_ms: f64,
+    /// Virtual time, on a backend with a virtual clock; `None` on one on real time.
+    pub virtual_ms: Option<f64>,
 }
 
 /// Report order: the families in the contract's order (S F C T L B O P), then the rule number.

@@ -1,6 +1,7 @@
 //! The local-scope cases (P3), each a `#[test]`, driven by a tokio current-thread runtime's
 //! `block_on` and by smol's single-threaded one; plus the local scope under
-//! `futures::executor::block_on` and inside a smol `LocalExecutor` task.
+//! `futures::executor::block_on`, inside a smol `LocalExecutor` task and inside a tokio
+//! `spawn_local` task (its future is not `Send`, so not inside `tokio::spawn`).
 
 use std::cell::Cell;
 
@@ -77,4 +78,32 @@ fn local_scope_inside_a_smol_local_executor_task() {
         rc.get()
     });
     assert_eq!(smol::block_on(ex.run(task)), 4 * 24);
+}
+
+#[test]
+fn local_scope_inside_a_tokio_spawn_local_task() {
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("a tokio runtime");
+    let tasks = tokio::task::LocalSet::new();
+    let total = tasks.block_on(&rt, async {
+        tokio::task::spawn_local(async {
+            let words = ["borrowed", "by", "the", "children"];
+            let rc = std::rc::Rc::new(Cell::new(0)); // `!Send`: fine on a local task
+            local_scope(async |s| {
+                for w in &words {
+                    let rc = rc.clone();
+                    s.spawn(async move {
+                        tokio::task::yield_now().await;
+                        rc.set(rc.get() + w.len());
+                        Ok::<_, BoxError>(())
+                    });
+                }
+                Ok(())
+            })
+            .await
+            .map(|()| rc.get())
+        })
+        .await
+        .expect("the local task ran to the end")
+    });
+    assert_eq!(total.unwrap(), 8 + 2 + 3 + 8);
 }

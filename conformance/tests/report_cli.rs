@@ -79,3 +79,71 @@ fn contract_first_checks_the_contract_then_runs_the_rest() {
     assert_eq!(o.status.code(), Some(0), "exit code; stdout: {}", stdout(&o));
     assert!(stderr(&o).contains("smol-global keeps every clause"), "stderr: {}", stderr(&o));
 }
+
+#[test]
+fn the_sim_column_prints_virtual_time_beside_real_time_in_every_format() {
+    let args = ["--backend", "smol-st", "--backend", "sim", "--filter", "c7_seeds_nested_deadline_scenario"];
+    let o = report(&args);
+    assert_eq!(o.status.code(), Some(0), "exit code; stdout: {}", stdout(&o));
+    let text = stdout(&o);
+    let row = text.lines().find(|l| l.starts_with("C7    c7_seeds")).expect("the case's row");
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let columns: Vec<String> = row.split('|').map(words).collect();
+    assert!(!columns[1].contains("virtual"), "a real backend prints only real time: {row}");
+    assert!(columns[2].ends_with("virtual 250.0ms"), "the sim cell shows the 250 ms virtual deadline: {row}");
+    let total = text.lines().find(|l| l.starts_with("total ")).expect("a total line in the summary");
+    assert!(words(total).ends_with("virtual 250.0ms"), "the total line sums the sim column's virtual time: {total}");
+
+    let o = report(&[&["--json"][..], &args].concat());
+    let lines: Vec<String> = stdout(&o).lines().map(String::from).collect();
+    let sim = lines.iter().find(|l| l.starts_with("{\"backend\":\"sim\"")).expect("a sim line");
+    let smol = lines.iter().find(|l| l.starts_with("{\"backend\":\"smol-st\"")).expect("a smol-st line");
+    assert!(sim.contains(",\"virtual_millis\":250.000"), "the sim line has its virtual time: {sim}");
+    assert!(!smol.contains("virtual_millis"), "a real backend has no virtual time: {smol}");
+
+    let o = report(&[&["--markdown"][..], &args].concat());
+    let md = stdout(&o);
+    assert!(md.contains(", virtual 250.0 ms |"), "markdown shows the sim's virtual time: {md}");
+    assert!(md.contains("| total |"), "markdown has a total row: {md}");
+}
+
+/// A case that sleeps one second on its runtime's clock.
+fn p5_sleeps_one_second(h: &dyn taskscope_conformance::Harness) {
+    let rt = h.runtime();
+    h.block_on(Box::pin(async move {
+        let wake = rt.now() + std::time::Duration::from_secs(1);
+        rt.sleep_until(wake).await;
+    }));
+}
+
+#[test]
+fn a_one_second_virtual_sleep_shows_a_second_of_virtual_time_and_far_less_real_time() {
+    use taskscope_conformance::report::{Options, run};
+    use taskscope_conformance::{Backend, Case, backends};
+
+    let case = Case { name: "p5_sleeps_one_second", run: p5_sleeps_one_second };
+    let sim = Backend::new("sim", backends::sim);
+    let report = run(&[&sim], &[&case], &Options::default());
+    assert!(report.ok(), "the case passes: {}", report.text());
+    let cell = report.cell(case.name, "sim").expect("the sim cell");
+    let virtual_ms = cell.median_virtual_ms().expect("the sim reports a virtual time");
+    assert!(virtual_ms >= 1000.0, "one second of virtual sleep, got {virtual_ms} ms");
+    // A real one-second sleep could not take less than a second.
+    assert!(cell.median_ms() < 1000.0, "the virtual second took {} ms of real time", cell.median_ms());
+    let total = report.column_total("sim").expect("the sim column");
+    assert_eq!(total.virtual_ms, Some(virtual_ms), "the column total is the one case's virtual time");
+    assert!(report.text().contains("virtual"), "the text report prints it: {}", report.text());
+}
+
+#[test]
+fn a_backend_on_real_time_reports_no_virtual_time() {
+    use taskscope_conformance::report::{Options, run};
+    use taskscope_conformance::{Backend, backends, cases};
+
+    let case = cases::ALL.iter().find(|c| c.name == "s6_empty_scope_completes_at_once").expect("the case");
+    let smol = Backend::new("smol-st", backends::smol_st);
+    let report = run(&[&smol], &[case], &Options::default());
+    assert_eq!(report.cell(case.name, "smol-st").unwrap().median_virtual_ms(), None);
+    assert_eq!(report.column_total("smol-st").unwrap().virtual_ms, None);
+    assert!(!report.text().contains("virtual"), "{}", report.text());
+}

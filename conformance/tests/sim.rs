@@ -3,47 +3,23 @@
 taskscope_conformance::suite!(sim, taskscope_conformance::backends::sim);
 
 /// Every case once more on the simulation, printing its virtual and real duration (run with
-/// `--nocapture` to see the table): time-based cases run in virtual time.
+/// `--nocapture` to see the table): time-based cases run in virtual time, read from the sim
+/// harness's virtual clock as the report reads it.
 #[test]
 fn virtual_and_real_time_of_every_case() {
-    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    use taskscope_conformance::{CaseResult, Harness, cases, run_case};
-    use taskscope_core::{BlockOn, Runtime};
-    use taskscope_sim::Sim;
-
-    static LAST: Mutex<Duration> = Mutex::new(Duration::ZERO);
-
-    /// A sim harness that records its virtual time when dropped.
-    struct Recording(Sim, Arc<dyn Runtime>);
-    impl Harness for Recording {
-        fn runtime(&self) -> Arc<dyn Runtime> {
-            self.1.clone()
-        }
-        fn block_on(&self, fut: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>) {
-            self.0.block_on(fut);
-        }
-    }
-    impl Drop for Recording {
-        fn drop(&mut self) {
-            *LAST.lock().unwrap() = self.0.elapsed();
-        }
-    }
-    fn make() -> Box<dyn Harness> {
-        let sim = Sim::new(0);
-        let rt = sim.runtime();
-        Box::new(Recording(sim, rt))
-    }
+    use taskscope_conformance::{CASE_TIMEOUT, CaseResult, CaseRun, backends, cases, run_case_timed};
 
     let (mut virtual_total, mut real_total) = (Duration::ZERO, Duration::ZERO);
     println!("{:<72} {:>12} {:>10}", "case", "virtual", "real");
     for case in cases::ALL {
-        let real = match run_case(make, case) {
+        let CaseRun { result, virtual_elapsed } = run_case_timed(backends::sim, case, CASE_TIMEOUT);
+        let real = match result {
             CaseResult::Pass(d) => d,
             CaseResult::Fail(msg, _) => panic!("{} failed on sim: {msg}", case.name),
         };
-        let virt = *LAST.lock().unwrap();
+        let virt = virtual_elapsed.expect("the sim harness reads its virtual clock");
         virtual_total += virt;
         real_total += real;
         println!("{:<72} {:>12.1?} {:>10.1?}", case.name, virt, real);

@@ -803,7 +803,8 @@ pub fn c9_local_cancel_one_child_only(h: &dyn Harness) {
 /// T1: a local scope under a token cancelled from another thread wakes and tears down (no lost
 /// wake-up across threads), under a plain `block_on` with no runtime.
 pub fn t1_local_token_cancelled_from_another_thread(_h: &dyn Harness) {
-    for _ in 0..20 {
+    // Many rounds: the cancel lands at a different point of the owner's poll each time.
+    for _ in 0..300 {
         let parent = CancelToken::new();
         let p2 = parent.clone();
         let canceller = std::thread::spawn(move || p2.cancel());
@@ -1029,6 +1030,85 @@ pub fn l4_local_start_and_wait_ready(h: &dyn Harness) {
     }));
 }
 
+/// L4: the reporter moved to a sibling, which reports only after the started child ended
+/// without reporting: the child's end came first and decides, so the start call says
+/// "not ready" and the late value is dropped, not returned.
+pub fn l4_local_a_report_after_the_child_ended_is_ignored(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let late_value_dropped = Cell::new(false);
+        let r: R<()> = local_scope(async |s| {
+            let reporter: Rc<RefCell<Option<taskscope_core::LocalReady<OnDrop<_>>>>> = Rc::default();
+            let (child_dropped, sent) = (Gate::new(), Gate::new());
+            let (slot, dropped) = (reporter.clone(), child_dropped.clone());
+            let start = s.start(move |ready| {
+                *slot.borrow_mut() = Some(ready);
+                let guard = OnDrop(move || dropped.open());
+                async move {
+                    let _guard = guard;
+                    ok()
+                }
+            });
+            let (slot, dropped, done, flag) =
+                (reporter.clone(), child_dropped.clone(), sent.clone(), &late_value_dropped);
+            s.spawn(async move {
+                dropped.wait().await;
+                let ready = slot.borrow_mut().take().expect("the started child left its reporter");
+                ready.send(OnDrop(move || flag.set(true)));
+                done.open();
+                ok()
+            });
+            // Only look at the start once the late report has been made.
+            sent.wait().await;
+            match start.await {
+                Err(JoinError::NotReady { .. }) => {}
+                Ok(_) => panic!("the start call returned a report made after its child had ended"),
+                Err(other) => panic!("expected the start call to say the child ended before ready, got {other:?}"),
+            }
+            Ok(())
+        })
+        .await;
+        assert!(r.is_ok(), "expected the scope to succeed, got {r:?}");
+        assert!(late_value_dropped.get(), "the value reported too late was never dropped");
+    }));
+}
+
+/// L4, F3: a report made after the started child failed is ignored: the start call returns
+/// the child's error, and the scope does not fail.
+pub fn l4_local_a_report_after_the_child_failed_is_ignored(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r: R<()> = local_scope(async |s| {
+            let reporter: Rc<RefCell<Option<taskscope_core::LocalReady<u32>>>> = Rc::default();
+            let (child_dropped, sent) = (Gate::new(), Gate::new());
+            let (slot, dropped) = (reporter.clone(), child_dropped.clone());
+            let start = s.start(move |ready| {
+                *slot.borrow_mut() = Some(ready);
+                let guard = OnDrop(move || dropped.open());
+                async move {
+                    let _guard = guard;
+                    Err::<(), _>(err("failed before ready"))
+                }
+            });
+            let (slot, dropped, done) = (reporter.clone(), child_dropped.clone(), sent.clone());
+            s.spawn(async move {
+                dropped.wait().await;
+                slot.borrow_mut().take().expect("the started child left its reporter").send(7);
+                done.open();
+                ok()
+            });
+            sent.wait().await;
+            match start.await {
+                Err(JoinError::Failed { error: Some(e), .. }) => {
+                    assert_eq!(e.to_string(), "failed before ready", "the start call returned another error");
+                }
+                other => panic!("expected the start call to fail with the child's error, got {other:?}"),
+            }
+            Ok(())
+        })
+        .await;
+        assert!(r.is_ok(), "expected the scope to succeed (the start call handled the error), got {r:?}");
+    }));
+}
+
 // ---------------------------------------------------------------------------------------------
 // O — observability (the parts that apply: per-scope count and names)
 
@@ -1226,6 +1306,8 @@ local_cases! {
     l2_local_supervisor_returns_every_outcome,
     l3_local_race_first_success_wins,
     l4_local_start_and_wait_ready,
+    l4_local_a_report_after_the_child_ended_is_ignored,
+    l4_local_a_report_after_the_child_failed_is_ignored,
     o1_local_live_children_and_names,
     p3_local_children_borrow_and_need_not_be_send,
     p3_local_runs_without_a_runtime,

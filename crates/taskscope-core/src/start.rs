@@ -13,14 +13,14 @@ use crate::token::Name;
 use crate::util::lock;
 
 /// What a started child and its [`Start`] future share: whichever comes first, the report or
-/// the child's end, decides, under the one lock (L4).
+/// the child's end, decides, under the one lock (L4). The local scope's start shares it too.
 pub(crate) struct StartSlot<V, E> {
     report: Mutex<Report<V, E>>,
-    waker: AtomicWaker,
+    pub(crate) waker: AtomicWaker,
 }
 
 /// Where a start stands.
-enum Report<V, E> {
+pub(crate) enum Report<V, E> {
     /// Neither the report nor the child's end yet.
     Waiting,
     /// Reported ready, the value not yet taken by the [`Start`] future.
@@ -38,14 +38,17 @@ enum Report<V, E> {
 
 impl<V, E> StartSlot<V, E> {
     pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Self { report: Mutex::new(Report::Waiting), waker: AtomicWaker::new() })
+        Arc::new(Self::waiting())
     }
-}
 
-impl<V, E> StartSlot<V, E> {
+    /// A slot where neither the report nor the child's end has come yet.
+    pub(crate) fn waiting() -> Self {
+        Self { report: Mutex::new(Report::Waiting), waker: AtomicWaker::new() }
+    }
+
     /// The child's spawn was refused (S4): it never started, whatever it reported while its
     /// future was being made. The reported value is dropped outside the lock (user code).
-    fn refused(&self) {
+    pub(crate) fn refused(&self) {
         let reported = std::mem::replace(&mut *lock(&self.report), Report::Ended);
         drop(reported);
     }
@@ -53,7 +56,7 @@ impl<V, E> StartSlot<V, E> {
     /// The [`Start`] future is gone. Decided under the lock, against the child's `intercept`:
     /// an early error already here is returned (for the scope); one that comes later is given
     /// back to the child's own error path by `intercept`.
-    fn abandon(&self) -> Option<E> {
+    pub(crate) fn abandon(&self) -> Option<E> {
         let mut report = lock(&self.report);
         match std::mem::replace(&mut *report, Report::Abandoned) {
             Report::Failed(error) => Some(error),
@@ -64,10 +67,9 @@ impl<V, E> StartSlot<V, E> {
             }
         }
     }
-}
 
-impl<V: Send, E: Send> StartHook<E> for StartSlot<V, E> {
-    fn intercept(&self, error: E) -> Option<E> {
+    /// The child returned `error`: taken (`None`) if it had not reported ready, else given back.
+    pub(crate) fn take_error(&self, error: E) -> Option<E> {
         let mut report = lock(&self.report);
         match *report {
             // Not ready yet: the error is the start call's, not the scope's.
@@ -79,21 +81,18 @@ impl<V: Send, E: Send> StartHook<E> for StartSlot<V, E> {
         }
     }
 
-    fn end(&self) {
+    /// The child ended (its future is gone): a report that comes later is ignored.
+    pub(crate) fn ended(&self) {
         let mut report = lock(&self.report);
         if let Report::Waiting = *report {
             *report = Report::Ended;
         }
     }
-}
 
-/// The reporting side of a [`StartSlot`], type-erased over the child's error type.
-trait ReadySink<V>: Send + Sync {
-    fn send(&self, value: V);
-}
-
-impl<V: Send, E: Send> ReadySink<V> for StartSlot<V, E> {
-    fn send(&self, value: V) {
+    /// The child reports ready with `value`: kept and the start call woken if neither a report
+    /// nor the child's end came first, else dropped (outside the lock: its destructor is user
+    /// code).
+    pub(crate) fn report(&self, value: V) {
         let late = {
             let mut report = lock(&self.report);
             match *report {
@@ -110,6 +109,44 @@ impl<V: Send, E: Send> ReadySink<V> for StartSlot<V, E> {
             Some(value) => drop(value),
             None => self.waker.wake(),
         }
+    }
+
+    /// The reported value, if the child reported ready and nobody took it yet.
+    pub(crate) fn take_ready(&self) -> Option<V> {
+        let mut report = lock(&self.report);
+        match std::mem::replace(&mut *report, Report::Taken) {
+            Report::Ready(v) => Some(v),
+            other => {
+                *report = other;
+                None
+            }
+        }
+    }
+
+    /// How the start ended, once the child has: taken (the slot says `Taken` afterwards).
+    pub(crate) fn settle(&self) -> Report<V, E> {
+        std::mem::replace(&mut *lock(&self.report), Report::Taken)
+    }
+}
+
+impl<V: Send, E: Send> StartHook<E> for StartSlot<V, E> {
+    fn intercept(&self, error: E) -> Option<E> {
+        self.take_error(error)
+    }
+
+    fn end(&self) {
+        self.ended();
+    }
+}
+
+/// The reporting side of a [`StartSlot`], type-erased over the child's error type.
+trait ReadySink<V>: Send + Sync {
+    fn send(&self, value: V);
+}
+
+impl<V: Send, E: Send> ReadySink<V> for StartSlot<V, E> {
+    fn send(&self, value: V) {
+        self.report(value);
     }
 }
 
@@ -183,22 +220,12 @@ impl<V, T, E> Future for Start<V, T, E> {
         let Some(handle) = this.handle.as_ref() else {
             panic!("`Start` polled after it completed");
         };
-        let take_ready = |slot: &StartSlot<V, E>| {
-            let mut report = lock(&slot.report);
-            match std::mem::replace(&mut *report, Report::Taken) {
-                Report::Ready(v) => Some(v),
-                other => {
-                    *report = other;
-                    None
-                }
-            }
-        };
-        if let Some(v) = take_ready(&this.slot) {
+        if let Some(v) = this.slot.take_ready() {
             return Poll::Ready(Ok((v, this.handle.take().expect("checked above"))));
         }
         this.slot.waker.register(cx.waker());
         handle.child.join_waker.register(cx.waker());
-        if let Some(v) = take_ready(&this.slot) {
+        if let Some(v) = this.slot.take_ready() {
             return Poll::Ready(Ok((v, this.handle.take().expect("checked above"))));
         }
         // The slot may already say how the child ended; the handle's state is published
@@ -207,7 +234,7 @@ impl<V, T, E> Future for Start<V, T, E> {
         if state == ChildState::Running {
             return Poll::Pending;
         }
-        let report = std::mem::replace(&mut *lock(&this.slot.report), Report::Taken);
+        let report = this.slot.settle();
         let handle = this.handle.take().expect("checked above");
         let name = handle.child.name.clone();
         Poll::Ready(match (report, state) {

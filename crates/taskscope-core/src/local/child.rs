@@ -2,12 +2,13 @@
 //! wrapper around its future (abort check, slot of the limit, panic capture, drop handling:
 //! C1, C8, C9, F4, F5, F7, L1).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use pin_project_lite::pin_project;
@@ -18,18 +19,20 @@ use crate::scope::{ChildState, Outcome, drop_caught, mark_handed_cancellation, p
 use crate::token::Name;
 
 use super::ambient::Around;
+use super::ready::ChildWaker;
 use super::state::{ErrorSink, State};
 
-/// What a child shares with its handle.
+/// What a child shares with its handle. `Cell`s only (taken and put back), which keeps it
+/// small: one allocation per child is this, and the allocator serves small ones fastest.
 pub(crate) struct ChildCell<T, E> {
     pub(crate) name: Option<Name>,
     state: Cell<ChildState>,
     cancel: Cell<bool>,
     /// The child's own waker while it runs (a handle's `cancel` wakes it).
-    waker: RefCell<Option<Waker>>,
-    pub(crate) join_waker: RefCell<Option<Waker>>,
+    waker: Cell<Option<Arc<ChildWaker>>>,
+    join_waker: Cell<Option<Waker>>,
     /// The value, or (supervised children) the error, for the handle to take.
-    pub(crate) output: RefCell<Option<Result<T, E>>>,
+    pub(crate) output: Cell<Option<Result<T, E>>>,
     /// The handle was dropped: a value is dropped, a supervised error goes to the group.
     pub(crate) detached: Cell<bool>,
     /// A supervised child's scope errors (F3: an unread error is not lost).
@@ -37,14 +40,18 @@ pub(crate) struct ChildCell<T, E> {
 }
 
 impl<T, E> ChildCell<T, E> {
-    pub(crate) fn new(name: Option<Name>, waker: Option<Waker>, sink: Option<Weak<ErrorSink<E>>>) -> Rc<Self> {
+    pub(crate) fn new(
+        name: Option<Name>,
+        waker: Option<Arc<ChildWaker>>,
+        sink: Option<Weak<ErrorSink<E>>>,
+    ) -> Rc<Self> {
         Rc::new(Self {
             name,
             state: Cell::new(ChildState::Running),
             cancel: Cell::new(false),
-            waker: RefCell::new(waker),
-            join_waker: RefCell::new(None),
-            output: RefCell::new(None),
+            waker: Cell::new(waker),
+            join_waker: Cell::new(None),
+            output: Cell::new(None),
             detached: Cell::new(false),
             sink,
         })
@@ -52,8 +59,8 @@ impl<T, E> ChildCell<T, E> {
 
     pub(crate) fn set_state(&self, state: ChildState) {
         self.state.set(state);
-        drop(self.waker.borrow_mut().take());
-        if let Some(w) = self.join_waker.borrow_mut().take() {
+        drop(self.waker.take());
+        if let Some(w) = self.join_waker.take() {
             w.wake();
         }
     }
@@ -63,10 +70,15 @@ impl<T, E> ChildCell<T, E> {
     }
 
     pub(crate) fn register_join(&self, waker: &Waker) {
-        let mut slot = self.join_waker.borrow_mut();
-        match &mut *slot {
-            Some(w) if w.will_wake(waker) => {}
-            _ => *slot = Some(waker.clone()),
+        let kept = self.join_waker.take().filter(|w| w.will_wake(waker));
+        self.join_waker.set(Some(kept.unwrap_or_else(|| waker.clone())));
+    }
+
+    /// Queues the running child for a poll (see [`ChildWaker::schedule`]).
+    pub(crate) fn schedule(&self, wake_owner: bool) {
+        if let Some(w) = self.waker.take() {
+            w.schedule(wake_owner);
+            self.waker.set(Some(w));
         }
     }
 }
@@ -101,9 +113,7 @@ impl<T, E> fmt::Debug for LocalJoinHandle<T, E> {
 impl<T, E> Drop for LocalJoinHandle<T, E> {
     fn drop(&mut self) {
         self.cell.detached.set(true);
-        let Ok(mut output) = self.cell.output.try_borrow_mut() else { return };
-        let Some(Err(unread)) = output.take() else { return };
-        drop(output);
+        let Some(Err(unread)) = self.cell.output.take() else { return };
         // Delivered to this handle, never read, and the scope still running: not lost (F3).
         if let Some(sink) = self.cell.sink.as_ref().and_then(Weak::upgrade)
             && !sink.finished.get()
@@ -134,9 +144,7 @@ impl<T, E> LocalJoinHandle<T, E> {
     /// fail. Does nothing if the child already completed. A shielded child is cancelled too.
     pub fn cancel(&self) {
         self.cell.cancel.set(true);
-        if let Some(w) = &*self.cell.waker.borrow() {
-            w.wake_by_ref();
-        }
+        self.cell.schedule(true);
     }
 
     /// The child's value without waiting: [`JoinError::Running`] if it has not completed.
@@ -148,12 +156,12 @@ impl<T, E> LocalJoinHandle<T, E> {
         let name = self.cell.name.clone();
         match self.state() {
             ChildState::Running => Err(JoinError::Running { name }),
-            ChildState::Finished => match self.cell.output.borrow_mut().take() {
+            ChildState::Finished => match self.cell.output.take() {
                 Some(Ok(v)) => Ok(v),
                 _ => panic!("LocalJoinHandle: the child's value was already taken by an earlier await"),
             },
             ChildState::Failed => {
-                let error = self.cell.output.borrow_mut().take().and_then(Result::err);
+                let error = self.cell.output.take().and_then(Result::err);
                 if error.is_none() {
                     // An error-less `JoinError`: core's cancellation, handed over (F2).
                     mark_handed_cancellation();
@@ -195,6 +203,8 @@ impl<T, E> Future for LocalJoinHandle<T, E> {
 pub(crate) trait LocalStartHook<E> {
     /// `None` if the error was taken (the child had not reported ready), else the error back.
     fn intercept(&self, error: E) -> Option<E>;
+    /// The child ended (its future is gone, or it never started): a later report is ignored.
+    fn end(&self);
 }
 
 /// Where a child of a limited scope stands with its running slot (L1).
@@ -260,6 +270,10 @@ impl<F, T, E> ChildTask<'_, F, T, E> {
     /// The future is gone: release the slot and hook (user values inside, F7), then report.
     fn finish(self: Pin<&mut Self>, scope: &State<E>, outcome: Outcome<T, E>) {
         let this = self.project();
+        if let Some(hook) = this.extra.as_ref().and_then(|x| x.hook.as_ref()) {
+            // Before the state is set: the start call maps the state to its error (L4).
+            hook.end();
+        }
         let late = this.extra.take().and_then(|extra| catch_unwind(AssertUnwindSafe(move || drop(extra))).err());
         scope.child_done(this.cell, with_panic(outcome, late), *this.shielded);
     }

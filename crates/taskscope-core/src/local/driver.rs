@@ -81,7 +81,7 @@ impl<'env, B, T, E> LocalDriver<'env, B, T, E> {
         let wake = ChildWaker::new(BODY, shared.state.queue.clone());
         // The body is polled first, without waking anyone.
         wake.schedule(false);
-        let body_waker = Waker::from(wake.clone());
+        let body_waker = ChildWaker::waker(&wake);
         if let Some(e) = &enclosing {
             e.hold();
         }
@@ -186,11 +186,11 @@ where
                 poll_body(st, this.body.as_mut(), this.body_waker, this.value);
                 continue;
             }
-            let Some((mut task, waker)) = shared.arena.borrow_mut().take_for_poll(i) else { continue };
-            let done = task.as_mut().poll_child(&mut Context::from_waker(&waker), st).is_ready();
+            let Some((mut task, wake)) = shared.arena.borrow_mut().take_for_poll(i) else { continue };
+            let done = task.as_mut().poll_child(&mut Context::from_waker(&ChildWaker::waker_ref(&wake)), st).is_ready();
             // A finished child's box holds nothing of the user's any more: freed here.
             let task = if done { None } else { Some(task) };
-            shared.arena.borrow_mut().put_back(i, task, waker);
+            shared.arena.borrow_mut().put_back(i, task, wake);
         }
 
         // 5. Done once the body and every child are (S1), and nested spawned scopes too.
@@ -216,7 +216,13 @@ where
             }
             continue;
         }
-        if !st.token.is_cancelled() && st.token.poll_cancelled(this.wait, cx).is_ready() {
+        if st.token.is_cancelled() {
+            // Cancelled from another thread since step 2 looked: handle it now, since no
+            // wake-up is coming for it (the waiters were woken before we registered).
+            if !st.aborted.get() && this.grace_timer.is_none() {
+                continue;
+            }
+        } else if st.token.poll_cancelled(this.wait, cx).is_ready() {
             continue;
         }
         return Poll::Pending;

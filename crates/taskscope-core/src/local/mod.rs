@@ -4,8 +4,12 @@
 //! Every S, F, C, T and L rule holds as for the spawned scope, except parallelism (the
 //! children take turns on the owner's thread) and B1 (there is no blocking pool to wait for).
 //! Dropping the scope future drops every child synchronously, before the drop returns. It runs
-//! under any executor: `futures::executor::block_on`, `futures_lite::future::block_on`, inside
-//! a tokio or smol task, or inside another scope's child.
+//! under any executor: `futures::executor::block_on`, `futures_lite::future::block_on`, a tokio
+//! runtime's `block_on`, a task of a single-threaded executor (tokio's `LocalSet` /
+//! `spawn_local`, smol's `LocalExecutor`), the body of a scope, or a child of another local
+//! scope.
+//!
+//! The scope's future is not `Send`, even when every child is: see [`local_scope`].
 //!
 //! Only woken children are polled: each child has its own waker, which queues the child's
 //! index and wakes the owner (like `FuturesUnordered`), so a wake-up costs the same whatever
@@ -83,6 +87,57 @@ pub use start::{LocalReady, LocalStart};
 ///
 /// # Cancel safety
 /// Dropping the future drops every child before the drop returns (C3, P3).
+///
+/// # Not `Send`, even with `Send` children
+/// The scope's future is never `Send`, so it cannot be awaited inside `tokio::spawn`,
+/// `smol::spawn` or a spawned scope's child, which need `Send` futures. What the owner shares
+/// with its children, spawners and handles (the children themselves, their states and values,
+/// the scope's flags) is held with `Rc` and `Cell`, which is what lets children borrow and be
+/// `!Send` at no synchronization cost; a `Send` local scope would need `Arc`, locks and atomics
+/// for all of it, that is the spawned scope's costs without its parallelism. Inside a
+/// multi-threaded runtime's task, use the spawned scope; to keep borrowing or `!Send`
+/// children, run the local scope on a single-threaded executor's task:
+///
+/// ```
+/// use std::rc::Rc;
+/// use taskscope_core::{BoxError, local_scope};
+///
+/// // A smol `LocalExecutor` task (tokio: `LocalSet::run_until` with `spawn_local`).
+/// let ex = async_executor::LocalExecutor::new();
+/// let task = ex.spawn(async {
+///     let counter = Rc::new(std::cell::Cell::new(0)); // `!Send`: fine on a local task
+///     local_scope(async |s| {
+///         for _ in 0..3 {
+///             let counter = counter.clone();
+///             s.spawn(async move {
+///                 counter.set(counter.get() + 1);
+///                 Ok::<_, BoxError>(())
+///             });
+///         }
+///         Ok(())
+///     })
+///     .await
+///     .map(|()| counter.get())
+/// });
+/// assert_eq!(futures_lite::future::block_on(ex.run(task)).unwrap(), 3);
+/// ```
+///
+/// A task of a multi-threaded runtime does not compile, whatever the children:
+///
+/// ```compile_fail,E0277
+/// use taskscope_core::{BoxError, LocalScope, local_scope};
+///
+/// fn spawn_on_a_thread_pool<F: std::future::Future + Send + 'static>(_task: F) {}
+///
+/// spawn_on_a_thread_pool(async {
+///     // error[E0277]: the local scope's future cannot be sent between threads safely
+///     local_scope(async |s: &LocalScope<'_, BoxError>| {
+///         s.spawn(async { Ok(1u8) }); // a `Send` child changes nothing
+///         Ok(())
+///     })
+///     .await
+/// });
+/// ```
 pub async fn local_scope<'env, T, E, F>(body: F) -> Result<T, ScopeError<E>>
 where
     F: AsyncFnOnce(&LocalScope<'env, E>) -> Result<T, E>,

@@ -8,7 +8,9 @@
 use std::cell::{Cell, RefCell};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Wake, Waker};
+use std::task::Waker;
+
+use futures_util::task::{ArcWake, WakerRef, waker, waker_ref};
 
 use crate::sync::{AtomicBool, AtomicWaker, Mutex, Ordering};
 use crate::util::lock;
@@ -30,7 +32,7 @@ crate::sync::local_key! {
 }
 
 /// How many spare wakers a thread keeps (about 40 bytes each).
-const POOL_CAP: usize = 4096;
+const POOL_CAP: usize = 1 << 14;
 
 /// Marks `queue`'s owner as polling on this thread while alive, lending it `buffer` for the
 /// lock-free path; restores the enclosing owner's on drop (also when unwinding).
@@ -145,24 +147,35 @@ impl ChildWaker {
     }
 }
 
-impl Wake for ChildWaker {
-    fn wake(self: Arc<Self>) {
-        self.schedule(true);
+/// `futures`' `ArcWake` rather than std's `Wake`: it lends a child a [`WakerRef`] for a poll
+/// without touching the reference count ([`ChildWaker::waker_ref`]).
+impl ArcWake for ChildWaker {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.schedule(true);
     }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.schedule(true);
+}
+
+impl ChildWaker {
+    /// An owned waker of this child (the body keeps one).
+    pub(crate) fn waker(this: &Arc<Self>) -> Waker {
+        waker(this.clone())
+    }
+
+    /// A waker of this child for one poll, borrowed: no reference count changes.
+    pub(crate) fn waker_ref(this: &Arc<Self>) -> WakerRef<'_> {
+        waker_ref(this)
     }
 }
 
 /// A boxed child of a local scope: borrows for `'env`, need not be `Send`.
 pub(crate) type BoxedChild<'env, E> = Pin<Box<dyn LocalChild<E> + 'env>>;
 
-/// A slot of the arena. `occupied` with `task == None` means: being polled right now.
+/// A slot of the arena. `occupied` with `task == None` means: being polled right now (its
+/// waker is out with it then).
 pub(crate) struct Entry<'env, E> {
     pub(crate) task: Option<BoxedChild<'env, E>>,
     pub(crate) occupied: bool,
-    wake: Arc<ChildWaker>,
-    pub(crate) waker: Waker,
+    wake: Option<Arc<ChildWaker>>,
 }
 
 /// The children of a local scope, by index; freed indices (and their wakers, when nothing else
@@ -178,25 +191,27 @@ impl<'env, E> Arena<'env, E> {
         Self { entries: Vec::new(), free: Vec::new(), queue }
     }
 
-    /// Reserves a slot for a new child: its index, waker, and the handle on its waker.
-    pub(crate) fn reserve(&mut self) -> (usize, Waker, Arc<ChildWaker>) {
+    /// Reserves a slot for a new child: its index and its waker.
+    pub(crate) fn reserve(&mut self) -> (usize, Arc<ChildWaker>) {
         if let Some(i) = self.free.pop() {
             let e = &mut self.entries[i];
             // The waker is reused only if no clone of it survived the previous child (a stale
             // clone would wake the new child spuriously, which is harmless but wasteful).
-            if Arc::strong_count(&e.wake) != 2 {
-                e.wake = ChildWaker::new(i, self.queue.clone());
-                e.waker = Waker::from(e.wake.clone());
-            }
-            e.wake.unqueue();
+            let wake = match e.wake.take() {
+                Some(w) if Arc::strong_count(&w) == 1 => {
+                    w.unqueue();
+                    w
+                }
+                _ => ChildWaker::new(i, self.queue.clone()),
+            };
+            e.wake = Some(wake.clone());
             e.occupied = true;
-            return (i, e.waker.clone(), e.wake.clone());
+            return (i, wake);
         }
         let i = self.entries.len();
         let wake = ChildWaker::new(i, self.queue.clone());
-        let waker = Waker::from(wake.clone());
-        self.entries.push(Entry { task: None, occupied: true, wake: wake.clone(), waker: waker.clone() });
-        (i, waker, wake)
+        self.entries.push(Entry { task: None, occupied: true, wake: Some(wake.clone()) });
+        (i, wake)
     }
 
     /// Frees a slot whose task has been taken out.
@@ -207,19 +222,21 @@ impl<'env, E> Arena<'env, E> {
         self.free.push(i);
     }
 
-    /// Takes a queued child out to poll it: `None` if the slot is free or already out.
-    pub(crate) fn take_for_poll(&mut self, i: usize) -> Option<(BoxedChild<'env, E>, Waker)> {
+    /// Takes a queued child out to poll it, with its waker: `None` if the slot is free or
+    /// already out.
+    pub(crate) fn take_for_poll(&mut self, i: usize) -> Option<(BoxedChild<'env, E>, Arc<ChildWaker>)> {
         let e = self.entries.get_mut(i)?;
         let task = e.task.take()?;
-        e.wake.unqueue();
         // Moved out and back (`put_back`) rather than cloned: no reference-count traffic.
-        Some((task, std::mem::replace(&mut e.waker, Waker::noop().clone())))
+        let wake = e.wake.take().expect("taskscope: a queued local child has its waker");
+        wake.unqueue();
+        Some((task, wake))
     }
 
     /// Puts a polled child (if still pending) and its waker back; frees the slot otherwise.
-    pub(crate) fn put_back(&mut self, i: usize, task: Option<BoxedChild<'env, E>>, waker: Waker) {
+    pub(crate) fn put_back(&mut self, i: usize, task: Option<BoxedChild<'env, E>>, wake: Arc<ChildWaker>) {
         let e = &mut self.entries[i];
-        e.waker = waker;
+        e.wake = Some(wake);
         match task {
             Some(task) => e.task = Some(task),
             None => self.release(i),
@@ -245,9 +262,11 @@ impl<'env, E> Arena<'env, E> {
 impl<E> Drop for Arena<'_, E> {
     fn drop(&mut self) {
         for e in self.entries.drain(..) {
-            let Entry { task, waker, wake, .. } = e;
-            drop((task, waker));
-            ChildWaker::recycle(wake);
+            let Entry { task, wake, .. } = e;
+            drop(task);
+            if let Some(wake) = wake {
+                ChildWaker::recycle(wake);
+            }
         }
     }
 }

@@ -225,6 +225,10 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
     {
         let st = &self.shared.state;
         if st.refuses(how.shielded) {
+            if let Some(hook) = &how.hook {
+                // Never started: a report that comes later is ignored (L4).
+                hook.end();
+            }
             return Self::refused(how.name, fut);
         }
         let slot = match (how.permit, &st.sem) {
@@ -234,12 +238,12 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
         };
         let shield = how.shielded.then(|| Around::new(&CancelToken::new(), st.rt.as_ref(), &st.holds));
         let sink = (st.policy == Policy::Supervise).then(|| Rc::downgrade(&st.sink));
-        let (index, waker, wake) = self.shared.arena.borrow_mut().reserve();
-        let cell = ChildCell::new(how.name, Some(waker), sink);
+        let (index, wake) = self.shared.arena.borrow_mut().reserve();
+        let cell = ChildCell::new(how.name, Some(wake), sink);
         let task: BoxedChild<'env, E> = Box::pin(ChildTask::new(fut, cell.clone(), slot, shield, how.hook));
         self.shared.arena.borrow_mut().entries[index].task = Some(task);
         st.live.set(st.live.get() + 1);
-        wake.schedule(!st.polling.get());
+        cell.schedule(!st.polling.get());
         LocalJoinHandle { cell }
     }
 }

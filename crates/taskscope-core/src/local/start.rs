@@ -1,58 +1,53 @@
 //! Start-and-wait-ready for local children (L4): [`LocalReady`] and [`LocalStart`].
+//!
+//! The report and the child's end are decided by the spawned scope's own start slot: whichever
+//! comes first decides, once; a report after the child ended (or failed) is dropped.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use crate::error::JoinError;
-use crate::scope::{ChildState, mark_handed_cancellation};
+use crate::scope::{ChildState, ended_without_value};
+use crate::start::{Report, StartSlot};
 
 use super::child::{LocalJoinHandle, LocalStartHook};
 
-/// What the reporter and the start call share: the reported value.
-struct ReadyCell<V> {
-    value: RefCell<Option<V>>,
-    readied: Cell<bool>,
-    /// The child ended with an error before reporting: a later report is ignored (F3).
-    failed: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
-}
-
-/// What a started child's wrapper and its [`LocalStart`] share.
+/// What a started child's wrapper and its [`LocalStart`] share: the spawned scope's start slot
+/// (which decides between the report and the child's end), and the child's error when the slot
+/// decided that it failed before reporting ready. The slot holds no error itself, so that
+/// [`LocalReady`] names only the value's type.
 pub(crate) struct LocalStartSlot<V, E> {
-    ready: Rc<ReadyCell<V>>,
-    /// The child's error, taken before it reported ready.
+    slot: Rc<StartSlot<V, ()>>,
     error: RefCell<Option<E>>,
 }
 
 impl<V, E> LocalStartSlot<V, E> {
     pub(crate) fn new() -> Rc<Self> {
-        let ready = ReadyCell {
-            value: RefCell::new(None),
-            readied: Cell::new(false),
-            failed: Cell::new(false),
-            waker: RefCell::new(None),
-        };
-        Rc::new(Self { ready: Rc::new(ready), error: RefCell::new(None) })
+        Rc::new(Self { slot: Rc::new(StartSlot::waiting()), error: RefCell::new(None) })
     }
 
     pub(crate) fn reporter(&self) -> LocalReady<V> {
-        LocalReady { cell: self.ready.clone() }
+        LocalReady { slot: self.slot.clone() }
     }
 }
 
 impl<V, E> LocalStartHook<E> for LocalStartSlot<V, E> {
     fn intercept(&self, error: E) -> Option<E> {
-        if self.ready.readied.get() {
-            Some(error)
-        } else {
-            *self.error.borrow_mut() = Some(error);
-            self.ready.failed.set(true);
-            None
+        match self.slot.take_error(()) {
+            Some(()) => Some(error),
+            None => {
+                *self.error.borrow_mut() = Some(error);
+                None
+            }
         }
+    }
+
+    fn end(&self) {
+        self.slot.ended();
     }
 }
 
@@ -68,10 +63,11 @@ impl<V, E> LocalStartHook<E> for LocalStartSlot<V, E> {
 /// ```
 ///
 /// It may be moved to another child of the scope; whichever comes first, the report or the
-/// started child's end, decides.
+/// started child's end, decides: a report made after the child ended (or failed) is dropped,
+/// and the start call returns [`JoinError::NotReady`] (or the child's error).
 #[must_use = "a started child must report ready with `send`, or its start call fails"]
 pub struct LocalReady<V> {
-    cell: Rc<ReadyCell<V>>,
+    slot: Rc<StartSlot<V, ()>>,
 }
 
 impl<V> fmt::Debug for LocalReady<V> {
@@ -81,17 +77,9 @@ impl<V> fmt::Debug for LocalReady<V> {
 }
 
 impl<V> LocalReady<V> {
-    /// Reports ready with `value`: the start call returns it.
+    /// Reports ready with `value`: the start call returns it, unless the child already ended.
     pub fn send(self, value: V) {
-        let c = &self.cell;
-        if c.failed.get() {
-            return;
-        }
-        *c.value.borrow_mut() = Some(value);
-        c.readied.set(true);
-        if let Some(w) = c.waker.borrow_mut().take() {
-            w.wake();
-        }
+        self.slot.report(value);
     }
 }
 
@@ -127,29 +115,27 @@ impl<V, T, E> Future for LocalStart<V, T, E> {
         let Some(handle) = this.handle.as_ref() else {
             panic!("`LocalStart` polled after it completed");
         };
-        if let Some(v) = this.slot.ready.value.borrow_mut().take() {
+        let slot = &this.slot.slot;
+        if let Some(v) = slot.take_ready() {
             return Poll::Ready(Ok((v, this.handle.take().expect("checked above"))));
         }
         let state = handle.state();
         if state == ChildState::Running {
-            *this.slot.ready.waker.borrow_mut() = Some(cx.waker().clone());
+            slot.waker.register(cx.waker());
             handle.cell.register_join(cx.waker());
             return Poll::Pending;
         }
+        // The child has ended: the slot says which came first, its end or the report.
+        let report = slot.settle();
         let handle = this.handle.take().expect("checked above");
         let name = handle.cell.name.clone();
-        let err = match state {
-            ChildState::Failed => JoinError::Failed { name, error: this.slot.error.borrow_mut().take() },
-            ChildState::Finished => JoinError::NotReady { name },
-            ChildState::Panicked => JoinError::Panicked { name },
-            ChildState::Cancelled => JoinError::Cancelled { name },
-            _ => JoinError::Closed { name },
-        };
-        if matches!(err, JoinError::Panicked { .. } | JoinError::Cancelled { .. } | JoinError::Closed { .. }) {
-            // An error-less `JoinError`: core's cancellation, handed over (F2).
-            mark_handed_cancellation();
-        }
-        Poll::Ready(Err(err))
+        Poll::Ready(match (report, state) {
+            // Reported ready before it ended: started after all.
+            (Report::Ready(v), _) => Ok((v, handle)),
+            (Report::Failed(()), _) => Err(JoinError::Failed { name, error: this.slot.error.borrow_mut().take() }),
+            (_, ChildState::Finished) => Err(JoinError::NotReady { name }),
+            (_, state) => Err(ended_without_value(state, name, None)),
+        })
     }
 }
 

@@ -159,7 +159,7 @@ impl<E> State<E> {
                     if child.detached.get() {
                         let _ = self.drop_late(&child.name, v);
                     } else {
-                        *child.output.borrow_mut() = Some(Ok(v));
+                        child.output.set(Some(Ok(v)));
                     }
                     if self.policy == Policy::Race {
                         self.cancel(CancelReason::RaceWon { name: child.name.clone() });
@@ -173,7 +173,7 @@ impl<E> State<E> {
                 match self.policy {
                     Policy::Race => self.sink.push(child.name.clone(), e),
                     Policy::Supervise if child.detached.get() => self.sink.push(child.name.clone(), e),
-                    Policy::Supervise => *child.output.borrow_mut() = Some(Err(e)),
+                    Policy::Supervise => child.output.set(Some(Err(e))),
                     _ => self.fail(child.name.clone(), e),
                 }
                 ChildState::Failed
