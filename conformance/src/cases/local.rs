@@ -1109,6 +1109,36 @@ pub fn l4_local_a_report_after_the_child_failed_is_ignored(h: &dyn Harness) {
     }));
 }
 
+/// L4, F3: a start call dropped without being awaited, after its child failed before reporting
+/// ready: the error is not lost, it fails the scope like any child's error.
+pub fn l4_local_a_dropped_start_gives_the_early_error_to_the_scope(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r: R<()> = local_scope(async |s| {
+            let child_dropped = Gate::new();
+            let dropped = child_dropped.clone();
+            let start = s.start(move |_ready: taskscope_core::LocalReady<u32>| {
+                let guard = OnDrop(move || dropped.open());
+                async move {
+                    let _guard = guard;
+                    Err::<(), _>(err("failed before ready"))
+                }
+            });
+            // The child has returned its error (its future is gone): nobody awaits the start.
+            child_dropped.wait().await;
+            drop(start);
+            Ok(())
+        })
+        .await;
+        match r {
+            Err(ScopeError::Failed(group)) => {
+                let members: Vec<String> = group.iter().map(ToString::to_string).collect();
+                assert_eq!(members, ["failed before ready"], "expected the early error once in the group");
+            }
+            other => panic!("expected the scope to fail with the early error, got {other:?}"),
+        }
+    }));
+}
+
 // ---------------------------------------------------------------------------------------------
 // O — observability (the parts that apply: per-scope count and names)
 
@@ -1308,6 +1338,7 @@ local_cases! {
     l4_local_start_and_wait_ready,
     l4_local_a_report_after_the_child_ended_is_ignored,
     l4_local_a_report_after_the_child_failed_is_ignored,
+    l4_local_a_dropped_start_gives_the_early_error_to_the_scope,
     o1_local_live_children_and_names,
     p3_local_children_borrow_and_need_not_be_send,
     p3_local_runs_without_a_runtime,

@@ -26,7 +26,7 @@ use crate::token::{CancelReason, CancelToken, Name};
 use super::ambient::Around;
 use super::child::{ChildCell, ChildTask, LocalChild, LocalJoinHandle, LocalStartHook, Slot};
 use super::ready::{Arena, BoxedChild};
-use super::start::{LocalReady, LocalStart, LocalStartSlot};
+use super::start::{LocalReady, LocalStart, LocalStartSlot, ScopeOf};
 use super::state::State;
 
 /// What a local scope's owner, spawners and children share.
@@ -207,7 +207,9 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
         let fut = f(slot.reporter());
         let hook: Rc<dyn LocalStartHook<E> + 'env> = slot.clone();
         let handle = self.spawn_child(fut, How { hook: Some(hook), ..How::plain(name) });
-        LocalStart::new(slot, handle)
+        let st = &self.shared.state;
+        let scope = ScopeOf { sink: st.sink.clone(), token: st.token.clone(), policy: st.policy };
+        LocalStart::new(slot, handle, scope)
     }
 
     /// The handle of a refused spawn (S4): `work` is dropped without being run.

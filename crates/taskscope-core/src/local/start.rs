@@ -11,10 +11,12 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use crate::error::JoinError;
-use crate::scope::{ChildState, ended_without_value};
+use crate::scope::{ChildState, Policy, ended_without_value};
 use crate::start::{Report, StartSlot};
+use crate::token::{CancelReason, CancelToken};
 
 use super::child::{LocalJoinHandle, LocalStartHook};
+use super::state::ErrorSink;
 
 /// What a started child's wrapper and its [`LocalStart`] share: the spawned scope's start slot
 /// (which decides between the report and the child's end), and the child's error when the slot
@@ -88,11 +90,21 @@ impl<V> LocalReady<V> {
 /// why).
 ///
 /// # Cancel safety
-/// Dropping it before it completes cancels the child (C9).
+/// Dropping it before it completes cancels the child (C9); an error the child returned before
+/// reporting ready then goes to the scope (F3: never lost).
 #[must_use = "futures do nothing unless polled; dropping a `LocalStart` cancels its child"]
 pub struct LocalStart<V, T, E> {
     slot: Rc<LocalStartSlot<V, E>>,
     handle: Option<LocalJoinHandle<T, E>>,
+    scope: ScopeOf<E>,
+}
+
+/// Where a dropped [`LocalStart`]'s early error goes: the scope's errors, and under fail-fast
+/// its token (the scope then cancels itself as for any child's error, F1).
+pub(crate) struct ScopeOf<E> {
+    pub(crate) sink: Rc<ErrorSink<E>>,
+    pub(crate) token: CancelToken,
+    pub(crate) policy: Policy,
 }
 
 impl<V, T, E> fmt::Debug for LocalStart<V, T, E> {
@@ -102,8 +114,8 @@ impl<V, T, E> fmt::Debug for LocalStart<V, T, E> {
 }
 
 impl<V, T, E> LocalStart<V, T, E> {
-    pub(crate) fn new(slot: Rc<LocalStartSlot<V, E>>, handle: LocalJoinHandle<T, E>) -> Self {
-        Self { slot, handle: Some(handle) }
+    pub(crate) fn new(slot: Rc<LocalStartSlot<V, E>>, handle: LocalJoinHandle<T, E>, scope: ScopeOf<E>) -> Self {
+        Self { slot, handle: Some(handle), scope }
     }
 }
 
@@ -141,8 +153,22 @@ impl<V, T, E> Future for LocalStart<V, T, E> {
 
 impl<V, T, E> Drop for LocalStart<V, T, E> {
     fn drop(&mut self) {
-        if let Some(h) = self.handle.take() {
-            h.cancel();
+        let Some(h) = self.handle.take() else { return };
+        // An early error already taken by the slot has nobody to go to but the scope; one that
+        // comes later takes the child's ordinary error path (the slot is abandoned).
+        let unclaimed = self.slot.slot.abandon().and_then(|()| self.slot.error.borrow_mut().take());
+        h.cancel();
+        let Some(error) = unclaimed else { return };
+        let ScopeOf { sink, token, policy } = &self.scope;
+        if sink.finished.get() {
+            // The scope already returned: like an unread error in a dropped handle, it is this
+            // future's to drop.
+            return;
+        }
+        let name = h.cell.name.clone();
+        sink.push(name.clone(), error);
+        if *policy == Policy::FailFast {
+            token.cancel_with(CancelReason::SiblingFailed { name });
         }
     }
 }
