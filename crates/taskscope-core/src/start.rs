@@ -341,6 +341,35 @@ impl<E: Send + 'static> Spawner<E> {
     }
 }
 
+#[cfg(all(test, not(taskscope_loom)))]
+mod tests {
+    use crate::builder::Builder;
+    use crate::error::BoxError;
+
+    /// A start call and its reporter print what they are, and the start call its child's
+    /// handle (name and state).
+    #[test]
+    fn start_and_ready_debug_name_themselves_and_the_child() {
+        let rt = crate::test_runtime();
+        futures_lite::future::block_on(Builder::new().runtime(rt).run(async |s| {
+            let mut shown = String::new();
+            let start = s.start_named("server", |ready: crate::Ready<u16>| {
+                shown = format!("{ready:?}");
+                async move {
+                    ready.send(1);
+                    Ok::<_, BoxError>(())
+                }
+            });
+            assert_eq!(shown, "Ready { .. }");
+            let printed = format!("{start:?}");
+            assert!(printed.starts_with("Start { handle: Some(JoinHandle { name: Some(\"server\")"), "{printed}");
+            start.await?;
+            Ok::<_, BoxError>(())
+        }))
+        .unwrap();
+    }
+}
+
 #[cfg(all(test, taskscope_loom))]
 mod loom_models {
     use super::*;
