@@ -3,7 +3,8 @@
 //! and a rule with no case is listed in [`NOT_YET_COVERED`] so the gap stays visible.
 //!
 //! When a case is added or renamed, regenerate the lists with
-//! `UPDATE_SEMANTICS=1 cargo test -p taskscope-conformance --test semantics_doc`.
+//! `UPDATE_SEMANTICS=1 cargo test -p taskscope-conformance --features tracing --test semantics_doc`
+//! (the feature brings in the tracing case, O2).
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -132,7 +133,7 @@ fn the_documents_case_lists_are_up_to_date() {
     let first = doc.lines().zip(generated.lines()).position(|(a, b)| a != b).unwrap_or(0);
     panic!(
         "docs/semantics.md's case lists are out of date (first difference at line {}).\n\
-         Regenerate them with:\n  UPDATE_SEMANTICS=1 cargo test -p taskscope-conformance --test semantics_doc",
+         Regenerate them with:\n  UPDATE_SEMANTICS=1 cargo test -p taskscope-conformance --features tracing --test semantics_doc",
         first + 1
     );
 }

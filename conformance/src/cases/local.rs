@@ -1278,7 +1278,10 @@ pub fn p3_local_runs_inside_a_spawned_scope_body(h: &dyn Harness) {
 /// Rules that cannot apply to the local scope, with the reason.
 pub const NOT_APPLICABLE: &[(&str, &str)] = &[
     ("B1", "no blocking pool: the local scope spawns nothing; run blocking work in a spawned scope"),
-    ("O2", "the optional tracing feature is not built yet (on any backend)"),
+    (
+        "O2",
+        "tracing spans: a local scope has a span of its own, but its children have none yet (events in them nest under the scope's span)",
+    ),
     ("P1", "the cases here are the P1 column for the local scope: they run on the harness's block_on"),
     ("P2", "backend detection: the local scope needs no backend (its timer comes from the ambient scope or is given)"),
     (

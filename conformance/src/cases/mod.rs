@@ -9,6 +9,7 @@ mod hardening;
 mod policy;
 mod results;
 mod scope;
+#[cfg(feature = "tracing")]
 mod spans;
 mod time;
 mod token;
@@ -27,6 +28,7 @@ pub use hardening::*;
 pub use policy::*;
 pub use results::*;
 pub use scope::*;
+#[cfg(feature = "tracing")]
 pub use spans::*;
 pub use time::*;
 pub use token::*;
@@ -39,12 +41,15 @@ pub use trio::*;
 use crate::Case;
 
 /// Calls `$cb! { case, case, ... }` with every case name: the one list of cases, used both by
-/// [`ALL`] and by the [`suite!`](crate::suite) macro.
+/// [`ALL`] and by the [`suite!`](crate::suite) macro. The cases of optional features are
+/// appended by [`__with_optional_cases!`](crate::__with_optional_cases), whose definition this
+/// crate's features choose (a `cfg` in the list itself would be read in the crate that calls
+/// `suite!`).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __with_cases {
     ($($cb:tt)::+) => {
-        $($cb)::+! {
+        $crate::__with_optional_cases! { $($cb)::+;
             s1_scope_waits_for_every_child_drop,
             s1_cancelled_children_dropped_before_return,
             s1_nested_scope_in_body_drained_before_outer_returns,
@@ -287,8 +292,6 @@ macro_rules! __with_cases {
             c8_a_shielded_child_of_a_pending_start_survives_the_outer_cancel,
             c9_a_child_cancelled_right_after_spawn_reports_cancelled,
             o1_a_name_given_at_spawn_or_start_reaches_the_handle,
-            // Tracing spans (spans.rs).
-            o2_spans_form_the_task_tree_with_outcomes,
             // Results with any error type (results.rs).
             s1_all_gives_every_value_in_spawn_order,
             f2_all_of_a_failed_scope_gives_the_group_with_each_error_once,
@@ -311,6 +314,27 @@ macro_rules! __with_cases {
             c3_dropping_the_scope_fires_a_shielded_blocking_childs_token,
             c8_a_shielded_try_spawn_is_accepted_while_cancelling,
         }
+    };
+}
+
+/// Calls `$cb!` with the given cases, then those of this crate's `tracing` feature (O2, its
+/// spans: `spans.rs`).
+#[cfg(feature = "tracing")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_optional_cases {
+    ($($cb:tt)::+; $($case:ident,)*) => {
+        $($cb)::+! { $($case,)* o2_spans_form_the_task_tree_with_outcomes, }
+    };
+}
+
+/// Calls `$cb!` with the given cases: this crate's `tracing` feature is off.
+#[cfg(not(feature = "tracing"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_optional_cases {
+    ($($cb:tt)::+; $($case:ident,)*) => {
+        $($cb)::+! { $($case,)* }
     };
 }
 

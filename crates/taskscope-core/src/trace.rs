@@ -1,15 +1,22 @@
 //! Tracing spans for scopes and children (O2), behind the `tracing` feature.
 //!
-//! Every scope and every child gets a span (target `taskscope`, level INFO; span names `scope`
-//! and `child`) with the fields `name`, `runtime`, `outcome` and `cancel_reason`, the last two
-//! recorded when known. The parents are explicit, because children run on other threads than
-//! the code that spawns them:
-//! - a child's span is a child of its scope's span, whoever spawns it and from where;
+//! Every scope and every child of a spawned scope gets a span (target `taskscope`, level INFO;
+//! span names `scope` and `child`) with the fields `name`, `runtime`, `outcome`,
+//! `cancel_reason` and `cancel_depth`, the last three recorded when known. The parents are
+//! explicit, because children run on other threads than the code that spawns them:
+//! - a child's span is a child of its scope's span, whoever spawns it and from where, made by
+//!   the scope span's subscriber;
 //! - a scope's span is a child of the span of the child (or scope body) whose poll opens it,
-//!   and outside any scope, of the thread's current span.
+//!   made by that span's subscriber, and outside any scope, of the thread's current span.
 //!
 //! A child's span is entered while its future is polled or dropped, and a scope's while its
-//! owner's future is polled, so the user's own events and spans nest under them.
+//! owner's future is polled, with the span's subscriber as the thread's default meanwhile, so
+//! the user's own events and spans nest under them in the same subscriber. A scope's span
+//! closes when the scope returns or its owner drops it, whoever still holds the scope; a
+//! child's when the child ends.
+//!
+//! Every call into `tracing` is caught here: a subscriber that panics loses its span data,
+//! never an outcome, a publication or a scope (F7).
 //!
 //! Without the feature every type here is zero-sized and every function does nothing: the call
 //! sites compile to nothing, and no struct grows (checked at compile time below).
@@ -24,12 +31,15 @@ pub(crate) use off::*;
 mod on {
     use std::cell::Cell;
     use std::future::Future;
+    use std::mem;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
     use std::pin::Pin;
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex, PoisonError};
     use std::task::{Context, Poll};
 
     use pin_project_lite::pin_project;
     use tracing::Span;
+    use tracing::dispatcher::{self, DefaultGuard, Dispatch};
     use tracing::field::{Empty, display};
     use tracing::span::Id;
 
@@ -40,75 +50,153 @@ mod on {
     use crate::token::{CancelReason, Name};
 
     local_key! {
-        /// The span of the child or scope body being polled on this thread: the parent of a
-        /// scope opened there.
-        static POLLED: Cell<Option<Id>> = const { Cell::new(None) };
+        /// The span (its subscriber and id) of the child or scope body being polled on this
+        /// thread: the parent of a scope opened there. The poll's [`Entered`] keeps the span
+        /// open meanwhile.
+        static POLLED: Cell<Option<(Dispatch, Id)>> = const { Cell::new(None) };
     }
 
+    /// Runs `f`, which calls into the subscriber, dropping a panic from it: a broken
+    /// subscriber never changes an outcome nor leaves a child unpublished (F7).
+    fn quiet<R>(f: impl FnOnce() -> R) -> Option<R> {
+        catch_unwind(AssertUnwindSafe(f)).ok()
+    }
+
+    /// Drops `span` (which may close it in the subscriber), leaving no span in its place.
+    fn release(span: &mut Span) {
+        let span = mem::replace(span, Span::none());
+        quiet(move || drop(span));
+    }
+
+    /// The subscriber and id of `span`, if it is enabled.
+    fn parts(span: &Span) -> Option<(Dispatch, Id)> {
+        span.with_subscriber(|(id, dispatch)| (dispatch.clone(), id.clone()))
+    }
+
+    /// Records the outcome and, for a cancellation, the reason at the root of the chain of
+    /// [`CancelReason::Parent`]s and the chain's length (`0`: the scope's own reason). Both are
+    /// bounded, however deep the token tree (T2).
     fn record_end(span: &Span, outcome: &'static str, reason: Option<&CancelReason>) {
-        span.record("outcome", outcome);
-        if let Some(reason) = reason {
-            span.record("cancel_reason", display(reason));
-        }
+        quiet(|| {
+            span.record("outcome", outcome);
+            if let Some(reason) = reason {
+                span.record("cancel_reason", display(reason.root()));
+                span.record("cancel_depth", parent_depth(reason));
+            }
+        });
     }
 
-    /// Enters `span` and makes it the parent of scopes opened on this thread until dropped.
+    /// How many [`CancelReason::Parent`] levels lead to the root reason.
+    fn parent_depth(mut reason: &CancelReason) -> u64 {
+        let mut depth = 0;
+        while let CancelReason::Parent(parent) = reason {
+            (reason, depth) = (parent, depth + 1);
+        }
+        depth
+    }
+
+    /// Enters `span`, makes its subscriber the thread's default (so the user's events and
+    /// spans reach the subscriber of the task tree they belong to, whatever the thread), and
+    /// makes it the parent of scopes opened on this thread, until dropped.
     fn enter(span: &Span) -> Entered<'_> {
-        let prev = POLLED.try_with(|p| p.replace(span.id())).ok().flatten();
-        Entered { _entered: span.enter(), prev }
+        let parts = parts(span);
+        let default = parts.as_ref().and_then(|(dispatch, id)| {
+            let default = quiet(|| dispatcher::set_default(dispatch));
+            quiet(|| dispatch.enter(id));
+            default
+        });
+        let prev = POLLED.try_with(|p| p.replace(parts)).ok().flatten();
+        Entered { span, prev, default }
     }
 
     /// A span entered by a poll (see [`ChildSpan::enter`]).
     pub(crate) struct Entered<'a> {
-        _entered: tracing::span::Entered<'a>,
-        prev: Option<Id>,
+        span: &'a Span,
+        prev: Option<(Dispatch, Id)>,
+        default: Option<DefaultGuard>,
     }
 
     impl Drop for Entered<'_> {
         fn drop(&mut self) {
-            let _ = POLLED.try_with(|p| p.set(self.prev.take()));
+            quiet(|| self.span.with_subscriber(|(id, dispatch)| dispatch.exit(id)));
+            let prev = self.prev.take();
+            let _ = POLLED.try_with(|p| p.set(prev));
+            let default = self.default.take();
+            quiet(move || drop(default));
         }
     }
 
-    /// A scope's span.
+    /// A scope's span, shared by the scope's holders (its spawners, its owner's future):
+    /// closed once the scope finished or its owner dropped it ([`in_scope`]), whoever still
+    /// holds the scope. `None` when no subscriber is interested.
     #[derive(Clone, Debug)]
-    pub(crate) struct ScopeSpan(Span);
+    pub(crate) struct ScopeSpan(Option<Arc<Mutex<Span>>>);
 
     impl ScopeSpan {
         /// No span (a deadline region of `fail_after` and friends is not a scope).
         pub(crate) fn none() -> Self {
-            Self(Span::none())
+            Self(None)
         }
 
         /// The span of a scope being opened on this thread (see the module's opening comment
-        /// for its parent).
+        /// for its parent), made by the parent's subscriber.
         pub(crate) fn open(name: Option<&Name>, runtime: Option<&Arc<dyn Runtime>>) -> Self {
             let name = name.map(|n| &**n);
             let runtime = runtime.map(|rt| rt.name());
-            let parent = POLLED.try_with(|p| {
-                let id = p.take();
-                p.set(id.clone());
-                id
-            });
-            Self(match parent.ok().flatten() {
-                Some(parent) => tracing::info_span!(
-                    target: "taskscope",
-                    parent: parent,
-                    "scope",
-                    name,
-                    runtime,
-                    outcome = Empty,
-                    cancel_reason = Empty
-                ),
+            let parent = POLLED
+                .try_with(|p| {
+                    let parts = p.take();
+                    p.set(parts.clone());
+                    parts
+                })
+                .ok()
+                .flatten();
+            let span = quiet(|| match parent {
+                Some((dispatch, parent)) => dispatcher::with_default(&dispatch, || {
+                    tracing::info_span!(
+                        target: "taskscope",
+                        parent: parent,
+                        "scope",
+                        name,
+                        runtime,
+                        outcome = Empty,
+                        cancel_reason = Empty,
+                        cancel_depth = Empty
+                    )
+                }),
                 None => tracing::info_span!(
                     target: "taskscope",
                     "scope",
                     name,
                     runtime,
                     outcome = Empty,
-                    cancel_reason = Empty
+                    cancel_reason = Empty,
+                    cancel_depth = Empty
                 ),
-            })
+            });
+            match span {
+                Some(span) if !span.is_disabled() => Self(Some(Arc::new(Mutex::new(span)))),
+                Some(mut span) => {
+                    release(&mut span);
+                    Self(None)
+                }
+                None => Self(None),
+            }
+        }
+
+        /// A handle to the span while the scope runs; no span once it is closed.
+        fn current(&self) -> Span {
+            let Some(shared) = &self.0 else { return Span::none() };
+            let span = shared.lock().unwrap_or_else(PoisonError::into_inner);
+            quiet(|| span.clone()).unwrap_or_else(Span::none)
+        }
+
+        /// Closes the span: takes it out of the holder every clone shares.
+        fn close(&self) {
+            if let Some(shared) = &self.0 {
+                let mut span = mem::replace(&mut *shared.lock().unwrap_or_else(PoisonError::into_inner), Span::none());
+                release(&mut span);
+            }
         }
     }
 
@@ -117,17 +205,39 @@ mod on {
     pub(crate) struct ChildSpan(Span);
 
     impl ChildSpan {
-        /// The span of a child of the scope whose span is `scope`.
+        /// The span of a child of the scope whose span is `scope`, made by the scope span's
+        /// subscriber; a root span if the scope's span is closed (a spawn refused by a
+        /// finished scope, S4).
         pub(crate) fn new(scope: &ScopeSpan, name: Option<&Name>, runtime: &Arc<dyn Runtime>) -> Self {
-            Self(tracing::info_span!(
-                target: "taskscope",
-                parent: &scope.0,
-                "child",
-                name = name.map(|n| &**n),
-                runtime = runtime.name(),
-                outcome = Empty,
-                cancel_reason = Empty
-            ))
+            let name = name.map(|n| &**n);
+            let runtime = runtime.name();
+            let mut parent = scope.current();
+            let span = quiet(|| match parts(&parent) {
+                Some((dispatch, parent)) => dispatcher::with_default(&dispatch, || {
+                    tracing::info_span!(
+                        target: "taskscope",
+                        parent: parent,
+                        "child",
+                        name,
+                        runtime,
+                        outcome = Empty,
+                        cancel_reason = Empty,
+                        cancel_depth = Empty
+                    )
+                }),
+                None => tracing::info_span!(
+                    target: "taskscope",
+                    parent: None,
+                    "child",
+                    name,
+                    runtime,
+                    outcome = Empty,
+                    cancel_reason = Empty,
+                    cancel_depth = Empty
+                ),
+            });
+            release(&mut parent);
+            Self(span.unwrap_or_else(Span::none))
         }
 
         /// Enters the span for a poll (or the drop) of the child's future.
@@ -152,15 +262,21 @@ mod on {
             };
             let reason = matches!(state, ChildState::Cancelled | ChildState::Closed).then(reason).flatten();
             record_end(&self.0, outcome, reason.as_ref());
-            self.0 = Span::none();
+            release(&mut self.0);
+        }
+    }
+
+    impl Drop for ChildSpan {
+        fn drop(&mut self) {
+            release(&mut self.0);
         }
     }
 
     /// Runs a scope's owner future inside the scope's span, and records the scope's outcome
     /// (`ok`, `failed`, `cancelled` with its reason, `panicked`; a scope dropped before it
-    /// finished is `cancelled`, because its owner dropped it).
+    /// finished is `cancelled`, because its owner dropped it), then closes the span.
     pub(crate) fn in_scope<F>(span: ScopeSpan, fut: F) -> InScope<F> {
-        InScope { fut, span: span.0, done: false }
+        InScope { fut, own: span.current(), shared: span, done: false }
     }
 
     pin_project! {
@@ -168,7 +284,10 @@ mod on {
         pub(crate) struct InScope<F> {
             #[pin]
             fut: F,
-            span: Span,
+            // This future's handle to the span, entered while the owner's future is polled.
+            own: Span,
+            // The scope's holder of the span, emptied when the scope ends.
+            shared: ScopeSpan,
             done: bool,
         }
 
@@ -176,8 +295,10 @@ mod on {
             fn drop(this: Pin<&mut Self>) {
                 let this = this.project();
                 if !*this.done {
-                    record_end(this.span, "cancelled", Some(&CancelReason::Dropped));
+                    record_end(this.own, "cancelled", Some(&CancelReason::Dropped));
                 }
+                release(this.own);
+                this.shared.close();
             }
         }
     }
@@ -206,18 +327,22 @@ mod on {
 
         fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
             let this = self.project();
-            let _entered = enter(this.span);
-            let mut unwinding = Unwinding { span: this.span, done: this.done, armed: true };
-            let polled = this.fut.poll(cx);
-            unwinding.armed = false;
-            drop(unwinding);
+            let polled = {
+                let _entered = enter(this.own);
+                let mut unwinding = Unwinding { span: this.own, done: this.done, armed: true };
+                let polled = this.fut.poll(cx);
+                unwinding.armed = false;
+                polled
+            };
             if let Poll::Ready(out) = &polled {
                 *this.done = true;
                 match out {
-                    Ok(_) => record_end(this.span, "ok", None),
-                    Err(ScopeError::Failed(_)) => record_end(this.span, "failed", None),
-                    Err(ScopeError::Cancelled { reason, .. }) => record_end(this.span, "cancelled", Some(reason)),
+                    Ok(_) => record_end(this.own, "ok", None),
+                    Err(ScopeError::Failed(_)) => record_end(this.own, "failed", None),
+                    Err(ScopeError::Cancelled { reason, .. }) => record_end(this.own, "cancelled", Some(reason)),
                 }
+                release(this.own);
+                this.shared.close();
             }
             polled
         }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use futures_lite::future::block_on;
-use taskscope_core::{BoxError, Builder, local_scope, test_runtime};
+use taskscope_core::{BoxError, Builder, CancelToken, local_scope, test_runtime};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -24,6 +24,9 @@ struct Node {
     kind: &'static str,
     parent: Option<u64>,
     fields: BTreeMap<&'static str, String>,
+    /// Live handles (`Span` values) to the span; the span closes at zero.
+    refs: usize,
+    closed: bool,
 }
 
 #[derive(Default)]
@@ -60,7 +63,7 @@ impl Collector {
             None if contextual => ENTERED.with(|e| e.borrow().last().copied()),
             None => None,
         };
-        self.nodes().insert(id, Node { kind, parent, fields: BTreeMap::new() });
+        self.nodes().insert(id, Node { kind, parent, fields: BTreeMap::new(), refs: 1, closed: false });
         id
     }
 
@@ -90,6 +93,24 @@ impl Collector {
 }
 
 impl Collector {
+    /// Whether the span whose `name` field is `name` is closed.
+    fn is_closed(&self, name: &str) -> Option<bool> {
+        let nodes = self.nodes();
+        nodes.values().find(|n| n.fields.get("name").is_some_and(|n| n == name)).map(|n| n.closed)
+    }
+
+    /// The field `field` of the span whose `name` field is `name`.
+    fn field_of(&self, name: &str, field: &str) -> Option<String> {
+        let nodes = self.nodes();
+        nodes.values().find(|n| n.fields.get("name").is_some_and(|n| n == name))?.fields.get(field).cloned()
+    }
+
+    /// Whether the span whose `name` field is `name` has a parent.
+    fn has_parent(&self, name: &str) -> Option<bool> {
+        let nodes = self.nodes();
+        nodes.values().find(|n| n.fields.get("name").is_some_and(|n| n == name)).map(|n| n.parent.is_some())
+    }
+
     /// The span name and `name` field of the parent of the span whose `name` field is `name`.
     fn parent_of(&self, name: &str) -> Option<(&'static str, String)> {
         let nodes = self.nodes();
@@ -114,6 +135,19 @@ impl Subscriber for Collector {
         }
     }
     fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn clone_span(&self, id: &Id) -> Id {
+        if let Some(n) = self.nodes().get_mut(&id.into_u64()) {
+            n.refs += 1;
+        }
+        id.clone()
+    }
+    fn try_close(&self, id: Id) -> bool {
+        let mut nodes = self.nodes();
+        let Some(n) = nodes.get_mut(&id.into_u64()) else { return false };
+        n.refs = n.refs.saturating_sub(1);
+        n.closed = n.refs == 0;
+        n.closed
+    }
     fn event(&self, event: &Event<'_>) {
         let id = self.add("event", event.parent(), event.is_contextual());
         event.record(&mut Fields(&mut self.nodes().get_mut(&id).expect("just added").fields));
@@ -221,10 +255,10 @@ fn panics_are_recorded() {
     assert_eq!(c.tree("panic-root"), "scope panic-root [threads] panicked\n  child bad [threads] panicked\n");
 }
 
-/// Blocking children and refused spawns get spans; a local scope opened in a scope's body is
-/// under that scope, and an event in a local child is under the local scope.
+/// Blocking children get spans; a local scope opened in a scope's body is under that scope,
+/// and an event in a local child is under the local scope.
 #[test]
-fn blocking_refused_and_local_scopes_have_spans() {
+fn blocking_and_local_scopes_have_spans() {
     let c = collector();
     let r = block_on(Builder::new().runtime(test_runtime()).name("more-root").run(async |s| {
         s.spawn_blocking(|_| {
@@ -240,10 +274,9 @@ fn blocking_refused_and_local_scopes_have_spans() {
             Ok(())
         })
         .await?;
-        Ok::<_, BoxError>(s.spawner())
+        Ok::<_, BoxError>(())
     }));
-    let late = r.unwrap().spawn_named("late", async { Ok(()) });
-    drop(late);
+    r.unwrap();
     assert_eq!(
         c.tree("more-root"),
         "scope more-root [threads] ok
@@ -251,8 +284,64 @@ fn blocking_refused_and_local_scopes_have_spans() {
     event blocking work
   scope - [threads] ok
     event in a local child
-  child late [threads] closed
 "
+    );
+}
+
+/// A scope's span closes once the scope returned, though a `Spawner` outlives it (S5): a
+/// subscriber that exports or prints a span when it closes sees it then.
+#[test]
+fn a_finished_scopes_span_closes_though_a_spawner_outlives_it() {
+    let c = collector();
+    let r = block_on(
+        Builder::new().runtime(test_runtime()).name("closed-root").run(async |s| Ok::<_, BoxError>(s.spawner())),
+    );
+    let _spawner = r.unwrap();
+    assert_eq!(c.is_closed("closed-root"), Some(true));
+}
+
+/// A spawn refused by a finished scope (S4) gets a root span recording `closed`: the scope's
+/// span is closed, so it is nobody's parent any more.
+#[test]
+fn a_spawn_refused_by_a_finished_scope_is_a_root_span() {
+    let c = collector();
+    let r = block_on(
+        Builder::new().runtime(test_runtime()).name("refusing-root").run(async |s| Ok::<_, BoxError>(s.spawner())),
+    );
+    drop(r.unwrap().spawn_named("refused-late", async { Ok(()) }));
+    assert_eq!(
+        (c.has_parent("refused-late"), c.field_of("refused-late", "outcome")),
+        (Some(false), Some("closed".to_owned()))
+    );
+}
+
+/// A child cancelled by an enclosing scope records the root reason and how many scopes up it
+/// came from (bounded text, however deep the tree: T2).
+#[test]
+fn a_reason_from_an_enclosing_scope_records_its_root_and_depth() {
+    let c = collector();
+    let r = block_on(Builder::new().runtime(test_runtime()).name("depth-root").run(async |s| {
+        let opened = CancelToken::new();
+        let signal = opened.clone();
+        s.spawn_named("depth-nest", async move {
+            Builder::new()
+                .name("depth-inner")
+                .run(async |s| {
+                    s.spawn_named("depth-leaf", pending_forever());
+                    signal.cancel();
+                    Ok(())
+                })
+                .await?;
+            Ok::<_, BoxError>(())
+        });
+        opened.cancelled().await;
+        s.cancel();
+        Ok::<_, BoxError>(())
+    }));
+    assert!(r.unwrap_err().is_cancelled());
+    assert_eq!(
+        (c.field_of("depth-leaf", "cancel_reason"), c.field_of("depth-leaf", "cancel_depth")),
+        (Some("cancelled: Scope::cancel() called".to_owned()), Some("1".to_owned()))
     );
 }
 

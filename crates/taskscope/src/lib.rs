@@ -153,12 +153,14 @@
 //!   `taskscope` with no feature and leaves the choice to the application.
 //! - `testing`: [`test_on_every_backend!`], which runs an async test on every enabled backend
 //!   flavour (see [`testing`]).
-//! - `tracing` (O2): every scope and child gets a [`tracing`](https://docs.rs/tracing) span
-//!   (target `taskscope`, level `INFO`, span names `scope` and `child`, fields `name`,
-//!   `runtime`, `outcome`, `cancel_reason`), parented so that any subscriber shows the task
+//! - `tracing` (O2): every scope and every child of a spawned scope gets a
+//!   [`tracing`](https://docs.rs/tracing) span (target `taskscope`, level `INFO`, span names
+//!   `scope` and `child`, fields `name`, `runtime`, `outcome`, `cancel_reason` (the root
+//!   reason), `cancel_depth`), parented so that any subscriber shows the task
 //!   tree: a child's span is under its scope's, and a scope opened in a child is under that
 //!   child's, though children run on other threads. A child's span is entered while its future
-//!   is polled, so the events it logs nest under it. Off by default; without it, none of this
+//!   is polled, with the span's subscriber as the thread's default, so the events it logs nest
+//!   under it in the same subscriber. A subscriber that panics never changes an outcome. Off by default; without it, none of this
 //!   is compiled (no field, no call). `examples/examples/tracing_tree.rs` prints the tree with
 //!   a small subscriber of its own.
 //!
