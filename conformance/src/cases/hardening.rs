@@ -76,9 +76,14 @@ pub fn l4_a_report_after_the_child_failed_is_ignored(h: &dyn Harness) {
                         Err::<(), _>(err("failed before ready"))
                     }
                 });
-                let (slot, dropped, done) = (reporter.clone(), child_dropped.clone(), sent.clone());
+                let (slot, dropped, done, sp) = (reporter.clone(), child_dropped.clone(), sent.clone(), s.spawner());
                 s.spawn(async move {
                     dropped.wait().await;
+                    // The future is gone; its end is decided before the scope stops counting
+                    // it (only this child is left then).
+                    while sp.live_children() > 1 {
+                        yield_now().await;
+                    }
                     let ready = slot.lock().unwrap().take().expect("the started child left its reporter");
                     ready.send(7);
                     done.open();
@@ -117,9 +122,14 @@ pub fn l4_a_report_after_the_child_ended_is_ignored(h: &dyn Harness) {
                         ok()
                     }
                 });
-                let (slot, dropped, done) = (reporter.clone(), child_dropped.clone(), sent.clone());
+                let (slot, dropped, done, sp) = (reporter.clone(), child_dropped.clone(), sent.clone(), s.spawner());
                 s.spawn(async move {
                     dropped.wait().await;
+                    // The future is gone; its end is decided before the scope stops counting
+                    // it (only this child is left then).
+                    while sp.live_children() > 1 {
+                        yield_now().await;
+                    }
                     let ready = slot.lock().unwrap().take().expect("the started child left its reporter");
                     ready.send(7);
                     done.open();

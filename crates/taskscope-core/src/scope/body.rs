@@ -121,6 +121,14 @@ pub(crate) fn drop_caught<F>(mut fut: Pin<&mut Option<F>>) -> Option<Payload> {
     })
 }
 
+/// A started child's future has returned or is about to be dropped: its start call's report
+/// window closes now, before the future (and anything in it that could report) goes (L4).
+fn end_start<E>(extra: &Option<Box<Extra<E>>>) {
+    if let Some(hook) = extra.as_ref().and_then(|x| x.hook.as_ref()) {
+        hook.end();
+    }
+}
+
 impl<F, E> Body<F, E> {
     pub(super) fn new(fut: F, scope: Arc<Inner<E>>, extra: Option<Box<Extra<E>>>, name: Option<&Name>) -> Self {
         let span = ChildSpan::new(&scope.span, name, &scope.rt);
@@ -157,10 +165,9 @@ impl<F, E> Body<F, E> {
         let scope = this.scope.take().expect("taskscope: a child's scope is only lent out during its own poll");
         let shielded = Extra::is_shielded(this.extra);
         let drain = this.extra.as_mut().and_then(|x| x.drain.take());
-        if let Some(hook) = this.extra.as_ref().and_then(|x| x.hook.as_ref()) {
-            // Before the state is published: the start call maps the state to its error.
-            hook.end();
-        }
+        // Before the state is published: the start call maps the state to its error (the
+        // future's drop already ended it; a refused child's did not).
+        end_start(this.extra);
         let (extra, waker) = (this.extra.take(), child.task_waker.take());
         // A started child's hook may hold the last reference to the value or error it reported
         // (its `Start` was dropped): user destructors, caught like the future's own (F7). The
@@ -192,6 +199,7 @@ impl<F, E> Body<F, E> {
         E: Send + 'static,
     {
         let this = self.as_mut().project();
+        end_start(this.extra);
         let outcome = {
             let _entered = this.span.enter();
             drop_caught(this.fut).map_or(Outcome::Cancelled, Outcome::Panic)
@@ -292,6 +300,7 @@ impl<F, E> Body<F, E> {
             },
             Err(p) => Outcome::Panic(p),
         };
+        end_start(this.extra);
         let late = {
             let _entered = this.span.enter();
             drop_caught(this.fut)
