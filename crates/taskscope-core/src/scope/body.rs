@@ -123,7 +123,7 @@ pub(crate) fn drop_caught<F>(mut fut: Pin<&mut Option<F>>) -> Option<Payload> {
 
 impl<F, E> Body<F, E> {
     pub(super) fn new(fut: F, scope: Arc<Inner<E>>, extra: Option<Box<Extra<E>>>, name: Option<&Name>) -> Self {
-        let span = ChildSpan::new(&scope.span, name, &scope.rt);
+        let span = ChildSpan::new(&scope.span, name, Some(&scope.rt));
         Self { fut: Some(fut), scope: Some(scope), extra, span }
     }
 
