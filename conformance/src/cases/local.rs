@@ -1162,6 +1162,66 @@ pub fn o1_local_live_children_and_names(h: &dyn Harness) {
     }));
 }
 
+/// O2: with the `tracing` feature, a local scope's children have spans under the local
+/// scope's span, with their names, the scope's runtime and their outcomes; an event inside a
+/// local child is under the child, a scope opened in a local child is under the child, and a
+/// child cancelled through its handle or by a failing sibling records why.
+#[cfg(feature = "tracing")]
+pub fn o2_local_spans_form_the_task_tree(h: &dyn Harness) {
+    let (root, tree) = super::spans::collect_spans(|root| {
+        h.block_on(Box::pin(async {
+            let r: R<()> = lb(h)
+                .name(root.to_owned())
+                .run(async |s| {
+                    let a = s.spawn_named("a", async {
+                        tracing::info!("inside a");
+                        ok()
+                    });
+                    let nest = s.spawn_named("nest", async {
+                        taskscope_core::Builder::new()
+                            .name("inner")
+                            .run(async |s| {
+                                s.spawn_named("leaf", async { ok() });
+                                ok()
+                            })
+                            .await?;
+                        ok()
+                    });
+                    a.await?;
+                    nest.await?;
+                    let stopped = s.spawn_named("stopped", async {
+                        forever().await;
+                        ok()
+                    });
+                    stopped.cancel();
+                    assert!(stopped.await.unwrap_err().is_cancelled());
+                    s.spawn_named("waiter", async {
+                        forever().await;
+                        ok()
+                    });
+                    s.spawn_named("boom", async { Err::<(), _>(err("boom")) });
+                    Ok(())
+                })
+                .await;
+            expect_failed(r);
+        }));
+    });
+    let rt = h.runtime().name();
+    let expected = format!(
+        "scope {root} [{rt}] failed
+  child a [{rt}] ok
+    event inside a
+  child nest [{rt}] ok
+    scope inner [{rt}] ok
+      child leaf [{rt}] ok
+  child stopped [{rt}] cancelled (cancelled: LocalJoinHandle::cancel() called)
+  child waiter [{rt}] cancelled (sibling 'boom' failed)
+  child boom [{rt}] failed
+"
+    );
+    assert_eq!(tree, expected, "the local task tree as the subscriber saw it");
+}
+
 // ---------------------------------------------------------------------------------------------
 // P3 — what only the local scope does
 
@@ -1278,10 +1338,8 @@ pub fn p3_local_runs_inside_a_spawned_scope_body(h: &dyn Harness) {
 /// Rules that cannot apply to the local scope, with the reason.
 pub const NOT_APPLICABLE: &[(&str, &str)] = &[
     ("B1", "no blocking pool: the local scope spawns nothing; run blocking work in a spawned scope"),
-    (
-        "O2",
-        "tracing spans: a local scope has a span of its own, but its children have none yet (events in them nest under the scope's span)",
-    ),
+    #[cfg(not(feature = "tracing"))]
+    ("O2", "tracing spans: the case needs this crate's `tracing` feature"),
     ("P1", "the cases here are the P1 column for the local scope: they run on the harness's block_on"),
     ("P2", "backend detection: the local scope needs no backend (its timer comes from the ambient scope or is given)"),
     (
@@ -1302,7 +1360,24 @@ macro_rules! local_cases {
     };
 }
 
-local_cases! {
+/// Calls `local_cases!` with the given cases, then those of this crate's `tracing` feature
+/// (O2, the local scope's spans), as `__with_optional_cases!` does for [`ALL`](super::ALL).
+#[cfg(feature = "tracing")]
+macro_rules! with_optional_local_cases {
+    ($($case:ident,)*) => {
+        local_cases! { $($case,)* o2_local_spans_form_the_task_tree, }
+    };
+}
+
+/// Calls `local_cases!` with the given cases: this crate's `tracing` feature is off.
+#[cfg(not(feature = "tracing"))]
+macro_rules! with_optional_local_cases {
+    ($($case:ident,)*) => {
+        local_cases! { $($case,)* }
+    };
+}
+
+with_optional_local_cases! {
     s1_local_scope_waits_for_every_child_drop,
     s1_local_cancelled_children_dropped_before_return,
     s2_local_body_runs_concurrently_and_late_spawns_are_waited_for,

@@ -4,7 +4,8 @@
 //! default (children run on the runtime's threads, where a thread-local default would see
 //! nothing). It keeps only the spans under a root scope named `o2-root-N` (each case run
 //! opens its own), and only while such a case runs, so other cases running at the same time
-//! cost it nothing and are not seen.
+//! cost it nothing and are not seen. The local scope's O2 case (in `local.rs`) collects with
+//! it too, through [`collect_spans`].
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -169,45 +170,55 @@ impl Drop for Collecting {
     }
 }
 
-/// O2: with the `tracing` feature, a scope's span is the parent of its children's spans, a
-/// scope opened in a child is under that child's span (the child ran on a runtime thread), an
-/// event inside a child is under the child, and every outcome and cancel reason is recorded.
-pub fn o2_spans_form_the_task_tree_with_outcomes(h: &dyn Harness) {
+/// Runs `case` with a root scope name of its own, collecting spans meanwhile, and gives back
+/// that name and the tree under the root scope of that name, as [`Collector::tree`] writes it.
+pub(crate) fn collect_spans(case: impl FnOnce(&str)) -> (String, String) {
     static RUN: AtomicUsize = AtomicUsize::new(0);
     let c = collector().expect("taskscope-conformance's collector is the process's global tracing subscriber");
     let root = format!("{ROOT_PREFIX}{}", RUN.fetch_add(1, Ordering::Relaxed));
     let collecting = Collecting::start(c);
-    h.block_on(Box::pin(async {
-        let r = builder(h)
-            .name(root.clone())
-            .run(async |s| {
-                let a = s.spawn_named("a", async {
-                    tracing::info!("inside a");
-                    ok()
-                });
-                let nest = s.spawn_named("nest", async {
-                    taskscope_core::Builder::new()
-                        .name("inner")
-                        .run(async |s| {
-                            s.spawn_named("leaf", async { ok() });
-                            ok()
-                        })
-                        .await?;
-                    ok()
-                });
-                a.await?;
-                nest.await?;
-                s.spawn_named("waiter", async {
-                    forever().await;
-                    ok()
-                });
-                s.spawn_named("boom", async { Err::<(), _>(err("boom")) });
-                Ok::<_, BoxError>(())
-            })
-            .await;
-        expect_failed(r);
-    }));
+    case(&root);
     drop(collecting);
+    let tree = c.tree(&root);
+    (root, tree)
+}
+
+/// O2: with the `tracing` feature, a scope's span is the parent of its children's spans, a
+/// scope opened in a child is under that child's span (the child ran on a runtime thread), an
+/// event inside a child is under the child, and every outcome and cancel reason is recorded.
+pub fn o2_spans_form_the_task_tree_with_outcomes(h: &dyn Harness) {
+    let (root, tree) = collect_spans(|root| {
+        h.block_on(Box::pin(async {
+            let r = builder(h)
+                .name(root.to_owned())
+                .run(async |s| {
+                    let a = s.spawn_named("a", async {
+                        tracing::info!("inside a");
+                        ok()
+                    });
+                    let nest = s.spawn_named("nest", async {
+                        taskscope_core::Builder::new()
+                            .name("inner")
+                            .run(async |s| {
+                                s.spawn_named("leaf", async { ok() });
+                                ok()
+                            })
+                            .await?;
+                        ok()
+                    });
+                    a.await?;
+                    nest.await?;
+                    s.spawn_named("waiter", async {
+                        forever().await;
+                        ok()
+                    });
+                    s.spawn_named("boom", async { Err::<(), _>(err("boom")) });
+                    Ok::<_, BoxError>(())
+                })
+                .await;
+            expect_failed(r);
+        }));
+    });
     let rt = h.runtime().name();
     let expected = format!(
         "scope {root} [{rt}] failed
@@ -220,5 +231,5 @@ pub fn o2_spans_form_the_task_tree_with_outcomes(h: &dyn Harness) {
   child boom [{rt}] failed
 "
     );
-    assert_eq!(c.tree(&root), expected, "the task tree as the subscriber saw it");
+    assert_eq!(tree, expected, "the task tree as the subscriber saw it");
 }

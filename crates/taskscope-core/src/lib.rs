@@ -18,10 +18,10 @@
 //!   enclosing scope's runtime (P4), so library code never names a runtime to wait.
 //! - [`NoRuntime`]: what every entry point says, naming the caller's line, when it finds no
 //!   runtime (P2).
-//! - Feature `tracing` (O2, off by default): a `tracing` span per scope and per child of a
-//!   spawned scope (target `taskscope`, fields `name`, `runtime`, `outcome`, `cancel_reason`,
-//!   `cancel_depth`), parented so that any subscriber shows the task tree; compiled out
-//!   entirely when off.
+//! - Feature `tracing` (O2, off by default): a `tracing` span per scope and per child, of a
+//!   spawned or a local scope (target `taskscope`, fields `name`, `runtime`, `outcome`,
+//!   `cancel_reason`, `cancel_depth`), parented so that any subscriber shows the task tree;
+//!   compiled out entirely when off.
 //!
 //! Every guarantee has a rule ID in the semantics contract (`docs/semantics.md` in the
 //! repository), cited below, and a conformance case named after it.

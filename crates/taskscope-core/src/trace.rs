@@ -1,9 +1,10 @@
 //! Tracing spans for scopes and children (O2), behind the `tracing` feature.
 //!
-//! Every scope and every child of a spawned scope gets a span (target `taskscope`, level INFO;
-//! span names `scope` and `child`) with the fields `name`, `runtime`, `outcome`,
-//! `cancel_reason` and `cancel_depth`, the last three recorded when known. The parents are
-//! explicit, because children run on other threads than the code that spawns them:
+//! Every scope and every child, of a spawned scope or of a local scope (P3), gets a span
+//! (target `taskscope`, level INFO; span names `scope` and `child`) with the fields `name`,
+//! `runtime` (absent for a local scope without one), `outcome`, `cancel_reason` and
+//! `cancel_depth`, the last three recorded when known. The parents are explicit, because
+//! children run on other threads than the code that spawns them:
 //! - a child's span is a child of its scope's span, whoever spawns it and from where, made by
 //!   the scope span's subscriber;
 //! - a scope's span is a child of the span of the child (or scope body) whose poll opens it,
@@ -208,9 +209,9 @@ mod on {
         /// The span of a child of the scope whose span is `scope`, made by the scope span's
         /// subscriber; a root span if the scope's span is closed (a spawn refused by a
         /// finished scope, S4).
-        pub(crate) fn new(scope: &ScopeSpan, name: Option<&Name>, runtime: &Arc<dyn Runtime>) -> Self {
+        pub(crate) fn new(scope: &ScopeSpan, name: Option<&Name>, runtime: Option<&Arc<dyn Runtime>>) -> Self {
             let name = name.map(|n| &**n);
-            let runtime = runtime.name();
+            let runtime = runtime.map(|rt| rt.name());
             let mut parent = scope.current();
             let span = quiet(|| match parts(&parent) {
                 Some((dispatch, parent)) => dispatcher::with_default(&dispatch, || {
@@ -382,7 +383,7 @@ mod off {
 
     impl ChildSpan {
         #[inline(always)]
-        pub(crate) fn new(_: &ScopeSpan, _: Option<&Name>, _: &Arc<dyn Runtime>) -> Self {
+        pub(crate) fn new(_: &ScopeSpan, _: Option<&Name>, _: Option<&Arc<dyn Runtime>>) -> Self {
             Self
         }
 

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use futures_lite::future::block_on;
-use taskscope_core::{BoxError, Builder, CancelToken, local_scope, test_runtime};
+use taskscope_core::{BoxError, Builder, CancelToken, LocalBuilder, local_scope, test_runtime};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -256,7 +256,8 @@ fn panics_are_recorded() {
 }
 
 /// Blocking children get spans; a local scope opened in a scope's body is under that scope,
-/// and an event in a local child is under the local scope.
+/// with its child (on the enclosing scope's runtime) under it, and an event in the local child
+/// under the child.
 #[test]
 fn blocking_and_local_scopes_have_spans() {
     let c = collector();
@@ -283,8 +284,74 @@ fn blocking_and_local_scopes_have_spans() {
   child - [threads] ok
     event blocking work
   scope - [threads] ok
-    event in a local child
+    child - [threads] ok
+      event in a local child
 "
+    );
+}
+
+/// A local scope's children (P3) have spans under the local scope's span, with their names and
+/// outcomes: an event in a local child is under the child, a scope opened in a local child is
+/// under the child, and a child cancelled through its handle or by a failing sibling records
+/// why. A local scope without a runtime gives its children none.
+#[test]
+fn local_children_have_spans_under_the_local_scope() {
+    let c = collector();
+    let r = block_on(LocalBuilder::new().name("local-root").run(async |s| {
+        let ok = s.spawn_named("local-ok", async {
+            tracing::info!("hello from a local child");
+            Ok(())
+        });
+        let nest = s.spawn_named("local-nest", async {
+            LocalBuilder::new()
+                .name("local-inner")
+                .run(async |s| {
+                    s.spawn_named("local-leaf", async { Ok::<_, BoxError>(()) });
+                    Ok(())
+                })
+                .await?;
+            Ok(())
+        });
+        ok.await?;
+        nest.await?;
+        let stopped = s.spawn_named("local-stopped", pending_forever());
+        stopped.cancel();
+        assert!(stopped.await.is_err());
+        s.spawn_named("local-waiter", pending_forever());
+        s.spawn_named("local-boom", async { Err::<(), _>(BoxError::msg("boom")) });
+        Ok::<_, BoxError>(())
+    }));
+    assert!(r.is_err());
+    assert_eq!(
+        c.tree("local-root"),
+        "scope local-root [-] failed
+  child local-ok [-] ok
+    event hello from a local child
+  child local-nest [-] ok
+    scope local-inner [-] ok
+      child local-leaf [-] ok
+  child local-stopped [-] cancelled (cancelled: LocalJoinHandle::cancel() called)
+  child local-waiter [-] cancelled (sibling 'local-boom' failed)
+  child local-boom [-] failed
+"
+    );
+}
+
+/// A local child's span is closed once the child ended, and a spawn refused by a finished
+/// local scope (S4) gets a root span recording `closed`.
+#[test]
+fn a_local_childs_span_closes_and_a_refused_local_spawn_is_closed() {
+    let c = collector();
+    let r = block_on(LocalBuilder::new().name("local-closing-root").run(async |s| {
+        s.spawn_named("local-done", async { Ok::<_, BoxError>(()) });
+        Ok::<_, BoxError>(s.spawner())
+    }));
+    let spawner = r.unwrap();
+    assert_eq!(c.is_closed("local-done"), Some(true));
+    drop(spawner.spawn_named("local-refused-late", async { Ok(()) }));
+    assert_eq!(
+        (c.has_parent("local-refused-late"), c.field_of("local-refused-late", "outcome")),
+        (Some(false), Some("closed".to_owned()))
     );
 }
 

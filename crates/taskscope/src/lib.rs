@@ -153,7 +153,7 @@
 //!   `taskscope` with no feature and leaves the choice to the application.
 //! - `testing`: [`test_on_every_backend!`], which runs an async test on every enabled backend
 //!   flavour (see [`testing`]).
-//! - `tracing` (O2): every scope and every child of a spawned scope gets a
+//! - `tracing` (O2): every scope and every child, of a spawned or a local scope, gets a
 //!   [`tracing`](https://docs.rs/tracing) span (target `taskscope`, level `INFO`, span names
 //!   `scope` and `child`, fields `name`, `runtime`, `outcome`, `cancel_reason` (the root
 //!   reason), `cancel_depth`), parented so that any subscriber shows the task

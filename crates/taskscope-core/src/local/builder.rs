@@ -172,7 +172,8 @@ impl LocalBuilder {
         };
         let span = ScopeSpan::open(self.name.as_ref(), rt.as_ref());
         let queue = Arc::new(ReadyQueue::default());
-        let state = State::new(token, rt, self.grace, self.policy, self.limit.map(NonZeroUsize::get), queue.clone());
+        let limit = self.limit.map(NonZeroUsize::get);
+        let state = State::new(token, rt, self.grace, self.policy, limit, queue.clone(), span.clone());
         let shared = Rc::new(Shared { state, arena: RefCell::new(Arena::new(queue)) });
         let scope = LocalScope { spawner: LocalSpawner { shared: shared.clone() } };
         in_scope(span, LocalDriver::new(shared, body(&scope), deadline, enclosing)).await

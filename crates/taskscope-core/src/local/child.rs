@@ -1,6 +1,6 @@
 //! A local scope's children: the cell a child shares with its [`LocalJoinHandle`], and the
 //! wrapper around its future (abort check, slot of the limit, panic capture, drop handling:
-//! C1, C8, C9, F4, F5, F7, L1).
+//! C1, C8, C9, F4, F5, F7, L1); its span (O2), entered while its future is polled or dropped.
 
 use std::cell::Cell;
 use std::fmt;
@@ -16,7 +16,8 @@ use pin_project_lite::pin_project;
 use crate::error::JoinError;
 use crate::limit::{Acquire, Permit};
 use crate::scope::{ChildState, Outcome, drop_caught, mark_handed_cancellation, poll_tracked, with_panic};
-use crate::token::Name;
+use crate::token::{CancelReason, Name};
+use crate::trace::ChildSpan;
 
 use super::ambient::Around;
 use super::ready::ChildWaker;
@@ -234,6 +235,8 @@ pin_project! {
         // keep every child small.
         extra: Option<Box<Extra<'h, E>>>,
         shielded: bool,
+        // Zero-sized without the `tracing` feature.
+        span: ChildSpan,
     }
 }
 
@@ -252,14 +255,23 @@ impl<'h, F, T, E> ChildTask<'h, F, T, E> {
         slot: Slot,
         shield: Option<Around>,
         hook: Option<Rc<dyn LocalStartHook<E> + 'h>>,
+        span: ChildSpan,
     ) -> Self {
         let shielded = shield.is_some();
         let extra = match (slot, shield, hook) {
             (Slot::Unlimited, None, None) => None,
             (slot, shield, hook) => Some(Box::new(Extra { slot, shield, hook })),
         };
-        Self { fut: Some(fut), cell, extra, shielded }
+        Self { fut: Some(fut), cell, extra, shielded, span }
     }
+}
+
+/// Why a child that ended cancelled was, for its span (O2): its handle, or its scope's reason.
+fn cancel_reason<T, E>(scope: &State<E>, child: &ChildCell<T, E>) -> Option<CancelReason> {
+    if child.cancel.get() {
+        return Some(CancelReason::Explicit(Name::Borrowed("LocalJoinHandle::cancel() called")));
+    }
+    scope.token.reason().cloned()
 }
 
 impl<F, T, E> ChildTask<'_, F, T, E> {
@@ -267,7 +279,8 @@ impl<F, T, E> ChildTask<'_, F, T, E> {
         self.cell.cancel.get() || (!self.shielded && scope.aborted.get())
     }
 
-    /// The future is gone: release the slot and hook (user values inside, F7), then report.
+    /// The future is gone: release the slot and hook (user values inside, F7), then report
+    /// the outcome to the scope and the child's span.
     fn finish(self: Pin<&mut Self>, scope: &State<E>, outcome: Outcome<T, E>) {
         let this = self.project();
         if let Some(hook) = this.extra.as_ref().and_then(|x| x.hook.as_ref()) {
@@ -276,6 +289,7 @@ impl<F, T, E> ChildTask<'_, F, T, E> {
         }
         let late = this.extra.take().and_then(|extra| catch_unwind(AssertUnwindSafe(move || drop(extra))).err());
         scope.child_done(this.cell, with_panic(outcome, late), *this.shielded);
+        this.span.end(this.cell.state(), || cancel_reason(scope, this.cell));
     }
 }
 
@@ -311,26 +325,30 @@ where
             }
         }
         let fut = this.fut.as_mut().as_pin_mut().expect("checked above");
-        // The owner's poll runs inside the scope's context; a shielded child has its own.
-        let poll = || catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
-        let (polled, handed) = poll_tracked(None, || match this.extra.as_ref().and_then(|x| x.shield.as_ref()) {
-            Some(shield) => shield.run(poll),
-            None => poll(),
-        });
-        let outcome = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(Ok(v))) => Outcome::Value(v),
-            // The cancellation core handed this child in this poll, passed on (F2, F3).
-            Ok(Poll::Ready(Err(e))) if handed && scope.token.is_cancelled() => {
-                catch_unwind(AssertUnwindSafe(move || drop(e))).map_or_else(Outcome::Panic, |()| Outcome::Cancelled)
-            }
-            Ok(Poll::Ready(Err(e))) => match this.extra.as_ref().and_then(|x| x.hook.as_ref()) {
-                None => Outcome::Error(e),
-                Some(hook) => hook.intercept(e).map_or(Outcome::Handled, Outcome::Error),
-            },
-            Err(p) => Outcome::Panic(p),
+        let outcome = {
+            // The child's span is entered while its future is polled and dropped (O2).
+            let _entered = this.span.enter();
+            // The owner's poll runs inside the scope's context; a shielded child has its own.
+            let poll = || catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
+            let (polled, handed) = poll_tracked(None, || match this.extra.as_ref().and_then(|x| x.shield.as_ref()) {
+                Some(shield) => shield.run(poll),
+                None => poll(),
+            });
+            let outcome = match polled {
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(Ok(v))) => Outcome::Value(v),
+                // The cancellation core handed this child in this poll, passed on (F2, F3).
+                Ok(Poll::Ready(Err(e))) if handed && scope.token.is_cancelled() => {
+                    catch_unwind(AssertUnwindSafe(move || drop(e))).map_or_else(Outcome::Panic, |()| Outcome::Cancelled)
+                }
+                Ok(Poll::Ready(Err(e))) => match this.extra.as_ref().and_then(|x| x.hook.as_ref()) {
+                    None => Outcome::Error(e),
+                    Some(hook) => hook.intercept(e).map_or(Outcome::Handled, Outcome::Error),
+                },
+                Err(p) => Outcome::Panic(p),
+            };
+            with_panic(outcome, drop_caught(this.fut))
         };
-        let outcome = with_panic(outcome, drop_caught(this.fut));
         self.finish(scope, outcome);
         Poll::Ready(())
     }
@@ -339,7 +357,11 @@ where
         if self.fut.is_none() {
             return;
         }
-        let outcome = drop_caught(self.as_mut().project().fut).map_or(Outcome::Cancelled, Outcome::Panic);
+        let this = self.as_mut().project();
+        let outcome = {
+            let _entered = this.span.enter();
+            drop_caught(this.fut).map_or(Outcome::Cancelled, Outcome::Panic)
+        };
         self.finish(scope, outcome);
     }
 

@@ -22,6 +22,7 @@ use crate::limit::Permit;
 use crate::runtime::Runtime;
 use crate::scope::{ChildState, Policy};
 use crate::token::{CancelReason, CancelToken, Name};
+use crate::trace::ChildSpan;
 
 use super::ambient::Around;
 use super::child::{ChildCell, ChildTask, LocalChild, LocalJoinHandle, LocalStartHook, Slot};
@@ -137,7 +138,7 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
         let Some(sem) = &self.shared.state.sem else { return self.spawn(fut) };
         match sem.acquire().await {
             Some(permit) => self.spawn_child(fut, How { permit: Some(permit), ..How::plain(None) }),
-            None => Self::refused(None, fut),
+            None => self.refused(None, fut),
         }
     }
 
@@ -212,9 +213,12 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
         LocalStart::new(slot, handle, scope)
     }
 
-    /// The handle of a refused spawn (S4): `work` is dropped without being run.
-    fn refused<T, W>(name: Option<Name>, work: W) -> LocalJoinHandle<T, E> {
+    /// The handle of a refused spawn (S4): `work` is dropped without being run; its span
+    /// (O2) records `closed`.
+    fn refused<T, W>(&self, name: Option<Name>, work: W) -> LocalJoinHandle<T, E> {
         drop(work);
+        let st = &self.shared.state;
+        ChildSpan::new(&st.span, name.as_ref(), st.rt.as_ref()).end(ChildState::Closed, || st.token.reason().cloned());
         let cell = ChildCell::new(name, None, None);
         cell.set_state(ChildState::Closed);
         LocalJoinHandle { cell }
@@ -231,7 +235,7 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
                 // Never started: a report that comes later is ignored (L4).
                 hook.end();
             }
-            return Self::refused(how.name, fut);
+            return self.refused(how.name, fut);
         }
         let slot = match (how.permit, &st.sem) {
             (Some(p), _) => Slot::Held(p),
@@ -240,9 +244,10 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
         };
         let shield = how.shielded.then(|| Around::new(&CancelToken::new(), st.rt.as_ref(), &st.holds));
         let sink = (st.policy == Policy::Supervise).then(|| Rc::downgrade(&st.sink));
+        let span = ChildSpan::new(&st.span, how.name.as_ref(), st.rt.as_ref());
         let (index, wake) = self.shared.arena.borrow_mut().reserve();
         let cell = ChildCell::new(how.name, Some(wake), sink);
-        let task: BoxedChild<'env, E> = Box::pin(ChildTask::new(fut, cell.clone(), slot, shield, how.hook));
+        let task: BoxedChild<'env, E> = Box::pin(ChildTask::new(fut, cell.clone(), slot, shield, how.hook, span));
         self.shared.arena.borrow_mut().entries[index].task = Some(task);
         st.live.set(st.live.get() + 1);
         cell.schedule(!st.polling.get());

@@ -13,6 +13,7 @@ use crate::limit::Semaphore;
 use crate::runtime::Runtime;
 use crate::scope::{ChildState, Outcome, Payload, Policy, drop_quietly};
 use crate::token::{CancelReason, CancelToken, Name};
+use crate::trace::ScopeSpan;
 
 use super::ambient::{Around, Holds};
 use super::child::ChildCell;
@@ -55,6 +56,8 @@ pub(crate) struct State<E> {
     pub(crate) around: Around,
     pub(crate) holds: Arc<Holds>,
     pub(crate) queue: Arc<ReadyQueue>,
+    /// The scope's span (O2), the parent of its children's; zero-sized without `tracing`.
+    pub(crate) span: ScopeSpan,
 }
 
 impl<E: 'static> State<E> {
@@ -65,6 +68,7 @@ impl<E: 'static> State<E> {
         policy: Policy,
         limit: Option<usize>,
         queue: Arc<ReadyQueue>,
+        span: ScopeSpan,
     ) -> Self {
         let holds = Holds::new(queue.clone());
         Self {
@@ -84,6 +88,7 @@ impl<E: 'static> State<E> {
             panic: RefCell::new(None),
             holds,
             queue,
+            span,
         }
     }
 }

@@ -81,7 +81,7 @@ impl<E: Send + 'static> Spawner<E> {
         };
         let Some(token) = registered else { return self.refused(how.name, f) };
         child.task_waker.register(&std::task::Waker::from(Arc::new(CancelOnWake(token.clone()))));
-        let span = ChildSpan::new(&self.inner.span, how.name.as_ref(), &self.inner.rt);
+        let span = ChildSpan::new(&self.inner.span, how.name.as_ref(), Some(&self.inner.rt));
         let job = BlockingChild { scope: self.inner.clone(), child: child.clone(), token, shielded, f: Some(f), span };
         self.inner.rt.spawn_blocking(Box::new(move || job.run()));
         JoinHandle { child }

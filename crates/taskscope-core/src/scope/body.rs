@@ -131,7 +131,7 @@ fn end_start<E>(extra: &Option<Box<Extra<E>>>) {
 
 impl<F, E> Body<F, E> {
     pub(super) fn new(fut: F, scope: Arc<Inner<E>>, extra: Option<Box<Extra<E>>>, name: Option<&Name>) -> Self {
-        let span = ChildSpan::new(&scope.span, name, &scope.rt);
+        let span = ChildSpan::new(&scope.span, name, Some(&scope.rt));
         Self { fut: Some(fut), scope: Some(scope), extra, span }
     }
 

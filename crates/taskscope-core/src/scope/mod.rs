@@ -279,7 +279,7 @@ impl<E: Send + 'static> Spawner<E> {
     /// The handle of a refused spawn (S4): `work` is dropped without being run.
     fn refused<T, W>(&self, name: Option<Name>, work: W) -> JoinHandle<T, E> {
         drop(work);
-        ChildSpan::new(&self.inner.span, name.as_ref(), &self.inner.rt)
+        ChildSpan::new(&self.inner.span, name.as_ref(), Some(&self.inner.rt))
             .end(ChildState::Closed, || self.inner.token.reason().cloned());
         let child = ChildCell::new(Child::new(name, None), ());
         child.state.store(CLOSED, Ordering::Release);
