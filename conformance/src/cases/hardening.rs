@@ -306,6 +306,106 @@ pub fn f3_a_blocking_child_passing_on_a_handed_cancellation_is_not_a_second_memb
     }));
 }
 
+/// C9: the value of a running child, asked for without waiting, is "running", not some
+/// other reason for having no value.
+pub fn c9_the_result_of_a_running_child_says_running(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .run(async |s| {
+                let go = Gate::new();
+                let g = go.clone();
+                let h = s.spawn(async move {
+                    g.wait().await;
+                    ok()
+                });
+                // A sibling run to its end first: the runtime has had every chance to poll `h`.
+                let peek = s.spawn(async { Ok::<_, BoxError>(()) });
+                peek.await?;
+                go.open();
+                match h.result() {
+                    Err(JoinError::Running { .. }) => {}
+                    other => panic!("expected JoinError::Running for a child still waiting, got {other:?}"),
+                }
+                ok()
+            })
+            .await;
+        assert!(r.is_ok(), "expected the scope to succeed, got {r:?}");
+    }));
+}
+
+/// F5, C9: a sibling that awaits the handle of a child that panicked (during the grace period
+/// the panic started) is told it panicked; the panic then resumes in the owner.
+pub fn f5_a_handle_of_a_panicked_child_says_panicked(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let seen: Arc<Mutex<Option<String>>> = Arc::default();
+        let record = seen.clone();
+        let fut = builder(h).grace(Duration::from_secs(30)).run(async |s| {
+            let go = Gate::new();
+            let g = go.clone();
+            let boom = s.spawn_named("boom", async move {
+                g.wait().await;
+                std::panic::panic_any(7_u32);
+                #[allow(unreachable_code)]
+                ok()
+            });
+            s.spawn(async move {
+                go.open();
+                let got = boom.await;
+                *record.lock().unwrap() = Some(format!("{got:?}"));
+                ok()
+            });
+            ok()
+        });
+        let caught = futures_lite::future::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(fut)).await;
+        let payload = caught.expect_err("the panic did not resume in the owner");
+        assert_eq!(payload.downcast_ref::<u32>(), Some(&7), "the payload changed");
+        let seen = seen.lock().unwrap().take().expect("the sibling awaited the handle");
+        assert!(seen.starts_with("Err(Panicked"), "the sibling was told {seen}, not that the child panicked");
+    }));
+}
+
+/// L1, S4: a `spawn_wait` blocked on a full limit stops waiting as soon as the scope is
+/// cancelled (with a grace period, while the children holding the slots still run): it gets
+/// a refused (`Closed`) handle at once, not a slot when the grace period ends.
+pub fn l1_a_waiting_spawn_wait_is_refused_when_the_scope_cancels(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let seen: Arc<Mutex<Option<ChildState>>> = Arc::default();
+        let record = seen.clone();
+        let r = builder(h)
+            .grace(Duration::from_secs(30))
+            .limit(2)
+            .expect("limit 2 is valid")
+            .run(async |s| {
+                let (release, waiting) = (Gate::new(), Gate::new());
+                let r = release.clone();
+                // Holds a slot until the waiting spawn has been refused; ignores the cancel.
+                s.spawn(async move {
+                    r.wait().await;
+                    ok()
+                });
+                let (sp, w) = (s.spawner(), waiting.clone());
+                s.spawn(async move {
+                    let mut wait = std::pin::pin!(sp.spawn_wait(async { ok() }));
+                    assert!(
+                        futures_lite::future::poll_once(&mut wait).await.is_none(),
+                        "both slots are held: the spawn waits"
+                    );
+                    w.open();
+                    let refused = wait.await;
+                    *record.lock().unwrap() = Some(refused.state());
+                    release.open();
+                    ok()
+                });
+                waiting.wait().await;
+                s.cancel();
+                ok()
+            })
+            .await;
+        assert!(matches!(r, Err(ScopeError::Cancelled { .. })), "expected the scope to be cancelled, got {r:?}");
+        assert_eq!(*seen.lock().unwrap(), Some(ChildState::Closed), "the waiting spawn was not refused");
+    }));
+}
+
 /// A user's own error type, with the conversion from a nested scope's error that `?` uses.
 #[derive(Debug)]
 enum AppError {
