@@ -321,11 +321,11 @@ pub fn c9_the_result_of_a_running_child_says_running(h: &dyn Harness) {
                 // A sibling run to its end first: the runtime has had every chance to poll `h`.
                 let peek = s.spawn(async { Ok::<_, BoxError>(()) });
                 peek.await?;
-                go.open();
                 match h.result() {
                     Err(JoinError::Running { .. }) => {}
                     other => panic!("expected JoinError::Running for a child still waiting, got {other:?}"),
                 }
+                go.open();
                 ok()
             })
             .await;
