@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use taskscope_core::{
-    BoxError, Builder, CancelToken, ChildState, JoinError, Ready, Scope, ScopeError, TrySpawnError, fail_after,
+    BoxError, Builder, CancelToken, ChildState, JoinError, Policy, Ready, Scope, ScopeError, TrySpawnError, fail_after,
 };
 
 use crate::Harness;
@@ -150,7 +150,7 @@ pub fn l4_a_report_after_the_child_ended_is_ignored(h: &dyn Harness) {
 
 /// L4, F3: a start call dropped without being awaited, after its child failed before reporting
 /// ready: the error it would have returned is not lost, it fails the scope like any child's
-/// error.
+/// error (and cancels the siblings, F1).
 pub fn l4_a_dropped_start_gives_the_early_error_to_the_scope(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
         let r = builder(h)
@@ -163,6 +163,11 @@ pub fn l4_a_dropped_start_gives_the_early_error_to_the_scope(h: &dyn Harness) {
                         let _guard = guard;
                         Err::<(), _>(err("failed before ready"))
                     }
+                });
+                // A sibling that only ends when the scope cancels it (F1).
+                s.spawn(async {
+                    forever().await;
+                    ok()
                 });
                 // The child has returned its error (its future is gone): nobody awaits the start.
                 child_dropped.wait().await;
@@ -403,6 +408,46 @@ pub fn l1_a_waiting_spawn_wait_is_refused_when_the_scope_cancels(h: &dyn Harness
             .await;
         assert!(matches!(r, Err(ScopeError::Cancelled { .. })), "expected the scope to be cancelled, got {r:?}");
         assert_eq!(*seen.lock().unwrap(), Some(ChildState::Closed), "the waiting spawn was not refused");
+    }));
+}
+
+/// L2, L4, F3: under the supervise policy, a dropped start call's early error joins the group
+/// without cancelling anything: the sibling runs to its end and keeps its value.
+pub fn l2_a_dropped_start_under_supervise_cancels_nothing(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let mut sibling = None;
+        let r = builder(h)
+            .policy(Policy::Supervise)
+            .run(async |s| {
+                let (child_dropped, go) = (Gate::new(), Gate::new());
+                let dropped = child_dropped.clone();
+                let start = s.start(move |_ready: Ready<u32>| {
+                    let guard = OnDrop(move || dropped.open());
+                    async move {
+                        let _guard = guard;
+                        Err::<(), _>(err("failed before ready"))
+                    }
+                });
+                let g = go.clone();
+                sibling = Some(s.spawn(async move {
+                    g.wait().await;
+                    Ok::<_, BoxError>(7)
+                }));
+                child_dropped.wait().await;
+                drop(start);
+                go.open();
+                ok()
+            })
+            .await;
+        match r {
+            Err(ScopeError::Failed(group)) => {
+                let members: Vec<String> = group.iter().map(ToString::to_string).collect();
+                assert_eq!(members, ["failed before ready"], "expected the early error once in the group");
+            }
+            other => panic!("expected the supervised scope to report the early error, got {other:?}"),
+        }
+        let sibling = sibling.expect("the body ran").result();
+        assert_eq!(sibling.ok(), Some(7), "the sibling was cancelled instead of running to its end");
     }));
 }
 

@@ -254,6 +254,7 @@ macro_rules! __with_cases {
             l4_a_report_after_the_child_failed_is_ignored,
             l4_a_report_after_the_child_ended_is_ignored,
             l4_a_dropped_start_gives_the_early_error_to_the_scope,
+            l2_a_dropped_start_under_supervise_cancels_nothing,
             c7_elapsed_with_a_typed_error_passed_on_by_a_nested_scope,
             f3_a_failed_handle_passed_on_with_question_mark_is_not_a_second_member,
             f3_a_typed_error_passed_on_from_a_handle_is_not_a_second_member,
