@@ -58,6 +58,35 @@ pub fn l1_a_queued_child_cancelled_as_the_slot_frees_loses_no_permit(h: &dyn Har
     }));
 }
 
+/// Starts a child that ends with `end` without reporting ready, hands its reporter to a
+/// sibling that reports only once the child is no longer counted (its end is decided by then),
+/// and returns what the start call says after that late report.
+async fn start_then_report_late(
+    s: &Scope<BoxError>,
+    end: Result<(), BoxError>,
+) -> Result<(u32, taskscope_core::JoinHandle<(), BoxError>), JoinError<BoxError>> {
+    let reporter: Arc<Mutex<Option<Ready<u32>>>> = Arc::default();
+    let sent = Gate::new();
+    let slot = reporter.clone();
+    let start = s.start(move |ready: Ready<u32>| {
+        *slot.lock().unwrap() = Some(ready);
+        async move { end }
+    });
+    let (done, sp) = (sent.clone(), s.spawner());
+    s.spawn(async move {
+        while sp.live_children() > 1 {
+            yield_now().await;
+        }
+        let ready = reporter.lock().unwrap().take().expect("the started child left its reporter");
+        ready.send(7);
+        done.open();
+        ok()
+    });
+    // Only look at the start once the late report has been made.
+    sent.wait().await;
+    start.await
+}
+
 /// L4: the reporter handed to a sibling, which reports only after the started child has
 /// failed: the report is ignored, the start call returns the child's error, and the scope
 /// does not fail (the error was the start call's, F3: not lost, not reported twice).
@@ -65,33 +94,7 @@ pub fn l4_a_report_after_the_child_failed_is_ignored(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
         let r = builder(h)
             .run(async |s| {
-                let reporter: Arc<Mutex<Option<Ready<u32>>>> = Arc::default();
-                let (child_dropped, sent) = (Gate::new(), Gate::new());
-                let (slot, dropped) = (reporter.clone(), child_dropped.clone());
-                let start = s.start(move |ready: Ready<u32>| {
-                    *slot.lock().unwrap() = Some(ready);
-                    let guard = OnDrop(move || dropped.open());
-                    async move {
-                        let _guard = guard;
-                        Err::<(), _>(err("failed before ready"))
-                    }
-                });
-                let (slot, dropped, done, sp) = (reporter.clone(), child_dropped.clone(), sent.clone(), s.spawner());
-                s.spawn(async move {
-                    dropped.wait().await;
-                    // The future is gone; its end is decided before the scope stops counting
-                    // it (only this child is left then).
-                    while sp.live_children() > 1 {
-                        yield_now().await;
-                    }
-                    let ready = slot.lock().unwrap().take().expect("the started child left its reporter");
-                    ready.send(7);
-                    done.open();
-                    ok()
-                });
-                // Only look at the start once the late report has been made.
-                sent.wait().await;
-                match start.await {
+                match start_then_report_late(s, Err(err("failed before ready"))).await {
                     Err(JoinError::Failed { error: Some(e), .. }) => {
                         assert_eq!(e.to_string(), "failed before ready", "the start call returned another error");
                     }
@@ -111,33 +114,7 @@ pub fn l4_a_report_after_the_child_ended_is_ignored(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
         let r = builder(h)
             .run(async |s| {
-                let reporter: Arc<Mutex<Option<Ready<u32>>>> = Arc::default();
-                let (child_dropped, sent) = (Gate::new(), Gate::new());
-                let (slot, dropped) = (reporter.clone(), child_dropped.clone());
-                let start = s.start(move |ready: Ready<u32>| {
-                    *slot.lock().unwrap() = Some(ready);
-                    let guard = OnDrop(move || dropped.open());
-                    async move {
-                        let _guard = guard;
-                        ok()
-                    }
-                });
-                let (slot, dropped, done, sp) = (reporter.clone(), child_dropped.clone(), sent.clone(), s.spawner());
-                s.spawn(async move {
-                    dropped.wait().await;
-                    // The future is gone; its end is decided before the scope stops counting
-                    // it (only this child is left then).
-                    while sp.live_children() > 1 {
-                        yield_now().await;
-                    }
-                    let ready = slot.lock().unwrap().take().expect("the started child left its reporter");
-                    ready.send(7);
-                    done.open();
-                    ok()
-                });
-                // Only look at the start once the late report has been made.
-                sent.wait().await;
-                match start.await {
+                match start_then_report_late(s, ok()).await {
                     Err(JoinError::NotReady { .. }) => {}
                     other => panic!("expected the start call to say the child never became ready, got {other:?}"),
                 }
