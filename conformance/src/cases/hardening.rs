@@ -18,6 +18,18 @@ use taskscope_core::{
 use crate::Harness;
 use crate::support::*;
 
+/// The scope failed with exactly `expected` in its group, in that order: `why` says what the
+/// members should be, `what` what the scope should have done.
+fn expect_members<T: std::fmt::Debug>(r: Result<T, ScopeError<BoxError>>, expected: &[&str], why: &str, what: &str) {
+    match r {
+        Err(ScopeError::Failed(group)) => {
+            let members: Vec<String> = group.iter().map(ToString::to_string).collect();
+            assert_eq!(members, expected, "{why}");
+        }
+        other => panic!("{what}, got {other:?}"),
+    }
+}
+
 /// L1: a queued child whose handle is cancelled on another thread at the moment the running
 /// child frees the slot never strands the slot: the next child still runs.
 pub fn l1_a_queued_child_cancelled_as_the_slot_frees_loses_no_permit(h: &dyn Harness) {
@@ -152,13 +164,12 @@ pub fn l4_a_dropped_start_gives_the_early_error_to_the_scope(h: &dyn Harness) {
                 ok()
             })
             .await;
-        match r {
-            Err(ScopeError::Failed(group)) => {
-                let members: Vec<String> = group.iter().map(ToString::to_string).collect();
-                assert_eq!(members, ["failed before ready"], "expected the early error once in the group");
-            }
-            other => panic!("expected the scope to fail with the early error, got {other:?}"),
-        }
+        expect_members(
+            r,
+            &["failed before ready"],
+            "expected the early error once in the group",
+            "expected the scope to fail with the early error",
+        );
     }));
 }
 
@@ -192,13 +203,12 @@ pub fn f3_an_error_from_cleanup_after_a_handed_cancellation_is_collected(h: &dyn
                 ok()
             })
             .await;
-        match r {
-            Err(ScopeError::Failed(group)) => {
-                let members: Vec<String> = group.iter().map(ToString::to_string).collect();
-                assert_eq!(members, ["cause", "cleanup failed"], "expected the cause, then the cleanup's own error");
-            }
-            other => panic!("expected the scope to fail with both errors, got {other:?}"),
-        }
+        expect_members(
+            r,
+            &["cause", "cleanup failed"],
+            "expected the cause, then the cleanup's own error",
+            "expected the scope to fail with both errors",
+        );
     }));
 }
 
@@ -278,13 +288,12 @@ pub fn f3_a_blocking_child_passing_on_a_handed_cancellation_is_not_a_second_memb
                 ok()
             })
             .await;
-        match r {
-            Err(ScopeError::Failed(group)) => {
-                let members: Vec<String> = group.iter().map(ToString::to_string).collect();
-                assert_eq!(members, ["boom"], "the failed sibling's error once, and nothing else");
-            }
-            other => panic!("expected the scope to fail with the sibling's error, got {other:?}"),
-        }
+        expect_members(
+            r,
+            &["boom"],
+            "the failed sibling's error once, and nothing else",
+            "expected the scope to fail with the sibling's error",
+        );
     }));
 }
 
@@ -416,13 +425,12 @@ pub fn l2_a_dropped_start_under_supervise_cancels_nothing(h: &dyn Harness) {
                 ok()
             })
             .await;
-        match r {
-            Err(ScopeError::Failed(group)) => {
-                let members: Vec<String> = group.iter().map(ToString::to_string).collect();
-                assert_eq!(members, ["failed before ready"], "expected the early error once in the group");
-            }
-            other => panic!("expected the supervised scope to report the early error, got {other:?}"),
-        }
+        expect_members(
+            r,
+            &["failed before ready"],
+            "expected the early error once in the group",
+            "expected the supervised scope to report the early error",
+        );
         let sibling = sibling.expect("the body ran").result();
         assert_eq!(sibling.ok(), Some(7), "the sibling was cancelled instead of running to its end");
     }));
