@@ -81,10 +81,10 @@
 //! assert_eq!(pages[9], 90);
 //! # Ok::<_, BoxError>(()) }).unwrap();
 //! ```
-// One `unsafe` block, allowed where it stands: `ChildCell::with_body` in `scope.rs` pins a
-// child's future inside the allocation it shares with its handle (one allocation per child
-// instead of two). It carries its SAFETY proof; `tests/child_cell.rs` stresses it, also under
-// Miri.
+// Two `unsafe` blocks, each allowed where it stands: `ChildCell::with_body` in `scope/cell.rs`
+// and `Node::with_body` in `local/node.rs` pin a child's future inside the allocation it shares
+// with its handle (one allocation per child instead of two). Each carries its SAFETY proof;
+// `tests/child_cell.rs` and `tests/local_node.rs` stress them, also under Miri.
 #![deny(unsafe_code)]
 
 mod builder;

@@ -1,4 +1,4 @@
-//! Stress test for the one `unsafe` block in core: a child's future is pinned inside its
+//! Stress test for the spawned scope's `unsafe` block: a child's future is pinned inside its
 //! `ChildCell` (one allocation shared by the runtime's `Task`, the handle and the scope's
 //! registry). Every child here is `!Unpin` and checks, on every poll and in its destructor,
 //! that it never moved; children migrate between worker threads, handles are dropped on other

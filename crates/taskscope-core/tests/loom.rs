@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use loom::future::block_on;
-use taskscope_core::{BlockingJob, BoxError, BoxedSleep, Builder, Policy, Ready, Runtime, ScopeError, Task};
+use taskscope_core::{
+    BlockingJob, BoxError, BoxedSleep, Builder, LocalScope, Policy, Ready, Runtime, ScopeError, Task, local_scope,
+};
 
 /// A runtime whose every task is a loom thread, and whose timers never fire (the models use
 /// none).
@@ -256,5 +258,83 @@ fn a_cancelled_handle_reports_after_the_childs_scope_drained() {
             Ok(())
         }));
         r.expect("the scope succeeds");
+    });
+}
+
+/// A local child's parking place: set to ready and woken by another thread.
+#[derive(Default)]
+struct Park(loom::sync::Mutex<(bool, Option<std::task::Waker>)>);
+
+impl Park {
+    /// Ready once another thread has called [`Park::wake`]; registers the waker otherwise.
+    fn poll(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let mut p = self.0.lock().unwrap();
+        if p.0 {
+            return std::task::Poll::Ready(());
+        }
+        p.1 = Some(cx.waker().clone());
+        std::task::Poll::Pending
+    }
+
+    fn wake(&self) {
+        let waker = {
+            let mut p = self.0.lock().unwrap();
+            p.0 = true;
+            p.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// P3: a local child woken from another thread while the owner drains its ready queue is
+/// polled again (no lost wake-up: loom reports a deadlock if the owner is never woken), once,
+/// and its value reaches the owner; the child borrows the owner's stack.
+#[test]
+fn a_local_child_woken_from_another_thread_is_polled_again() {
+    model(|| {
+        let park = Arc::new(Park::default());
+        let waker_side = park.clone();
+        let th = loom::thread::spawn(move || waker_side.wake());
+        let borrowed = 41;
+        let r = block_on(local_scope(async |s: &LocalScope<'_, BoxError>| {
+            let h = s.spawn(async {
+                std::future::poll_fn(|cx| park.poll(cx)).await;
+                Ok(borrowed + 1)
+            });
+            let sibling = s.spawn(async { Ok(1) });
+            Ok(h.await? + sibling.await?)
+        }));
+        th.join().unwrap();
+        assert_eq!(r.unwrap(), 43);
+    });
+}
+
+/// P3, C3: a local scope dropped while another thread wakes its parked child drops the child
+/// once, on the owner's thread, before the drop returns; the late wake-up touches nothing of
+/// the child's.
+#[test]
+fn a_local_scope_dropped_while_another_thread_wakes_its_child() {
+    model(|| {
+        let drops = Drops::default();
+        let park = Arc::new(Park::default());
+        let waker_side = park.clone();
+        let owned = Counted(drops.clone(), "child");
+        let mut scope = Box::pin(local_scope(async |s: &LocalScope<'_, BoxError>| {
+            s.spawn(async {
+                let _owned = owned;
+                std::future::poll_fn(|cx| park.poll(cx)).await;
+                std::future::pending::<()>().await;
+                Ok(())
+            });
+            std::future::pending::<()>().await;
+            Ok(())
+        }));
+        let th = loom::thread::spawn(move || waker_side.wake());
+        assert!(block_on(futures_lite::future::poll_once(scope.as_mut())).is_none());
+        drop(scope);
+        assert_eq!(drops.count(), 1, "the child was dropped with its scope");
+        th.join().unwrap();
     });
 }

@@ -1,8 +1,8 @@
 //! A local scope's children: the cell a child shares with its [`LocalJoinHandle`], and the
-//! wrapper around its future (abort check, slot of the limit, panic capture, drop handling:
+//! wrapper around its future (the two live in one allocation, a [`Node`]) (abort check, slot of the limit, panic capture, drop handling:
 //! C1, C8, C9, F4, F5, F7, L1); its span (O2), entered while its future is polled or dropped.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -20,11 +20,12 @@ use crate::token::{CancelReason, Name};
 use crate::trace::ChildSpan;
 
 use super::ambient::Around;
+use super::node::{Node, SharedNode};
 use super::ready::ChildWaker;
 use super::state::{ErrorSink, State};
 
 /// What a child shares with its handle. `Cell`s only (taken and put back), which keeps it
-/// small: one allocation per child is this, and the allocator serves small ones fastest.
+/// small.
 pub(crate) struct ChildCell<T, E> {
     pub(crate) name: Option<Name>,
     state: Cell<ChildState>,
@@ -41,12 +42,8 @@ pub(crate) struct ChildCell<T, E> {
 }
 
 impl<T, E> ChildCell<T, E> {
-    pub(crate) fn new(
-        name: Option<Name>,
-        waker: Option<Arc<ChildWaker>>,
-        sink: Option<Weak<ErrorSink<E>>>,
-    ) -> Rc<Self> {
-        Rc::new(Self {
+    pub(crate) fn new(name: Option<Name>, waker: Option<Arc<ChildWaker>>, sink: Option<Weak<ErrorSink<E>>>) -> Self {
+        Self {
             name,
             state: Cell::new(ChildState::Running),
             cancel: Cell::new(false),
@@ -55,7 +52,7 @@ impl<T, E> ChildCell<T, E> {
             output: Cell::new(None),
             detached: Cell::new(false),
             sink,
-        })
+        }
     }
 
     pub(crate) fn set_state(&self, state: ChildState) {
@@ -101,17 +98,20 @@ impl<T, E> ChildCell<T, E> {
 /// assert_eq!(sum.state(), ChildState::Finished);
 /// assert_eq!((sum.result().unwrap(), max.result().unwrap()), (6, Some(3)));
 /// ```
-pub struct LocalJoinHandle<T, E> {
-    pub(crate) cell: Rc<ChildCell<T, E>>,
+///
+/// `'env` is the scope's: the handle shares one allocation with the child's future, which may
+/// borrow for `'env`, so the handle cannot outlive what the child borrows.
+pub struct LocalJoinHandle<'env, T, E> {
+    pub(crate) cell: Pin<Rc<SharedNode<'env, T, E>>>,
 }
 
-impl<T, E> fmt::Debug for LocalJoinHandle<T, E> {
+impl<T, E> fmt::Debug for LocalJoinHandle<'_, T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LocalJoinHandle").field("name", &self.cell.name).field("state", &self.state()).finish()
     }
 }
 
-impl<T, E> Drop for LocalJoinHandle<T, E> {
+impl<T, E> Drop for LocalJoinHandle<'_, T, E> {
     fn drop(&mut self) {
         self.cell.detached.set(true);
         let Some(Err(unread)) = self.cell.output.take() else { return };
@@ -124,7 +124,7 @@ impl<T, E> Drop for LocalJoinHandle<T, E> {
     }
 }
 
-impl<T, E> LocalJoinHandle<T, E> {
+impl<T, E> LocalJoinHandle<'_, T, E> {
     /// The child's name, if it was spawned with one.
     pub fn name(&self) -> Option<&str> {
         self.cell.name.as_deref()
@@ -189,7 +189,7 @@ impl<T, E> LocalJoinHandle<T, E> {
 ///
 /// # Cancel safety
 /// Cancel-safe: dropping the await leaves the child and its value untouched.
-impl<T, E> Future for LocalJoinHandle<T, E> {
+impl<T, E> Future for LocalJoinHandle<'_, T, E> {
     type Output = Result<T, JoinError<E>>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if self.state() == ChildState::Running {
@@ -218,19 +218,35 @@ pub(crate) enum Slot {
 /// A child as the owner sees it: poll it, or drop its future now.
 pub(crate) trait LocalChild<E> {
     /// Polls the child; on `Ready` its future is gone and its outcome recorded.
-    fn poll_child(self: Pin<&mut Self>, cx: &mut Context<'_>, scope: &State<E>) -> Poll<()>;
+    fn poll_child(self: Pin<&Self>, cx: &mut Context<'_>, scope: &State<E>) -> Poll<()>;
     /// Drops the future now and records the child cancelled (or panicked, F7).
-    fn stop(self: Pin<&mut Self>, scope: &State<E>);
+    fn stop(self: Pin<&Self>, scope: &State<E>);
     /// Whether the scope's cancellation passes it by (C8).
     fn is_shielded(&self) -> bool;
 }
 
+impl<F, T, E> LocalChild<E> for Node<T, E, RefCell<ChildTask<'_, F, E>>>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    fn poll_child(self: Pin<&Self>, cx: &mut Context<'_>, scope: &State<E>) -> Poll<()> {
+        self.with_body(|task, cell| task.poll_child(cx, scope, cell))
+    }
+
+    fn stop(self: Pin<&Self>, scope: &State<E>) {
+        self.with_body(|task, cell| task.stop(scope, cell));
+    }
+
+    fn is_shielded(&self) -> bool {
+        self.shielded
+    }
+}
+
 pin_project! {
     /// Core's wrapper around a local child's future.
-    pub(crate) struct ChildTask<'h, F, T, E> {
+    pub(crate) struct ChildTask<'h, F, E> {
         #[pin]
         fut: Option<F>,
-        cell: Rc<ChildCell<T, E>>,
         // What only some children have (a limit's slot, a shield, a start hook), boxed to
         // keep every child small.
         extra: Option<Box<Extra<'h, E>>>,
@@ -248,10 +264,9 @@ pub(crate) struct Extra<'h, E> {
     hook: Option<Rc<dyn LocalStartHook<E> + 'h>>,
 }
 
-impl<'h, F, T, E> ChildTask<'h, F, T, E> {
+impl<'h, F, E> ChildTask<'h, F, E> {
     pub(crate) fn new(
         fut: F,
-        cell: Rc<ChildCell<T, E>>,
         slot: Slot,
         shield: Option<Around>,
         hook: Option<Rc<dyn LocalStartHook<E> + 'h>>,
@@ -262,7 +277,7 @@ impl<'h, F, T, E> ChildTask<'h, F, T, E> {
             (Slot::Unlimited, None, None) => None,
             (slot, shield, hook) => Some(Box::new(Extra { slot, shield, hook })),
         };
-        Self { fut: Some(fut), cell, extra, shielded, span }
+        Self { fut: Some(fut), extra, shielded, span }
     }
 }
 
@@ -274,35 +289,40 @@ fn cancel_reason<T, E>(scope: &State<E>, child: &ChildCell<T, E>) -> Option<Canc
     scope.token.reason().cloned()
 }
 
-impl<F, T, E> ChildTask<'_, F, T, E> {
-    fn must_stop(&self, scope: &State<E>) -> bool {
-        self.cell.cancel.get() || (!self.shielded && scope.aborted.get())
+impl<F, E> ChildTask<'_, F, E> {
+    fn must_stop<T>(&self, scope: &State<E>, cell: &ChildCell<T, E>) -> bool {
+        cell.cancel.get() || (!self.shielded && scope.aborted.get())
     }
 
     /// The future is gone: release the slot and hook (user values inside, F7), then report
     /// the outcome to the scope and the child's span.
-    fn finish(self: Pin<&mut Self>, scope: &State<E>, outcome: Outcome<T, E>) {
+    fn finish<T>(self: Pin<&mut Self>, scope: &State<E>, cell: &ChildCell<T, E>, outcome: Outcome<T, E>) {
         let this = self.project();
         if let Some(hook) = this.extra.as_ref().and_then(|x| x.hook.as_ref()) {
             // Before the state is set: the start call maps the state to its error (L4).
             hook.end();
         }
         let late = this.extra.take().and_then(|extra| catch_unwind(AssertUnwindSafe(move || drop(extra))).err());
-        scope.child_done(this.cell, with_panic(outcome, late), *this.shielded);
-        this.span.end(this.cell.state(), || cancel_reason(scope, this.cell));
+        scope.child_done(cell, with_panic(outcome, late), *this.shielded);
+        this.span.end(cell.state(), || cancel_reason(scope, cell));
     }
 }
 
-impl<F, T, E> LocalChild<E> for ChildTask<'_, F, T, E>
+impl<F, T, E> ChildTask<'_, F, E>
 where
     F: Future<Output = Result<T, E>>,
 {
-    fn poll_child(mut self: Pin<&mut Self>, cx: &mut Context<'_>, scope: &State<E>) -> Poll<()> {
+    fn poll_child(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        scope: &State<E>,
+        cell: &ChildCell<T, E>,
+    ) -> Poll<()> {
         if self.fut.is_none() {
             return Poll::Ready(());
         }
-        if self.must_stop(scope) {
-            self.stop(scope);
+        if self.must_stop(scope, cell) {
+            self.stop(scope, cell);
             return Poll::Ready(());
         }
         let mut this = self.as_mut().project();
@@ -313,12 +333,12 @@ where
             match Pin::new(acquire).poll(cx) {
                 // A slot granted after the scope began cancelling: never start (S4).
                 Poll::Ready(Some(_)) if scope.token.is_cancelled() => {
-                    self.stop(scope);
+                    self.stop(scope, cell);
                     return Poll::Ready(());
                 }
                 Poll::Ready(Some(permit)) => *slot = Slot::Held(permit),
                 Poll::Ready(None) => {
-                    self.stop(scope);
+                    self.stop(scope, cell);
                     return Poll::Ready(());
                 }
                 Poll::Pending => return Poll::Pending,
@@ -349,11 +369,11 @@ where
             };
             with_panic(outcome, drop_caught(this.fut))
         };
-        self.finish(scope, outcome);
+        self.finish(scope, cell, outcome);
         Poll::Ready(())
     }
 
-    fn stop(mut self: Pin<&mut Self>, scope: &State<E>) {
+    fn stop(mut self: Pin<&mut Self>, scope: &State<E>, cell: &ChildCell<T, E>) {
         if self.fut.is_none() {
             return;
         }
@@ -362,10 +382,6 @@ where
             let _entered = this.span.enter();
             drop_caught(this.fut).map_or(Outcome::Cancelled, Outcome::Panic)
         };
-        self.finish(scope, outcome);
-    }
-
-    fn is_shielded(&self) -> bool {
-        self.shielded
+        self.finish(scope, cell, outcome);
     }
 }

@@ -186,9 +186,9 @@ where
                 poll_body(st, this.body.as_mut(), this.body_waker, this.value);
                 continue;
             }
-            let Some((mut task, wake)) = shared.arena.borrow_mut().take_for_poll(i) else { continue };
-            let done = task.as_mut().poll_child(&mut Context::from_waker(&ChildWaker::waker_ref(&wake)), st).is_ready();
-            // A finished child's box holds nothing of the user's any more: freed here.
+            let Some((task, wake)) = shared.arena.borrow_mut().take_for_poll(i) else { continue };
+            let done = task.as_ref().poll_child(&mut Context::from_waker(&ChildWaker::waker_ref(&wake)), st).is_ready();
+            // A finished child's node holds nothing of the user's any more: the arena lets go of it.
             let task = if done { None } else { Some(task) };
             shared.arena.borrow_mut().put_back(i, task, wake);
         }

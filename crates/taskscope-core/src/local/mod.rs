@@ -45,6 +45,7 @@ mod ambient;
 mod builder;
 mod child;
 mod driver;
+mod node;
 mod ready;
 mod spawner;
 mod start;

@@ -7,6 +7,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 
@@ -167,8 +168,9 @@ impl ChildWaker {
     }
 }
 
-/// A boxed child of a local scope: borrows for `'env`, need not be `Send`.
-pub(crate) type BoxedChild<'env, E> = Pin<Box<dyn LocalChild<E> + 'env>>;
+/// A child of a local scope as the arena holds it (its [`Node`](super::node::Node), shared
+/// with its handle): borrows for `'env`, need not be `Send`.
+pub(crate) type BoxedChild<'env, E> = Pin<Rc<dyn LocalChild<E> + 'env>>;
 
 /// A slot of the arena. `occupied` with `task == None` means: being polled right now (its
 /// waker is out with it then).
@@ -259,10 +261,14 @@ impl<'env, E> Arena<'env, E> {
     }
 }
 
+/// Only the wakers are left to recycle: the arena is empty by the time it drops. The driver
+/// stops every child before it lets go of the scope (on finishing, every child has finished;
+/// on being dropped, it stops them all), and spawns are refused from then on (S4).
 impl<E> Drop for Arena<'_, E> {
     fn drop(&mut self) {
         for e in self.entries.drain(..) {
             let Entry { task, wake, .. } = e;
+            debug_assert!(task.is_none(), "taskscope: a local scope's arena dropped with a live child");
             drop(task);
             if let Some(wake) = wake {
                 ChildWaker::recycle(wake);

@@ -8,7 +8,9 @@
 //! only borrow what outlives the whole scope future, never what the body owns; and since the
 //! scope future's type mentions `'env`, the borrow checker keeps every borrowed value alive
 //! (and not mutably borrowed elsewhere) for as long as that future exists. Dropping the scope
-//! future drops every child synchronously, before the drop returns. Nothing here is `unsafe`.
+//! future drops every child synchronously, before the drop returns. A child's handle shares one
+//! allocation with the child's future (see `node.rs`), so the handle carries `'env` too and
+//! cannot outlive what the child borrows.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -25,7 +27,8 @@ use crate::token::{CancelReason, CancelToken, Name};
 use crate::trace::ChildSpan;
 
 use super::ambient::Around;
-use super::child::{ChildCell, ChildTask, LocalChild, LocalJoinHandle, LocalStartHook, Slot};
+use super::child::{ChildCell, ChildTask, LocalJoinHandle, LocalStartHook, Slot};
+use super::node::Node;
 use super::ready::{Arena, BoxedChild};
 use super::start::{LocalReady, LocalStart, LocalStartSlot, ScopeOf};
 use super::state::State;
@@ -82,7 +85,7 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
     /// handle reports [`ChildState::Closed`] (S4). In a scope with a concurrency
     /// [`limit`](super::LocalBuilder::limit) the child waits for a running slot, in spawn order,
     /// before its first poll.
-    pub fn spawn<F, T>(&self, fut: F) -> LocalJoinHandle<T, E>
+    pub fn spawn<F, T>(&self, fut: F) -> LocalJoinHandle<'env, T, E>
     where
         F: Future<Output = Result<T, E>> + 'env,
         T: 'env,
@@ -91,7 +94,7 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
     }
 
     /// Spawns a named child: the name appears in errors, cancel reasons and handles.
-    pub fn spawn_named<F, T>(&self, name: impl Into<Name>, fut: F) -> LocalJoinHandle<T, E>
+    pub fn spawn_named<F, T>(&self, name: impl Into<Name>, fut: F) -> LocalJoinHandle<'env, T, E>
     where
         F: Future<Output = Result<T, E>> + 'env,
         T: 'env,
@@ -102,7 +105,7 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
     /// Spawns a child if the scope has a free running slot (L1), without waiting: otherwise
     /// gives `fut` back with [`TrySpawnError::Full`] (or [`TrySpawnError::Closed`] if the scope
     /// is cancelling or finished). A scope without a limit is never full.
-    pub fn try_spawn<F, T>(&self, fut: F) -> Result<LocalJoinHandle<T, E>, TrySpawnError<F>>
+    pub fn try_spawn<F, T>(&self, fut: F) -> Result<LocalJoinHandle<'env, T, E>, TrySpawnError<F>>
     where
         F: Future<Output = Result<T, E>> + 'env,
         T: 'env,
@@ -130,7 +133,7 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
     /// Cancel-safe: dropping the future gives up its place in the queue and drops `fut`
     /// unpolled. If the scope starts cancelling while it waits, `fut` is dropped unpolled and
     /// the handle reports [`ChildState::Closed`] (S4).
-    pub async fn spawn_wait<F, T>(&self, fut: F) -> LocalJoinHandle<T, E>
+    pub async fn spawn_wait<F, T>(&self, fut: F) -> LocalJoinHandle<'env, T, E>
     where
         F: Future<Output = Result<T, E>> + 'env,
         T: 'env,
@@ -147,7 +150,7 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
     /// not dropped when the siblings are, and it may be spawned while the scope is cancelling.
     /// The scope still waits for it (S1); its own handle still cancels it, and dropping the
     /// scope future drops it too. It does not count against a concurrency limit.
-    pub fn spawn_shielded<F, T>(&self, fut: F) -> LocalJoinHandle<T, E>
+    pub fn spawn_shielded<F, T>(&self, fut: F) -> LocalJoinHandle<'env, T, E>
     where
         F: Future<Output = Result<T, E>> + 'env,
         T: 'env,
@@ -176,7 +179,7 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
     ///     Ok(())
     /// })).unwrap();
     /// ```
-    pub fn start<V, T, F, Fut>(&self, f: F) -> LocalStart<V, T, E>
+    pub fn start<V, T, F, Fut>(&self, f: F) -> LocalStart<'env, V, T, E>
     where
         F: FnOnce(LocalReady<V>) -> Fut,
         Fut: Future<Output = Result<T, E>> + 'env,
@@ -187,7 +190,7 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
     }
 
     /// [`start`](LocalSpawner::start) with a name for the child.
-    pub fn start_named<V, T, F, Fut>(&self, name: impl Into<Name>, f: F) -> LocalStart<V, T, E>
+    pub fn start_named<V, T, F, Fut>(&self, name: impl Into<Name>, f: F) -> LocalStart<'env, V, T, E>
     where
         F: FnOnce(LocalReady<V>) -> Fut,
         Fut: Future<Output = Result<T, E>> + 'env,
@@ -197,7 +200,7 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
         self.start_child(Some(name.into()), f)
     }
 
-    fn start_child<V, T, F, Fut>(&self, name: Option<Name>, f: F) -> LocalStart<V, T, E>
+    fn start_child<V, T, F, Fut>(&self, name: Option<Name>, f: F) -> LocalStart<'env, V, T, E>
     where
         F: FnOnce(LocalReady<V>) -> Fut,
         Fut: Future<Output = Result<T, E>> + 'env,
@@ -215,16 +218,16 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
 
     /// The handle of a refused spawn (S4): `work` is dropped without being run; its span
     /// (O2) records `closed`.
-    fn refused<T, W>(&self, name: Option<Name>, work: W) -> LocalJoinHandle<T, E> {
+    fn refused<T, W>(&self, name: Option<Name>, work: W) -> LocalJoinHandle<'env, T, E> {
         drop(work);
         let st = &self.shared.state;
         ChildSpan::new(&st.span, name.as_ref(), st.rt.as_ref()).end(ChildState::Closed, || st.token.reason().cloned());
         let cell = ChildCell::new(name, None, None);
         cell.set_state(ChildState::Closed);
-        LocalJoinHandle { cell }
+        LocalJoinHandle { cell: Node::new(cell, false, ()) }
     }
 
-    fn spawn_child<F, T>(&self, fut: F, how: How<'env, E>) -> LocalJoinHandle<T, E>
+    fn spawn_child<F, T>(&self, fut: F, how: How<'env, E>) -> LocalJoinHandle<'env, T, E>
     where
         F: Future<Output = Result<T, E>> + 'env,
         T: 'env,
@@ -247,11 +250,12 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
         let span = ChildSpan::new(&st.span, how.name.as_ref(), st.rt.as_ref());
         let (index, wake) = self.shared.arena.borrow_mut().reserve();
         let cell = ChildCell::new(how.name, Some(wake), sink);
-        let task: BoxedChild<'env, E> = Box::pin(ChildTask::new(fut, cell.clone(), slot, shield, how.hook, span));
+        let node = Node::new(cell, how.shielded, RefCell::new(ChildTask::new(fut, slot, shield, how.hook, span)));
+        let task: BoxedChild<'env, E> = node.clone();
         self.shared.arena.borrow_mut().entries[index].task = Some(task);
         st.live.set(st.live.get() + 1);
-        cell.schedule(!st.polling.get());
-        LocalJoinHandle { cell }
+        node.schedule(!st.polling.get());
+        LocalJoinHandle { cell: node }
     }
 }
 
@@ -335,13 +339,7 @@ impl<'env, E> LocalScope<'env, E> {
 /// arena's borrow: a child's destructor may spawn).
 pub(crate) fn stop_children<'env, E>(shared: &Shared<'env, E>, pick: impl FnMut(&BoxedChild<'env, E>) -> bool) {
     let victims = shared.arena.borrow_mut().take_where(pick);
-    for mut child in victims {
-        child.as_mut().stop(&shared.state);
-        drop_child_box(child);
+    for child in victims {
+        child.as_ref().stop(&shared.state);
     }
-}
-
-/// Frees a stopped child's box (its future is already gone: nothing of the user's runs).
-fn drop_child_box<E>(child: std::pin::Pin<Box<dyn LocalChild<E> + '_>>) {
-    drop(child);
 }

@@ -93,9 +93,9 @@ impl<V> LocalReady<V> {
 /// Dropping it before it completes cancels the child (C9); an error the child returned before
 /// reporting ready then goes to the scope (F3: never lost).
 #[must_use = "futures do nothing unless polled; dropping a `LocalStart` cancels its child"]
-pub struct LocalStart<V, T, E> {
+pub struct LocalStart<'env, V, T, E> {
     slot: Rc<LocalStartSlot<V, E>>,
-    handle: Option<LocalJoinHandle<T, E>>,
+    handle: Option<LocalJoinHandle<'env, T, E>>,
     scope: ScopeOf<E>,
 }
 
@@ -107,20 +107,20 @@ pub(crate) struct ScopeOf<E> {
     pub(crate) policy: Policy,
 }
 
-impl<V, T, E> fmt::Debug for LocalStart<V, T, E> {
+impl<V, T, E> fmt::Debug for LocalStart<'_, V, T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LocalStart").field("handle", &self.handle).finish()
     }
 }
 
-impl<V, T, E> LocalStart<V, T, E> {
-    pub(crate) fn new(slot: Rc<LocalStartSlot<V, E>>, handle: LocalJoinHandle<T, E>, scope: ScopeOf<E>) -> Self {
+impl<'env, V, T, E> LocalStart<'env, V, T, E> {
+    pub(crate) fn new(slot: Rc<LocalStartSlot<V, E>>, handle: LocalJoinHandle<'env, T, E>, scope: ScopeOf<E>) -> Self {
         Self { slot, handle: Some(handle), scope }
     }
 }
 
-impl<V, T, E> Future for LocalStart<V, T, E> {
-    type Output = Result<(V, LocalJoinHandle<T, E>), JoinError<E>>;
+impl<'env, V, T, E> Future for LocalStart<'env, V, T, E> {
+    type Output = Result<(V, LocalJoinHandle<'env, T, E>), JoinError<E>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
@@ -151,7 +151,7 @@ impl<V, T, E> Future for LocalStart<V, T, E> {
     }
 }
 
-impl<V, T, E> Drop for LocalStart<V, T, E> {
+impl<V, T, E> Drop for LocalStart<'_, V, T, E> {
     fn drop(&mut self) {
         let Some(h) = self.handle.take() else { return };
         // An early error already taken by the slot has nobody to go to but the scope; one that

@@ -3,8 +3,8 @@
 //! One concept per module: [`Scope`], [`Spawner`] and the per-child spawn options here;
 //! `inner` (the shared state: registry, cancellation, owner drop), `outcome` (what a child's
 //! end does, the final outcome), `driver` (the owner's future, grace and deadline timers),
-//! `cell` (the child cell and core's one `unsafe` block), `body` (the wrapper around each
-//! child's future), `handle` (the child's state and its `JoinHandle`), `blocking` (blocking
+//! `cell` (the child cell and the spawned scope's one `unsafe` block), `body` (the wrapper
+//! around each child's future), `handle` (the child's state and its `JoinHandle`), `blocking` (blocking
 //! children), `ambient` (what a poll carries on its thread), `gauge` (the process-wide count).
 
 mod ambient;
