@@ -18,6 +18,9 @@ use taskscope_core::{
 use crate::Harness;
 use crate::support::*;
 
+/// A grace period no case waits out: the scope ends when its children have.
+const LONG: Duration = Duration::from_secs(30);
+
 /// The scope failed with exactly `expected` in its group, in that order: `why` says what the
 /// members should be, `what` what the scope should have done.
 fn expect_members<T: std::fmt::Debug>(r: Result<T, ScopeError<BoxError>>, expected: &[&str], why: &str, what: &str) {
@@ -755,5 +758,114 @@ pub fn l1_try_spawn_without_a_limit_spawns_until_the_scope_closes(h: &dyn Harnes
             .await;
         assert!(matches!(r, Err(ScopeError::Cancelled { .. })), "expected the cancelled outcome, got {r:?}");
         assert!(!polled.load(Ordering::SeqCst), "the refused future was polled");
+    }));
+}
+
+/// F3, C5: a deadline region that ends on its own in a scope that is cancelling hands its
+/// caller no cancellation: an error the body returns right after it, in the same poll, is the
+/// body's own and is collected, not dropped as a cancellation passed on.
+pub fn f3_an_error_after_a_region_that_ended_on_its_own_while_cancelling_is_collected(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r: Result<(), _> = builder(h)
+            .run(async |s| {
+                s.cancel();
+                let v = fail_after(Duration::from_secs(60), async { 1 }).await;
+                assert_eq!(v.ok(), Some(1), "the region ends with its body's value");
+                Err(err("cleanup failed"))
+            })
+            .await;
+        match r {
+            Err(ScopeError::Cancelled { errors: Some(group), .. }) => {
+                let members: Vec<String> = group.iter().map(ToString::to_string).collect();
+                assert_eq!(members, ["cleanup failed"], "the body's own error is in the group");
+            }
+            other => panic!("expected a cancelled scope with the body's error, got {other:?}"),
+        }
+    }));
+}
+
+/// L1, S4: a slot handed to a queued child after its scope began cancelling (the parent's
+/// token fired, the grace period runs) never starts that child: it ends cancelled, unpolled.
+pub fn l1_a_slot_granted_after_the_scope_began_cancelling_never_starts_its_child(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let outer = CancelToken::new();
+        let started = Arc::new(AtomicBool::new(false));
+        let (o, st) = (outer.clone(), started.clone());
+        let mut queued = None;
+        let r: Result<(), _> = builder(h)
+            .parent(&outer)
+            .grace(LONG)
+            .limit(1)
+            .expect("limit 1 is valid")
+            .run(async |s| {
+                // Holds the only slot; cancels the parent, then frees the slot as it returns.
+                s.spawn(async move {
+                    o.cancel();
+                    ok()
+                });
+                queued = Some(s.spawn(async move {
+                    st.store(true, Ordering::SeqCst);
+                    ok()
+                }));
+                ok()
+            })
+            .await;
+        assert!(!started.load(Ordering::SeqCst), "the queued child started after the scope began cancelling");
+        let queued = queued.expect("the body ran");
+        assert_eq!(queued.state(), ChildState::Cancelled, "the queued child never started");
+        assert!(matches!(r, Err(ScopeError::Cancelled { .. })), "the parent cancelled the scope, got {r:?}");
+    }));
+}
+
+/// F5, F7: the first panic resumes in the owner; a later child's panic payload whose own
+/// destructor panics is dropped without unwinding into core or the runtime.
+pub fn f5_a_later_panic_payload_that_panics_when_dropped_is_contained(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let d = dropped.clone();
+        let caught = catch_panic(builder(h).grace(LONG).run(async |s| {
+            let token = s.token().clone();
+            s.spawn_named("second", async move {
+                token.cancelled().await;
+                std::panic::panic_any(PanicOnDrop(d, "a payload that panics when dropped"));
+                #[allow(unreachable_code)]
+                ok()
+            });
+            s.spawn_named("first", async {
+                std::panic::panic_any(1_u32);
+                #[allow(unreachable_code)]
+                ok()
+            });
+            Ok::<_, BoxError>(())
+        }))
+        .await;
+        let payload = caught.expect_err("no panic resumed");
+        assert_eq!(payload.downcast_ref::<u32>(), Some(&1), "the first panic resumes");
+        assert!(dropped.load(Ordering::SeqCst), "the later payload was dropped");
+    }));
+}
+
+/// F7, B1: a blocking child whose closure panics when dropped, cancelled through its handle
+/// right after the spawn, makes the scope resume that panic whether the closure ran (and
+/// dropped what it held) or was dropped unrun: never swallowed.
+pub fn f7_a_blocking_child_cancelled_before_it_ran_panicking_on_drop_is_a_panic(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        for round in 0..40 {
+            let dropped = Arc::new(AtomicBool::new(false));
+            let bomb = PanicOnDrop(dropped.clone(), "a blocking closure that panics when dropped");
+            let caught = catch_panic(builder(h).run(async |s| {
+                let handle = s.spawn_blocking(move |_token| {
+                    let _held = bomb;
+                    Ok::<_, BoxError>(())
+                });
+                handle.cancel();
+                Ok::<_, BoxError>(())
+            }))
+            .await;
+            let payload = caught.expect_err("the destructor's panic was swallowed");
+            let message = payload.downcast_ref::<String>().map(String::as_str);
+            assert_eq!(message, Some("a blocking closure that panics when dropped"), "round {round}");
+            assert!(dropped.load(Ordering::SeqCst));
+        }
     }));
 }

@@ -272,6 +272,10 @@ macro_rules! __with_cases {
             l3_racing_no_futures_is_refused_at_the_call,
             c2_a_child_admitted_within_the_limit_gets_the_grace,
             l1_try_spawn_without_a_limit_spawns_until_the_scope_closes,
+            f3_an_error_after_a_region_that_ended_on_its_own_while_cancelling_is_collected,
+            l1_a_slot_granted_after_the_scope_began_cancelling_never_starts_its_child,
+            f5_a_later_panic_payload_that_panics_when_dropped_is_contained,
+            f7_a_blocking_child_cancelled_before_it_ran_panicking_on_drop_is_a_panic,
             // Portable time (time.rs).
             p4_sleep_waits_at_least_its_duration,
             p4_sleep_until_a_past_instant_completes_at_once,

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Weak};
 
 use super::ambient::poll_tracked;
-use super::body::{cancel_reason, drop_quietly};
+use super::body::cancel_reason;
 use super::cell::ChildCell;
 use super::handle::{JoinHandle, child_state};
 use super::inner::{Abort, Inner};
@@ -138,9 +138,9 @@ where
         let Some(f) = self.f.take() else { return };
         let stopped = if self.shielded { &self.scope.owner_gone } else { &self.scope.aborted };
         let outcome = if stopped.load(Ordering::SeqCst) || self.child.cancel.load(Ordering::Acquire) {
-            // Cancelled before it started: never run it.
-            drop_quietly(f);
-            Outcome::Cancelled
+            // Cancelled before it started: never run it. A panic from the closure's destructor
+            // is the child's panic, as for a future dropped while cancelled (F7).
+            catch_unwind(AssertUnwindSafe(move || drop(f))).map_or_else(Outcome::Panic, |()| Outcome::Cancelled)
         } else {
             // Tracked like a child's poll: an error returned in the same call that read a
             // cancellation core handed over (a failed sibling's error-less `JoinError`) is
