@@ -115,8 +115,8 @@ pub const BENCHES: &[Bench] = &[
         name: "local",
         what: "local scope (P3): n children polled in the owner's future, each yielding once (woken, polled \
                again), against the same futures in a FuturesUnordered and in a futures-concurrency FutureGroup \
-               drained to the end; fu-3-allocs is FuturesUnordered with the three allocations per child that \
-               the local scope makes without unsafe code (the floor for it)",
+               drained to the end; fu-3-allocs is FuturesUnordered with three allocations per child added (a \
+               boxed future, an Rc, an Arc): the allocator's share",
         fixed_n: None,
         applies: any,
         ours: local_ours,
@@ -469,12 +469,10 @@ pub fn local_future_group(be: &Backend, n: usize) -> Duration {
     })
 }
 
-/// Reference: [`local_futures_unordered`] with the allocations a local child needs without
-/// unsafe code added to each future: its waker's `Arc` (48 bytes), the state it shares with
-/// its handle in an `Rc` (112 bytes), and the boxed future. `FuturesUnordered` itself keeps
-/// the future and its waker in one allocation, which takes unsafe code (a `!Send` future
-/// beside a `Send` waker). The ratio against this row is what the local scope costs beyond
-/// its allocations.
+/// Reference: [`local_futures_unordered`] with three allocations added to each future: a
+/// waker-sized `Arc` (48 bytes), an `Rc` of a handle's state (112 bytes) and the boxed future.
+/// Against [`local_futures_unordered`] it shows what allocations cost a child on this machine's
+/// allocator; a local scope's child is one allocation (and a waker from a per-thread pool).
 pub fn local_fu_three_allocs(be: &Backend, n: usize) -> Duration {
     be.block_on(async {
         let t0 = Instant::now();
