@@ -869,3 +869,27 @@ pub fn f7_a_blocking_child_cancelled_before_it_ran_panicking_on_drop_is_a_panic(
         }
     }));
 }
+
+/// S4, C6: cancelling starts when the scope's token fires: a spawn made after the parent's
+/// token fired, before the owner has run again to close the scope, is refused unpolled.
+pub fn s4_a_spawn_after_the_parent_token_fired_is_refused(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let outer = CancelToken::new();
+        let polled = Arc::new(AtomicBool::new(false));
+        let p = polled.clone();
+        let r: Result<(), _> = builder(h)
+            .parent(&outer)
+            .run(async |s| {
+                outer.cancel();
+                let handle = s.spawn(async move {
+                    p.store(true, Ordering::SeqCst);
+                    ok()
+                });
+                assert_eq!(handle.state(), ChildState::Closed, "a spawn after the parent's token fired");
+                ok()
+            })
+            .await;
+        assert!(!polled.load(Ordering::SeqCst), "the refused child was polled");
+        assert!(r.is_err_and(|e| e.is_cancelled()), "the parent cancelled the scope");
+    }));
+}

@@ -276,6 +276,7 @@ macro_rules! __with_cases {
             l1_a_slot_granted_after_the_scope_began_cancelling_never_starts_its_child,
             f5_a_later_panic_payload_that_panics_when_dropped_is_contained,
             f7_a_blocking_child_cancelled_before_it_ran_panicking_on_drop_is_a_panic,
+            s4_a_spawn_after_the_parent_token_fired_is_refused,
             // Portable time (time.rs).
             p4_sleep_waits_at_least_its_duration,
             p4_sleep_until_a_past_instant_completes_at_once,
