@@ -260,11 +260,10 @@ impl LocalBuilder {
     /// # Ok::<_, taskscope::ZeroLimit>(())
     /// ```
     #[track_caller]
-    pub fn all<'env, I, F, T, E>(self, futures: I) -> impl Future<Output = Result<Vec<T>, ScopeError<E>>>
+    pub fn all<I, F, T, E>(self, futures: I) -> impl Future<Output = Result<Vec<T>, ScopeError<E>>>
     where
         I: IntoIterator<Item = F>,
-        F: Future<Output = Result<T, E>> + 'env,
-        T: 'env,
+        F: Future<Output = Result<T, E>>,
         E: 'static,
     {
         assert!(
@@ -291,18 +290,12 @@ impl LocalBuilder {
             })
             .await?;
             // The scope succeeded: every child returned its value (nothing drops a local child
-            // without cancelling its scope but its handle, which nobody holds here).
-            let mut values = Vec::with_capacity(slots.len());
-            for slot in slots {
-                match slot.into_inner() {
-                    Some(value) => values.push(value),
-                    None => {
-                        let reason = CancelReason::Explicit(Name::Borrowed("a child of `all` ended without a value"));
-                        return Err(ScopeError::Cancelled { reason, errors: None });
-                    }
-                }
-            }
-            Ok(values)
+            // without cancelling its scope but its handle, which nobody holds here). Should one
+            // be missing all the same, the call says so as a cancellation, never a panic.
+            slots.into_iter().map(Cell::into_inner).collect::<Option<Vec<T>>>().ok_or_else(|| {
+                let reason = CancelReason::Explicit(Name::Borrowed("a child of `all` ended without a value"));
+                ScopeError::Cancelled { reason, errors: None }
+            })
         }
     }
 }

@@ -196,11 +196,10 @@ where
 ///     other => panic!("expected the parse error, got {other:?}"),
 /// }
 /// ```
-pub fn local_all<'env, I, F, T, E>(futures: I) -> impl Future<Output = Result<Vec<T>, ScopeError<E>>>
+pub fn local_all<I, F, T, E>(futures: I) -> impl Future<Output = Result<Vec<T>, ScopeError<E>>>
 where
     I: IntoIterator<Item = F>,
-    F: Future<Output = Result<T, E>> + 'env,
-    T: 'env,
+    F: Future<Output = Result<T, E>>,
     E: 'static,
 {
     LocalBuilder::new().all(futures)
