@@ -7,6 +7,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -1335,6 +1336,534 @@ pub fn p3_local_runs_inside_a_spawned_scope_body(h: &dyn Harness) {
     }));
 }
 
+// ---------------------------------------------------------------------------------------------
+// The spawned scope's toolkit, on the local scope: per-child options (`child()`), results with
+// any error type (`all`, `local_all`, `join`). The cases of `child_options.rs` and
+// `results.rs`, where they apply (B1 does not: no blocking pool).
+
+/// A user's own error type: the kinds a fetch fails with, and the one conversion `?` needs for
+/// nested scopes and for `LocalJoinHandle::join`.
+#[derive(Debug)]
+enum FetchError {
+    NotFound(&'static str),
+    Refused(&'static str),
+    Scope(Box<ScopeError<FetchError>>),
+}
+
+impl From<ScopeError<FetchError>> for FetchError {
+    fn from(e: ScopeError<FetchError>) -> Self {
+        FetchError::Scope(Box::new(e))
+    }
+}
+
+/// Kinds compare; a scope error is never equal to anything (the cases match on it instead).
+impl PartialEq for FetchError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (FetchError::NotFound(a), FetchError::NotFound(b)) | (FetchError::Refused(a), FetchError::Refused(b)) => {
+                a == b
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A fetch, boxed so that different ones go in one list; it may borrow and need not be `Send`.
+type Fetch<'a> = std::pin::Pin<Box<dyn Future<Output = Result<u8, FetchError>> + 'a>>;
+
+/// The values of a scope that must have succeeded.
+fn values<T>(r: Result<T, ScopeError<FetchError>>) -> T {
+    r.unwrap_or_else(|e| panic!("expected the scope to succeed, got {e:?}"))
+}
+
+/// The errors of a group, as `(child name, error)` pairs, in completion order.
+fn members(group: &taskscope_core::ErrorGroup<FetchError>) -> Vec<(Option<&str>, &FetchError)> {
+    group.members().iter().map(|m| (m.name(), m.error())).collect()
+}
+
+/// The members of a group, as `[name] error` lines.
+fn named_members(e: &ScopeError<BoxError>) -> Vec<String> {
+    e.errors().map(|g| g.members().iter().map(ToString::to_string).collect()).unwrap_or_default()
+}
+
+/// S1: `local_all` gives every value in spawn order when the children finish in the reverse
+/// order; the futures borrow the gates and the log from the caller.
+pub fn s1_local_all_gives_every_value_in_spawn_order(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let n = 5;
+        let gates: Vec<Gate> = (0..n).map(|_| Gate::new()).collect();
+        let finished = RefCell::new(Vec::new());
+        let (gates_ref, log) = (&gates, &finished);
+        let futures = (0..n).map(|i| async move {
+            // The last child finishes first and lets the one before it finish, and so on.
+            if i + 1 < n {
+                gates_ref[i].wait().await;
+            }
+            log.borrow_mut().push(i);
+            if let Some(previous) = i.checked_sub(1) {
+                gates_ref[previous].open();
+            }
+            Ok::<_, FetchError>(i * 10)
+        });
+        let r = taskscope_core::local_all(futures).await;
+        assert_eq!(finished.into_inner(), [4, 3, 2, 1, 0], "the children's completion order");
+        assert_eq!(values(r), [0, 10, 20, 30, 40], "the values, in spawn order");
+    }));
+}
+
+/// F2, F3: when the local scope fails, `all` gives the scope's group: every error returned
+/// before the last child was dropped, each once, in completion order, with no member for a
+/// child that was cancelled (and no panic for it).
+pub fn f2_local_all_of_a_failed_scope_gives_the_group_with_each_error_once(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let token_of = || taskscope_core::current_token().expect("a local child with a runtime sees its scope");
+        let first = async { Err::<u8, _>(FetchError::NotFound("a")) };
+        let during_grace = async move {
+            token_of().cancelled().await;
+            Err(FetchError::Refused("b"))
+        };
+        let cancelled = async move {
+            token_of().cancelled().await;
+            Ok(3) // after the cancellation: dropped (F4), never a value of `all`
+        };
+        let futures: Vec<Fetch<'_>> = vec![Box::pin(during_grace), Box::pin(cancelled), Box::pin(first)];
+        let r = lb(h).grace(Duration::from_secs(30)).all(futures).await;
+        let Err(ScopeError::Failed(group)) = r else { panic!("expected the failed scope's group, got {r:?}") };
+        assert_eq!(
+            members(&group),
+            [(None, &FetchError::NotFound("a")), (None, &FetchError::Refused("b"))],
+            "the group: the cause, then the error returned during the grace, each once"
+        );
+    }));
+}
+
+/// C5: a local scope cancelled from outside gives `all` one bare "cancelled" with the reason,
+/// never a panic for the children that did not finish.
+pub fn c5_local_all_of_a_cancelled_scope_is_cancelled_not_a_panic(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let outer = CancelToken::new();
+        let finished = Tracker::new();
+        let (g1, g2, canceller) = (finished.guard(), finished.guard(), &outer);
+        let futures: Vec<Fetch<'_>> = vec![
+            Box::pin(async { Ok(1) }),
+            Box::pin(async move {
+                let _guard = g1;
+                canceller.cancel_with(CancelReason::Explicit("shutting down".into()));
+                forever().await;
+                Ok(2)
+            }),
+            Box::pin(async move {
+                let _guard = g2;
+                forever().await;
+                Ok(3)
+            }),
+        ];
+        let r = LocalBuilder::new().parent(&outer).all(futures).await;
+        match r {
+            Err(ScopeError::Cancelled { reason, errors: None }) => assert_eq!(
+                reason.root(),
+                &CancelReason::Explicit("shutting down".into()),
+                "the reason of the outer cancellation"
+            ),
+            other => panic!("expected a bare cancelled outcome, got {other:?}"),
+        }
+        assert_eq!(finished.live(), 0, "a child outlived `all`");
+    }));
+}
+
+/// C7: `all` on a local scope under a timeout that passes gives "elapsed" once every child is
+/// dropped.
+pub fn c7_local_all_past_its_timeout_is_elapsed(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let children = Tracker::new();
+        let futures: Vec<_> = (0..3)
+            .map(|i| {
+                let guard = children.guard();
+                async move {
+                    let _guard = guard;
+                    if i == 1 {
+                        forever().await;
+                    }
+                    Ok::<_, FetchError>(i)
+                }
+            })
+            .collect();
+        let r = lb(h).timeout(Duration::from_millis(20)).all(futures).await;
+        assert!(r.as_ref().is_err_and(ScopeError::is_elapsed), "expected elapsed, got {r:?}");
+        assert_eq!(children.live(), 0, "a child outlived `all`");
+    }));
+}
+
+/// L1: `all` keeps the local builder's concurrency limit, and still gives the values in spawn
+/// order.
+pub fn l1_local_all_keeps_the_limit(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let (running, peak) = (Cell::new(0usize), Cell::new(0usize));
+        let (running_ref, peak_ref) = (&running, &peak);
+        let futures = (0..8u32).map(|i| async move {
+            running_ref.set(running_ref.get() + 1);
+            peak_ref.set(peak_ref.get().max(running_ref.get()));
+            for _ in 0..3 {
+                yield_now().await;
+            }
+            running_ref.set(running_ref.get() - 1);
+            Ok::<_, FetchError>(i)
+        });
+        let r = LocalBuilder::new().limit(2).expect("2 is a valid limit").all(futures).await;
+        assert_eq!(values(r), (0..8).collect::<Vec<_>>(), "the values, in spawn order");
+        assert_eq!(peak.get(), 2, "at most 2 children at once (and the limit was used)");
+    }));
+}
+
+/// L2: under the supervise policy `all` on a local scope lets every child run to its end, and
+/// gives the group of every error.
+pub fn l2_local_all_under_supervise_runs_every_child_and_gives_every_error(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let failed = Gate::new();
+        let finished = Cell::new(false);
+        let (f1, f2, done) = (&failed, &failed, &finished);
+        let futures: Vec<Fetch<'_>> = vec![
+            Box::pin(async move {
+                f1.open();
+                Err(FetchError::NotFound("a"))
+            }),
+            Box::pin(async move {
+                f2.wait().await; // after a sibling failed: not cancelled
+                yield_now().await;
+                done.set(true);
+                Ok(2)
+            }),
+            Box::pin(async { Err(FetchError::Refused("c")) }),
+        ];
+        let r = LocalBuilder::new().policy(Policy::Supervise).all(futures).await;
+        let Err(ScopeError::Failed(group)) = r else { panic!("expected the group of both errors, got {r:?}") };
+        let mut errors: Vec<_> = group.iter().collect();
+        errors.sort_by_key(|e| format!("{e:?}"));
+        assert_eq!(errors, [&FetchError::NotFound("a"), &FetchError::Refused("c")], "every error, each once");
+        assert!(finished.get(), "a failure cancelled a supervised sibling");
+    }));
+}
+
+/// L3: `all` on a local builder under the race policy is refused at the call, before any
+/// future is polled: a race keeps only the first success.
+pub fn l3_local_all_under_race_is_refused_at_the_call(_h: &dyn Harness) {
+    let polled = Cell::new(false);
+    let futures = vec![async {
+        polled.set(true);
+        Ok::<_, FetchError>(1)
+    }];
+    let refused =
+        std::panic::catch_unwind(AssertUnwindSafe(|| drop(LocalBuilder::new().policy(Policy::Race).all(futures))));
+    let payload = refused.expect_err("`all` under Policy::Race was accepted");
+    let message = taskscope_core::panic_message(&*payload);
+    assert!(message.contains("use `race`"), "the panic should say what to use instead, said: {message}");
+    assert!(!polled.get(), "a future was polled");
+}
+
+/// F3, F1: a typed error passed on with `h.join().await?` from a failed local child (under a
+/// grace period, so the body is still polled) is the scope's cancellation coming back: the
+/// group holds the child's error once, no second member for the body.
+pub fn f3_local_a_typed_error_passed_on_with_join_is_not_a_second_member(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = lb(h)
+            .grace(Duration::from_secs(30))
+            .run(async |s: &LocalScope<'_, FetchError>| {
+                let fetch = s.spawn_named("fetch", async { Err::<u8, _>(FetchError::NotFound("x")) });
+                let page = fetch.join().await?; // compiles with the user's own enum
+                Ok(page)
+            })
+            .await;
+        let Err(ScopeError::Failed(group)) = r else { panic!("expected a failed scope, got {r:?}") };
+        assert_eq!(members(&group), [(Some("fetch"), &FetchError::NotFound("x"))], "only the child's error, once");
+    }));
+}
+
+/// F3: the same in a sibling: a local child that passes a failed sibling's end on with
+/// `join().await?` during the grace period adds no second member.
+pub fn f3_local_a_typed_error_passed_on_with_join_in_a_child_is_not_a_second_member(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let waited = Cell::new(false);
+        let r = lb(h)
+            .grace(Duration::from_secs(30))
+            .run(async |s: &LocalScope<'_, FetchError>| {
+                let fetch = s.spawn_named("fetch", async {
+                    yield_now().await;
+                    Err::<u8, _>(FetchError::NotFound("x"))
+                });
+                let waited = &waited;
+                s.spawn_named("waiter", async move {
+                    waited.set(true);
+                    let page = fetch.join().await?;
+                    Ok(page)
+                });
+                Ok(())
+            })
+            .await;
+        assert!(waited.get(), "the sibling never waited");
+        let Err(ScopeError::Failed(group)) = r else { panic!("expected a failed scope, got {r:?}") };
+        assert_eq!(members(&group), [(Some("fetch"), &FetchError::NotFound("x"))], "only the child's error, once");
+    }));
+}
+
+/// L2: `join` gives a supervised local child's own typed error back, not wrapped, and a value
+/// through `?`; the error is the body's to handle, not the group's.
+pub fn l2_local_join_gives_a_supervised_childs_own_typed_error(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = LocalBuilder::new()
+            .policy(Policy::Supervise)
+            .run(async |s: &LocalScope<'_, FetchError>| {
+                let index = s.spawn(async { Ok::<_, FetchError>("index") });
+                let down = s.spawn(async { Err::<&str, _>(FetchError::Refused("down")) });
+                let page = index.join().await?;
+                let refused = down.join().await;
+                assert_eq!(refused, Err(FetchError::Refused("down")), "the child's own error");
+                Ok(page)
+            })
+            .await;
+        assert_eq!(values(r), "index", "a handled error does not fail the scope");
+    }));
+}
+
+/// C9: `join` on a local child cancelled through its handle gives the user's error type,
+/// converted from a bare cancelled scope error that names the child; the scope does not fail.
+pub fn c9_local_join_of_a_child_cancelled_through_its_handle_is_a_typed_error(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = LocalBuilder::new()
+            .run(async |s: &LocalScope<'_, FetchError>| {
+                let slow = s.spawn_named("slow", async {
+                    forever().await;
+                    Ok::<u8, FetchError>(1)
+                });
+                slow.cancel();
+                match slow.join().await {
+                    Err(FetchError::Scope(e)) => match *e {
+                        ScopeError::Cancelled { reason: CancelReason::Explicit(msg), errors: None } => {
+                            assert!(msg.contains("'slow' was cancelled"), "the reason should name the child: {msg}");
+                        }
+                        other => panic!("expected a bare cancelled scope error, got {other:?}"),
+                    },
+                    other => panic!("expected the cancellation as a FetchError, got {other:?}"),
+                }
+                Ok(())
+            })
+            .await;
+        assert!(r.is_ok(), "a handle cancel is not a failure of the scope, got {r:?}");
+    }));
+}
+
+/// C8, O1: a named, shielded local child keeps running through its scope's cancellation (its
+/// token does not fire) and reports its name: its error, returned after the cancel, is in the
+/// cancelled outcome's group under that name.
+pub fn c8_local_a_named_shielded_child_survives_cancel_and_reports_its_name(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let log = RefCell::new(Vec::new());
+        let gate = Gate::new();
+        let r: R<()> = lb(h)
+            .run(async |s| {
+                let (g, l) = (&gate, &log);
+                let flush = s.child().name("flush").shielded().spawn(async move {
+                    g.wait().await; // opened after the cancel below
+                    let token = taskscope_core::current_token().expect("a local child with a runtime sees a token");
+                    l.borrow_mut().push(if token.is_cancelled() { "flush saw the cancel" } else { "flush ran on" });
+                    Err::<(), _>(err("disk full"))
+                });
+                assert_eq!(flush.name(), Some("flush"), "the handle's name");
+                s.cancel();
+                gate.open();
+                Ok(())
+            })
+            .await;
+        assert_eq!(log.into_inner(), ["flush ran on"], "events in `log`");
+        let e = r.expect_err("the scope was cancelled");
+        assert!(e.is_cancelled(), "expected a cancelled outcome, saw {e:?}");
+        assert_eq!(named_members(&e), ["[flush] disk full"], "the group of the cancelled outcome");
+    }));
+}
+
+/// L1, O1: a named `try_spawn` on a local scope whose limit is taken gives the future back,
+/// unpolled; once a slot is free the same future spawns under its name.
+pub fn l1_local_a_named_try_spawn_on_a_full_limit_gives_the_future_back(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let (gate, polled) = (Gate::new(), Cell::new(false));
+        let r: R<()> = LocalBuilder::new()
+            .limit(1)
+            .expect("1 is a valid limit")
+            .run(async |s| {
+                let (g, p) = (&gate, &polled);
+                let first = s.child().name("first").try_spawn(async move {
+                    g.wait().await;
+                    ok()
+                });
+                let first = first.expect("a free slot");
+                let second = async move {
+                    p.set(true);
+                    Ok::<_, BoxError>("second's value")
+                };
+                let fut = match s.child().name("second").try_spawn(second) {
+                    Err(TrySpawnError::Full(fut)) => fut,
+                    other => panic!("expected Full with the future, got {other:?}"),
+                };
+                assert!(!polled.get(), "the refused future was polled");
+                gate.open();
+                first.await?;
+                let second = s.child().name("second").try_spawn(fut).map_err(|e| e.to_string()).expect("a free slot");
+                assert_eq!(second.name(), Some("second"), "the handle's name");
+                assert_eq!(second.await?, "second's value", "the future that came back ran");
+                Ok(())
+            })
+            .await;
+        r.unwrap();
+    }));
+}
+
+/// L1, O1: a named `spawn_wait` on a local scope waits while the limit is taken, then spawns
+/// under its name.
+pub fn l1_local_a_named_spawn_wait_waits_for_a_free_slot(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let gate = Gate::new();
+        let r: R<()> = LocalBuilder::new()
+            .limit(1)
+            .expect("1 is a valid limit")
+            .run(async |s| {
+                let g = &gate;
+                let first = s.spawn(async move {
+                    g.wait().await;
+                    ok()
+                });
+                let mut waiting = pin!(s.child().name("next").spawn_wait(async { Ok::<_, BoxError>(7) }));
+                assert!(
+                    futures_lite::future::poll_once(waiting.as_mut()).await.is_none(),
+                    "spawn_wait spawned into a full scope"
+                );
+                gate.open();
+                let next = waiting.await;
+                assert_eq!(next.name(), Some("next"), "the handle's name");
+                first.await?;
+                assert_eq!(next.await?, 7, "the child's value");
+                Ok(())
+            })
+            .await;
+        r.unwrap();
+    }));
+}
+
+/// C8, L1: a shielded `spawn_wait` on a local scope whose limit is taken spawns at once (a
+/// shielded child takes no slot), and runs while the unshielded child holds the slot.
+pub fn c8_local_a_shielded_spawn_wait_takes_no_slot(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let gate = Gate::new();
+        let r: R<()> = LocalBuilder::new()
+            .limit(1)
+            .expect("1 is a valid limit")
+            .run(async |s| {
+                let g = &gate;
+                let busy = s.spawn(async move {
+                    g.wait().await;
+                    ok()
+                });
+                let mut waiting = pin!(s.child().name("audit").shielded().spawn_wait(async { Ok::<_, BoxError>(5) }));
+                let audit = futures_lite::future::poll_once(waiting.as_mut())
+                    .await
+                    .expect("a shielded spawn_wait waited for a slot of the limit");
+                assert_eq!(audit.name(), Some("audit"), "the handle's name");
+                assert_eq!(audit.await?, 5, "the shielded child ran while the slot was taken");
+                assert!(!busy.is_finished(), "the slot's holder should still be running");
+                gate.open();
+                busy.await?;
+                Ok(())
+            })
+            .await;
+        r.unwrap();
+    }));
+}
+
+/// L4, C8, O1: a named, shielded local start reports ready, and its child keeps running through
+/// the scope's cancellation; its value is kept for its handle.
+pub fn l4_local_a_named_shielded_start_survives_the_scope_cancel(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let gate = Gate::new();
+        let mut kept = None;
+        let r: R<()> = LocalBuilder::new()
+            .run(async |s| {
+                let g = &gate;
+                let (port, server) = s
+                    .child()
+                    .name("server")
+                    .shielded()
+                    .start(|ready| async move {
+                        ready.send(8080u16);
+                        g.wait().await; // opened after the cancel below
+                        Ok::<_, BoxError>("served")
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
+                    .expect("the child reports ready");
+                assert_eq!((port, server.name()), (8080, Some("server")), "the reported value and the name");
+                kept = Some(server);
+                s.cancel();
+                gate.open();
+                Ok(())
+            })
+            .await;
+        assert!(r.as_ref().is_err_and(ScopeError::is_cancelled), "expected a cancelled outcome, saw {r:?}");
+        let server = kept.expect("the handle was kept");
+        assert_eq!(server.result().map_err(|e| e.to_string()), Ok("served"), "the shielded child's value");
+    }));
+}
+
+/// C8, L1: a shielded `try_spawn` is accepted by a local scope that is full and cancelling (it
+/// takes no slot), while an unshielded one is refused as closed.
+pub fn c8_local_a_shielded_try_spawn_is_accepted_while_cancelling(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let log = RefCell::new(Vec::new());
+        let r: R<()> = LocalBuilder::new()
+            .limit(1)
+            .expect("1 is a valid limit")
+            .run(async |s| {
+                let busy = s.spawn(async {
+                    forever().await;
+                    ok()
+                });
+                s.cancel();
+                let plain = s.child().try_spawn(async { ok() });
+                assert!(matches!(plain, Err(TrySpawnError::Closed(_))), "expected Closed, got {plain:?}");
+                let l = &log;
+                let cleanup = s.child().name("cleanup").shielded().try_spawn(async move {
+                    yield_now().await;
+                    l.borrow_mut().push("cleanup ran");
+                    ok()
+                });
+                let cleanup = cleanup.map_err(|e| e.to_string()).expect("a shielded child is accepted");
+                assert_eq!(cleanup.name(), Some("cleanup"), "the handle's name");
+                drop(busy);
+                Ok(())
+            })
+            .await;
+        assert!(r.as_ref().is_err_and(ScopeError::is_cancelled), "expected a cancelled outcome, saw {r:?}");
+        assert_eq!(log.into_inner(), ["cleanup ran"], "events in `log`");
+    }));
+}
+
+/// P3: `local_all` needs no runtime and takes `!Send` futures that borrow: under a plain
+/// `block_on`, children holding an `Rc` and borrowing a `RefCell` give their values in order.
+pub fn p3_local_all_borrows_and_needs_no_runtime(_h: &dyn Harness) {
+    let seen = RefCell::new(Vec::new());
+    let weight = Rc::new(3u32); // `!Send`
+    let futures = ["a", "bb", "ccc"].map(|w| {
+        let (seen, weight) = (&seen, weight.clone());
+        async move {
+            yield_now().await;
+            seen.borrow_mut().push(w);
+            Ok::<_, FetchError>(w.len() as u32 * *weight)
+        }
+    });
+    let r = futures_lite::future::block_on(taskscope_core::local_all(futures));
+    assert_eq!(values(r), [3, 6, 9], "the values, in order");
+    let mut seen = seen.into_inner();
+    seen.sort_unstable();
+    assert_eq!(seen, ["a", "bb", "ccc"], "every child ran");
+}
+
 /// Rules that cannot apply to the local scope, with the reason.
 pub const NOT_APPLICABLE: &[(&str, &str)] = &[
     ("B1", "no blocking pool: the local scope spawns nothing; run blocking work in a spawned scope"),
@@ -1380,6 +1909,7 @@ macro_rules! with_optional_local_cases {
 with_optional_local_cases! {
     s1_local_scope_waits_for_every_child_drop,
     s1_local_cancelled_children_dropped_before_return,
+    s1_local_all_gives_every_value_in_spawn_order,
     s2_local_body_runs_concurrently_and_late_spawns_are_waited_for,
     s3_local_child_spawns_siblings_and_nested_scopes,
     s4_local_spawn_into_cancelling_scope_is_refused,
@@ -1391,7 +1921,10 @@ with_optional_local_cases! {
     f1_local_body_error_cancels_children,
     f2_local_errors_in_completion_order,
     f2_local_nested_cancellation_is_not_a_member,
+    f2_local_all_of_a_failed_scope_gives_the_group_with_each_error_once,
     f3_local_no_error_lost_or_duplicated,
+    f3_local_a_typed_error_passed_on_with_join_is_not_a_second_member,
+    f3_local_a_typed_error_passed_on_with_join_in_a_child_is_not_a_second_member,
     f4_local_value_after_cancellation_is_dropped,
     f5_local_panic_resumes_after_every_child_dropped,
     f6_local_group_splits_by_type_and_displays_names,
@@ -1401,25 +1934,39 @@ with_optional_local_cases! {
     c3_local_dropping_the_scope_drops_every_child_synchronously,
     c4_local_cancel_is_idempotent_first_reason_wins,
     c5_local_three_outcomes_are_distinct,
+    c5_local_all_of_a_cancelled_scope_is_cancelled_not_a_panic,
     c6_local_outer_cancel_reaches_grandchildren,
     c6_local_nested_spawned_scope_is_linked,
     c7_local_timeout_deadline_and_elapsed,
+    c7_local_all_past_its_timeout_is_elapsed,
     c8_local_shielded_child_survives_scope_cancel,
+    c8_local_a_named_shielded_child_survives_cancel_and_reports_its_name,
+    c8_local_a_shielded_spawn_wait_takes_no_slot,
+    c8_local_a_shielded_try_spawn_is_accepted_while_cancelling,
     c9_local_cancel_one_child_only,
+    c9_local_join_of_a_child_cancelled_through_its_handle_is_a_typed_error,
     t1_local_token_cancelled_from_another_thread,
     t2_local_scopes_free_their_tokens,
     t3_local_children_read_the_first_reason,
     l1_local_limit_bounds_running_children,
     l1_local_backpressure_try_spawn_and_zero,
+    l1_local_all_keeps_the_limit,
+    l1_local_a_named_try_spawn_on_a_full_limit_gives_the_future_back,
+    l1_local_a_named_spawn_wait_waits_for_a_free_slot,
     l2_local_supervisor_returns_every_outcome,
+    l2_local_all_under_supervise_runs_every_child_and_gives_every_error,
+    l2_local_join_gives_a_supervised_childs_own_typed_error,
     l3_local_race_first_success_wins,
+    l3_local_all_under_race_is_refused_at_the_call,
     l4_local_start_and_wait_ready,
     l4_local_a_report_after_the_child_ended_is_ignored,
     l4_local_a_report_after_the_child_failed_is_ignored,
     l4_local_a_dropped_start_gives_the_early_error_to_the_scope,
+    l4_local_a_named_shielded_start_survives_the_scope_cancel,
     o1_local_live_children_and_names,
     p3_local_children_borrow_and_need_not_be_send,
     p3_local_runs_without_a_runtime,
     p3_local_only_woken_children_are_polled,
     p3_local_runs_inside_a_spawned_scope_body,
+    p3_local_all_borrows_and_needs_no_runtime,
 }

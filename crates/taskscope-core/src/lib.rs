@@ -11,6 +11,10 @@
 //! - [`Builder::all`] and [`JoinHandle::join`]: every child's value in spawn order or the
 //!   scope's error, and a handle's end passed on with `?`, with any error type `E` (the
 //!   user's own enum included).
+//! - [`local_scope`] / [`LocalBuilder`] (P3): a scope whose children are polled inside the
+//!   owner's own future, so they may borrow and need not be `Send`, with the same vocabulary:
+//!   [`LocalSpawner::child`] / [`LocalChildBuilder`], [`local_all`] / [`LocalBuilder::all`],
+//!   [`LocalJoinHandle::join`].
 //! - [`CancelToken`] and [`CancelReason`]: the cooperative signal that comes first.
 //! - [`ErrorGroup`] and [`ScopeError`]: every error, in one value.
 //! - [`live_children`]: the process-wide "no orphans" gauge.
@@ -108,7 +112,10 @@ pub use detect::{DetectRuntime, NoRuntime};
 pub use error::{
     BoxError, ChildError, Elapsed, ErrorGroup, JoinError, ScopeError, TrySpawnError, ZeroLimit, panic_message,
 };
-pub use local::{LocalBuilder, LocalJoinHandle, LocalReady, LocalScope, LocalSpawner, LocalStart, local_scope};
+pub use local::{
+    LocalBuilder, LocalChildBuilder, LocalJoin, LocalJoinHandle, LocalReady, LocalScope, LocalSpawner, LocalStart,
+    local_all, local_scope,
+};
 pub use runtime::{BlockOn, BlockingJob, BoxedSleep, Runtime, Task};
 pub use scope::{
     ChildBuilder, ChildState, Join, JoinHandle, Policy, Scope, Spawner, current_runtime, current_token, live_children,

@@ -105,6 +105,11 @@
 //! `LocalExecutor`, or inside a spawned scope's body). Nested, they compose: a local scope
 //! opened in a spawned child links its token to that scope's, and the other way round.
 //!
+//! Both speak the same vocabulary: [`LocalSpawner::child`] ([`LocalChildBuilder`]) names and
+//! shields a local child in any spawn mode as [`Spawner::child`] does (there is no
+//! `spawn_blocking`: B1 does not apply), [`local_all`] and [`LocalBuilder::all`] are the local
+//! [`all`], and [`LocalJoinHandle::join`] is the local [`JoinHandle::join`].
+//!
 //! ```
 //! use std::cell::RefCell;
 //! use taskscope::{BoxError, local_scope};

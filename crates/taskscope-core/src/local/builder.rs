@@ -1,7 +1,9 @@
 //! [`LocalBuilder`]: configures and runs a local scope (P3) with the same choices as a spawned
-//! scope: name, parent token, grace period (C2), deadline (C7), limit (L1), policy (L2, L3).
+//! scope: name, parent token, grace period (C2), deadline (C7), limit (L1), policy (L2, L3);
+//! and its shorthands `race` (L3) and `all` (every value in spawn order or the scope's error:
+//! S1, F2, F3, C5).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::rc::Rc;
@@ -13,7 +15,7 @@ use crate::error::ScopeError;
 use crate::error::ZeroLimit;
 use crate::runtime::Runtime;
 use crate::scope::{Policy, with_ambient};
-use crate::token::{CancelToken, Name};
+use crate::token::{CancelReason, CancelToken, Name};
 use crate::trace::{ScopeSpan, in_scope};
 
 use super::ambient::local_parent;
@@ -210,5 +212,90 @@ impl LocalBuilder {
         assert!(!handles.is_empty(), "taskscope: `LocalBuilder::race` needs at least one future to race");
         let winner = handles.into_iter().find_map(|h| h.result().ok());
         Ok(winner.expect("taskscope: a race scope succeeded without a winner"))
+    }
+
+    /// Runs the futures as the children of one local scope and gives every value, in the order
+    /// of `futures` whatever order they finish in (like `asyncio.gather` in a `TaskGroup`, or
+    /// JS's `Promise.all`): the local form of [`Builder::all`](crate::Builder::all). The futures
+    /// may borrow anything that outlives this call and need not be `Send`. It works with any
+    /// error type `E`, the user's own enum included.
+    ///
+    /// The builder's options apply: its [`limit`](Self::limit) (children start in order, at
+    /// most `n` at once), its [`timeout`](Self::timeout) or deadline, its grace period and its
+    /// [`policy`](Self::policy). Under [`Policy::FailFast`] (the default) the first error
+    /// cancels the rest (F1); under [`Policy::Supervise`] every child runs to its end (L2).
+    /// Either way, if any child failed the call returns [`ScopeError::Failed`] with the scope's
+    /// [`ErrorGroup`](crate::ErrorGroup) — each error once, in completion order (F2, F3) — and
+    /// if the scope was cancelled or its deadline passed, [`ScopeError::Cancelled`] (C5, C7).
+    /// It never panics for a child that did not finish; a child's panic resumes here, as in
+    /// [`run`](Self::run). [`local_all`](crate::local_all) is the shorthand with every default.
+    ///
+    /// # Panics
+    /// At the call, before anything runs, under [`Policy::Race`], which keeps only the first
+    /// success (use [`race`](Self::race)); while awaited, as [`run`](Self::run) does.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use taskscope::{LocalBuilder, ScopeError};
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// enum LookupError {
+    ///     Unknown(u32),
+    /// }
+    ///
+    /// let table = HashMap::from([(1, "one"), (2, "two"), (3, "three")]); // borrowed, not cloned
+    /// let lookup = |id: u32| {
+    ///     let table = &table;
+    ///     async move { table.get(&id).copied().ok_or(LookupError::Unknown(id)) }
+    /// };
+    ///
+    /// // At most two at once; the values in the order of the ids.
+    /// let names = futures_lite::future::block_on(LocalBuilder::new().limit(2)?.all([3, 1, 2].map(lookup)));
+    /// assert_eq!(names.unwrap(), ["three", "one", "two"]);
+    ///
+    /// // A failure: the scope's group, with the user's own error in it.
+    /// let r = futures_lite::future::block_on(LocalBuilder::new().all([1, 7].map(lookup)));
+    /// let Err(ScopeError::Failed(group)) = r else { panic!("7 is unknown") };
+    /// assert_eq!(group.cause(), &LookupError::Unknown(7));
+    /// # Ok::<_, taskscope::ZeroLimit>(())
+    /// ```
+    #[track_caller]
+    pub fn all<I, F, T, E>(self, futures: I) -> impl Future<Output = Result<Vec<T>, ScopeError<E>>>
+    where
+        I: IntoIterator<Item = F>,
+        F: Future<Output = Result<T, E>>,
+        E: 'static,
+    {
+        assert!(
+            self.policy != Policy::Race,
+            "taskscope: `all` needs every child's value, and Policy::Race keeps only the first success: \
+             use `race` for the first success, or another policy for `all`"
+        );
+        let futures: Vec<F> = futures.into_iter().collect();
+        async move {
+            // Each child puts its value in its own slot, at its spawn position, borrowed from
+            // here (the scope ends before the slots do). A child's error goes through the scope
+            // as any child's does (its handle is dropped at once, so under Supervise too the
+            // error joins the group, F3).
+            let slots: Vec<Cell<Option<T>>> = futures.iter().map(|_| Cell::new(None)).collect();
+            self.run(async |s| {
+                for (fut, slot) in futures.into_iter().zip(&slots) {
+                    s.spawn_wait(async move {
+                        slot.set(Some(fut.await?));
+                        Ok(())
+                    })
+                    .await;
+                }
+                Ok(())
+            })
+            .await?;
+            // The scope succeeded: every child returned its value (nothing drops a local child
+            // without cancelling its scope but its handle, which nobody holds here). Should one
+            // be missing all the same, the call says so as a cancellation, never a panic.
+            slots.into_iter().map(Cell::into_inner).collect::<Option<Vec<T>>>().ok_or_else(|| {
+                let reason = CancelReason::Explicit(Name::Borrowed("a child of `all` ended without a value"));
+                ScopeError::Cancelled { reason, errors: None }
+            })
+        }
     }
 }

@@ -1,6 +1,8 @@
-//! A local scope's children: the cell a child shares with its [`LocalJoinHandle`], and the
-//! wrapper around its future (the two live in one allocation, a [`Node`]) (abort check, slot of the limit, panic capture, drop handling:
-//! C1, C8, C9, F4, F5, F7, L1); its span (O2), entered while its future is polled or dropped.
+//! A local scope's children: the cell a child shares with its [`LocalJoinHandle`] (and the
+//! handle's [`LocalJoin`], which passes its end on with `?`: F2, F3), and the wrapper around
+//! its future (the two live in one allocation, a [`Node`]) (abort check, slot of the limit,
+//! panic capture, drop handling: C1, C8, C9, F4, F5, F7, L1); its span (O2), entered while its
+//! future is polled or dropped.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -13,7 +15,7 @@ use std::task::{Context, Poll, Waker};
 
 use pin_project_lite::pin_project;
 
-use crate::error::JoinError;
+use crate::error::{JoinError, ScopeError};
 use crate::limit::{Acquire, Permit};
 use crate::scope::{ChildState, Outcome, drop_caught, mark_handed_cancellation, poll_tracked, with_panic};
 use crate::token::{CancelReason, Name};
@@ -124,7 +126,7 @@ impl<T, E> Drop for LocalJoinHandle<'_, T, E> {
     }
 }
 
-impl<T, E> LocalJoinHandle<'_, T, E> {
+impl<'env, T, E> LocalJoinHandle<'env, T, E> {
     /// The child's name, if it was spawned with one.
     pub fn name(&self) -> Option<&str> {
         self.cell.name.as_deref()
@@ -151,6 +153,60 @@ impl<T, E> LocalJoinHandle<'_, T, E> {
     /// The child's value without waiting: [`JoinError::Running`] if it has not completed.
     pub fn result(self) -> Result<T, JoinError<E>> {
         self.outcome()
+    }
+
+    /// Waits for the child, like awaiting the handle, but gives an error of the scope's own
+    /// type `E`, so that `h.join().await?` works in a body or child whose error is the user's
+    /// own enum, as [`JoinHandle::join`](crate::JoinHandle::join) does for a spawned scope.
+    /// `E` needs the one conversion `?` already uses on a nested scope's result,
+    /// `From<ScopeError<E>>`; with [`BoxError`](crate::BoxError) it holds as is.
+    ///
+    /// The error is the child's own where it was delivered to the handle (a supervised child,
+    /// L2); otherwise it is a bare [`ScopeError::Cancelled`] converted into `E`, saying why the
+    /// child has no value (a failed sibling, a panicked one, a cancelled or never started
+    /// child). Passed on with `?` while the scope is cancelling, that error is the scope's own
+    /// cancellation coming back: it is dropped, never a second member of the group (F2, F3).
+    ///
+    /// ```
+    /// use taskscope::{ScopeError, local_scope};
+    ///
+    /// #[derive(Debug)]
+    /// enum FetchError {
+    ///     NotFound(String),
+    ///     Scope(Box<ScopeError<FetchError>>),
+    /// }
+    ///
+    /// // The conversion `?` uses for nested scopes serves handles too.
+    /// impl From<ScopeError<FetchError>> for FetchError {
+    ///     fn from(e: ScopeError<FetchError>) -> Self {
+    ///         FetchError::Scope(Box::new(e))
+    ///     }
+    /// }
+    ///
+    /// async fn fetch(path: &str) -> Result<String, FetchError> {
+    ///     match path {
+    ///         "/missing" => Err(FetchError::NotFound(path.to_owned())),
+    ///         _ => Ok(format!("contents of {path}")),
+    ///     }
+    /// }
+    ///
+    /// let paths = [String::from("/index"), String::from("/missing")]; // borrowed by the children
+    /// let r = futures_lite::future::block_on(local_scope(async |s| {
+    ///     let index = s.spawn(fetch(&paths[0]));
+    ///     let missing = s.spawn(fetch(&paths[1]));
+    ///     let page = index.join().await?;
+    ///     missing.join().await?; // its failure has cancelled the scope: passed on, not counted twice
+    ///     Ok(page)
+    /// }));
+    /// let Err(ScopeError::Failed(group)) = r else { panic!("expected the failure") };
+    /// assert_eq!(group.len(), 1);
+    /// assert!(matches!(group.cause(), FetchError::NotFound(p) if p == "/missing"));
+    /// ```
+    pub fn join(self) -> LocalJoin<'env, T, E>
+    where
+        E: From<ScopeError<E>>,
+    {
+        LocalJoin { handle: self }
     }
 
     fn outcome(&self) -> Result<T, JoinError<E>> {
@@ -197,6 +253,43 @@ impl<T, E> Future for LocalJoinHandle<'_, T, E> {
             return Poll::Pending;
         }
         Poll::Ready(self.outcome())
+    }
+}
+
+/// The future of [`LocalJoinHandle::join`]: the child's value, or an error of the scope's own
+/// type.
+///
+/// # Cancel safety
+/// Cancel-safe, like awaiting the handle: dropping it leaves the child and its value untouched
+/// (but the handle goes with it).
+///
+/// ```
+/// use taskscope::{BoxError, LocalJoin, local_scope};
+///
+/// let base = 21; // borrowed by the child
+/// let n = futures_lite::future::block_on(local_scope(async |s| {
+///     let join: LocalJoin<'_, u32, BoxError> = s.spawn(async { Ok(base) }).join();
+///     Ok::<_, BoxError>(join.await? * 2)
+/// }))
+/// .unwrap();
+/// assert_eq!(n, 42);
+/// ```
+#[must_use = "futures do nothing unless polled"]
+pub struct LocalJoin<'env, T, E> {
+    handle: LocalJoinHandle<'env, T, E>,
+}
+
+impl<T, E> fmt::Debug for LocalJoin<'_, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("LocalJoin").field(&self.handle).finish()
+    }
+}
+
+impl<T, E: From<ScopeError<E>>> Future for LocalJoin<'_, T, E> {
+    type Output = Result<T, E>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // The handle marks an error-less end as core's cancellation handed over (F2, F3).
+        Pin::new(&mut self.handle).poll(cx).map(|r| r.map_err(JoinError::into_scope_type))
     }
 }
 

@@ -21,6 +21,13 @@
 //!   with backpressure ([`spawn_wait`](LocalSpawner::spawn_wait),
 //!   [`try_spawn`](LocalSpawner::try_spawn)), start-and-wait-ready
 //!   ([`start`](LocalSpawner::start), [`LocalReady`], [`LocalStart`]).
+//! - [`LocalSpawner::child`] / [`LocalChildBuilder`]: a name and shielding for a child spawned
+//!   in any mode (`spawn`, `try_spawn`, `spawn_wait`, `start`; no `spawn_blocking`, B1 does not
+//!   apply), as [`ChildBuilder`](crate::ChildBuilder) does for a spawned scope.
+//! - [`local_all`] / [`LocalBuilder::all`] and [`LocalJoinHandle::join`] ([`LocalJoin`]):
+//!   every child's value in spawn order or the scope's error, and a handle's end passed on
+//!   with `?`, with any error type `E`, as [`Builder::all`](crate::Builder::all) and
+//!   [`JoinHandle::join`](crate::JoinHandle::join) do for a spawned scope.
 //! - Errors, tokens and reasons are the spawned scope's own: [`ScopeError`](crate::ScopeError),
 //!   [`ErrorGroup`](crate::ErrorGroup), [`JoinError`](crate::JoinError),
 //!   [`CancelToken`](crate::CancelToken), [`CancelReason`](crate::CancelReason).
@@ -44,6 +51,7 @@
 mod ambient;
 mod builder;
 mod child;
+mod child_builder;
 mod driver;
 mod node;
 mod ready;
@@ -51,10 +59,13 @@ mod spawner;
 mod start;
 mod state;
 
+use std::future::Future;
+
 use crate::error::ScopeError;
 
 pub use builder::LocalBuilder;
-pub use child::LocalJoinHandle;
+pub use child::{LocalJoin, LocalJoinHandle};
+pub use child_builder::LocalChildBuilder;
 pub use spawner::{LocalScope, LocalSpawner};
 pub use start::{LocalReady, LocalStart};
 
@@ -145,4 +156,51 @@ where
     E: 'static,
 {
     LocalBuilder::new().run(body).await
+}
+
+/// Runs the futures as the children of one local scope with every default and gives every
+/// value, in the order of `futures` whatever order they finish in: the local scope's
+/// `asyncio.gather`, as `taskscope::all` is the spawned scope's. The same as
+/// `LocalBuilder::new().all(futures)` ([`LocalBuilder::all`]); set a limit, a policy or (with
+/// a runtime as timer, e.g. `taskscope::local_builder()`) a timeout on a builder first.
+///
+/// The futures may borrow from the caller and need not be `Send`; no runtime is needed. Works
+/// with any error type, the user's own enum included. The first error cancels the rest (F1)
+/// and the call returns [`ScopeError::Failed`] with the scope's group, each error once (F2,
+/// F3); a cancelled scope gives [`ScopeError::Cancelled`] (C5). It never panics for a child
+/// that did not finish.
+///
+/// # Panics
+/// Resumes a child's panic once every child is dropped (F5).
+///
+/// ```
+/// use taskscope::{ScopeError, local_all};
+///
+/// #[derive(Debug, PartialEq)]
+/// enum ParseError {
+///     NotANumber(String),
+/// }
+///
+/// async fn parse(line: &str) -> Result<u32, ParseError> {
+///     line.parse().map_err(|_| ParseError::NotANumber(line.to_owned()))
+/// }
+///
+/// // The futures borrow the lines: no clone, no `'static`.
+/// let lines = vec!["1".to_string(), "20".to_string(), "300".to_string()];
+/// let numbers = futures_lite::future::block_on(local_all(lines.iter().map(|l| parse(l))));
+/// assert_eq!(numbers.unwrap(), [1, 20, 300]);
+///
+/// let bad = vec!["4".to_string(), "four".to_string()];
+/// match futures_lite::future::block_on(local_all(bad.iter().map(|l| parse(l)))) {
+///     Err(ScopeError::Failed(group)) => assert_eq!(group.cause(), &ParseError::NotANumber("four".into())),
+///     other => panic!("expected the parse error, got {other:?}"),
+/// }
+/// ```
+pub fn local_all<I, F, T, E>(futures: I) -> impl Future<Output = Result<Vec<T>, ScopeError<E>>>
+where
+    I: IntoIterator<Item = F>,
+    F: Future<Output = Result<T, E>>,
+    E: 'static,
+{
+    LocalBuilder::new().all(futures)
 }

@@ -62,24 +62,20 @@ impl<E> fmt::Debug for LocalSpawner<'_, E> {
     }
 }
 
-/// How a child is spawned.
-struct How<'h, E> {
-    name: Option<Name>,
-    shielded: bool,
-    permit: Option<Permit>,
-    hook: Option<Rc<dyn LocalStartHook<E> + 'h>>,
-}
-
-impl<E> How<'_, E> {
-    fn plain(name: Option<Name>) -> Self {
-        Self { name, shielded: false, permit: None, hook: None }
-    }
+/// How a child is spawned: its options ([`LocalChildBuilder`](super::LocalChildBuilder)) and
+/// what its spawn mode adds (a running slot already taken, a start call's hook).
+pub(super) struct How<'h, E> {
+    pub(super) name: Option<Name>,
+    pub(super) shielded: bool,
+    pub(super) permit: Option<Permit>,
+    pub(super) hook: Option<Rc<dyn LocalStartHook<E> + 'h>>,
 }
 
 impl<'env, E: 'env> LocalSpawner<'env, E> {
     /// Spawns a child: it may borrow anything that outlives the scope, and need not be `Send`.
     /// The scope waits for it; its error fails the scope (F1); its value is read through the
-    /// returned handle.
+    /// returned handle. Short for `self.child().spawn(fut)` (see
+    /// [`LocalChildBuilder`](super::LocalChildBuilder)).
     ///
     /// If the scope is cancelling or finished, `fut` is dropped without being polled and the
     /// handle reports [`ChildState::Closed`] (S4). In a scope with a concurrency
@@ -90,44 +86,36 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
         F: Future<Output = Result<T, E>> + 'env,
         T: 'env,
     {
-        self.spawn_child(fut, How::plain(None))
+        self.child().spawn(fut)
     }
 
-    /// Spawns a named child: the name appears in errors, cancel reasons and handles.
+    /// Spawns a named child: the name appears in errors, cancel reasons and handles (O1).
+    /// Short for `self.child().name(name).spawn(fut)`.
     pub fn spawn_named<F, T>(&self, name: impl Into<Name>, fut: F) -> LocalJoinHandle<'env, T, E>
     where
         F: Future<Output = Result<T, E>> + 'env,
         T: 'env,
     {
-        self.spawn_child(fut, How::plain(Some(name.into())))
+        self.child().name(name).spawn(fut)
     }
 
     /// Spawns a child if the scope has a free running slot (L1), without waiting: otherwise
     /// gives `fut` back with [`TrySpawnError::Full`] (or [`TrySpawnError::Closed`] if the scope
-    /// is cancelling or finished). A scope without a limit is never full.
+    /// is cancelling or finished). A scope without a limit is never full. Short for
+    /// `self.child().try_spawn(fut)` (see
+    /// [`LocalChildBuilder::try_spawn`](super::LocalChildBuilder::try_spawn)).
     pub fn try_spawn<F, T>(&self, fut: F) -> Result<LocalJoinHandle<'env, T, E>, TrySpawnError<F>>
     where
         F: Future<Output = Result<T, E>> + 'env,
         T: 'env,
     {
-        let st = &self.shared.state;
-        if st.refuses(false) {
-            return Err(TrySpawnError::Closed(fut));
-        }
-        let permit = match &st.sem {
-            None => None,
-            Some(sem) => match sem.try_acquire() {
-                Ok(p) => Some(p),
-                Err(true) => return Err(TrySpawnError::Closed(fut)),
-                Err(false) => return Err(TrySpawnError::Full(fut)),
-            },
-        };
-        Ok(self.spawn_child(fut, How { permit, ..How::plain(None) }))
+        self.child().try_spawn(fut)
     }
 
     /// Spawns a child once the scope has a free running slot (L1): waits, first come first
     /// served, while the scope is full (backpressure). In a scope without a limit it spawns
-    /// at once.
+    /// at once. Short for `self.child().spawn_wait(fut)` (see
+    /// [`LocalChildBuilder::spawn_wait`](super::LocalChildBuilder::spawn_wait)).
     ///
     /// # Cancel safety
     /// Cancel-safe: dropping the future gives up its place in the queue and drops `fut`
@@ -138,37 +126,37 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
         F: Future<Output = Result<T, E>> + 'env,
         T: 'env,
     {
-        let Some(sem) = &self.shared.state.sem else { return self.spawn(fut) };
-        match sem.acquire().await {
-            Some(permit) => self.spawn_child(fut, How { permit: Some(permit), ..How::plain(None) }),
-            None => self.refused(None, fut),
-        }
+        self.child().spawn_wait(fut).await
     }
 
     /// Spawns a shielded child (C8): cleanup that must run to completion. The scope's
     /// cancellation does not reach it (scopes opened inside it see a token of their own), it is
     /// not dropped when the siblings are, and it may be spawned while the scope is cancelling.
     /// The scope still waits for it (S1); its own handle still cancels it, and dropping the
-    /// scope future drops it too. It does not count against a concurrency limit.
+    /// scope future drops it too. It does not count against a concurrency limit. Short for
+    /// `self.child().shielded().spawn(fut)` (see
+    /// [`LocalChildBuilder::shielded`](super::LocalChildBuilder::shielded)).
     pub fn spawn_shielded<F, T>(&self, fut: F) -> LocalJoinHandle<'env, T, E>
     where
         F: Future<Output = Result<T, E>> + 'env,
         T: 'env,
     {
-        self.spawn_child(fut, How { shielded: true, ..How::plain(None) })
+        self.child().shielded().spawn(fut)
     }
 
     /// Starts a child and waits until it reports ready (L4, AnyIO's `task_group.start`): `f`
     /// gets a [`LocalReady`] reporter, and the call returns the value the child reports with
     /// the child's handle, while the child runs on in the scope. An error before ready is
     /// returned by this call and does not fail the scope; a child that ends without reporting
-    /// ready gives [`JoinError::NotReady`](crate::JoinError::NotReady).
+    /// ready gives [`JoinError::NotReady`](crate::JoinError::NotReady). Short for
+    /// `self.child().start(f)` (see
+    /// [`LocalChildBuilder::start`](super::LocalChildBuilder::start)).
     ///
     /// # Cancel safety
     /// Dropping the returned future before it completes cancels the child (C9).
     ///
     /// ```
-    /// use taskscope_core::{BoxError, local_scope};
+    /// use taskscope::{BoxError, local_scope};
     ///
     /// futures_lite::future::block_on(local_scope(async |s| {
     ///     let (port, _server) = s.start(|ready| async move {
@@ -186,10 +174,11 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
         V: 'env,
         T: 'env,
     {
-        self.start_child(None, f)
+        self.child().start(f)
     }
 
-    /// [`start`](LocalSpawner::start) with a name for the child.
+    /// [`start`](LocalSpawner::start) with a name for the child. Short for
+    /// `self.child().name(name).start(f)`.
     pub fn start_named<V, T, F, Fut>(&self, name: impl Into<Name>, f: F) -> LocalStart<'env, V, T, E>
     where
         F: FnOnce(LocalReady<V>) -> Fut,
@@ -197,10 +186,11 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
         V: 'env,
         T: 'env,
     {
-        self.start_child(Some(name.into()), f)
+        self.child().name(name).start(f)
     }
 
-    fn start_child<V, T, F, Fut>(&self, name: Option<Name>, f: F) -> LocalStart<'env, V, T, E>
+    /// Starts a child spawned as `how` says (its name, its shielding), with a start hook.
+    pub(super) fn start_child<V, T, F, Fut>(&self, how: How<'env, E>, f: F) -> LocalStart<'env, V, T, E>
     where
         F: FnOnce(LocalReady<V>) -> Fut,
         Fut: Future<Output = Result<T, E>> + 'env,
@@ -210,7 +200,7 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
         let slot = LocalStartSlot::new();
         let fut = f(slot.reporter());
         let hook: Rc<dyn LocalStartHook<E> + 'env> = slot.clone();
-        let handle = self.spawn_child(fut, How { hook: Some(hook), ..How::plain(name) });
+        let handle = self.spawn_child(fut, How { hook: Some(hook), ..how });
         let st = &self.shared.state;
         let scope = ScopeOf { sink: st.sink.clone(), token: st.token.clone(), policy: st.policy };
         LocalStart::new(slot, handle, scope)
@@ -218,7 +208,7 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
 
     /// The handle of a refused spawn (S4): `work` is dropped without being run; its span
     /// (O2) records `closed`.
-    fn refused<T, W>(&self, name: Option<Name>, work: W) -> LocalJoinHandle<'env, T, E> {
+    pub(super) fn refused<T, W>(&self, name: Option<Name>, work: W) -> LocalJoinHandle<'env, T, E> {
         drop(work);
         let st = &self.shared.state;
         ChildSpan::new(&st.span, name.as_ref(), st.rt.as_ref()).end(ChildState::Closed, || st.token.reason().cloned());
@@ -227,7 +217,7 @@ impl<'env, E: 'env> LocalSpawner<'env, E> {
         LocalJoinHandle { cell: Node::new(cell, false, ()) }
     }
 
-    fn spawn_child<F, T>(&self, fut: F, how: How<'env, E>) -> LocalJoinHandle<'env, T, E>
+    pub(super) fn spawn_child<F, T>(&self, fut: F, how: How<'env, E>) -> LocalJoinHandle<'env, T, E>
     where
         F: Future<Output = Result<T, E>> + 'env,
         T: 'env,
