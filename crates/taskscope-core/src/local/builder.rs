@@ -178,7 +178,11 @@ impl LocalBuilder {
         let state = State::new(token, rt, self.grace, self.policy, limit, queue.clone(), span.clone());
         let shared = Rc::new(Shared { state, arena: RefCell::new(Arena::new(queue)) });
         let scope = LocalScope { spawner: LocalSpawner { shared: shared.clone() } };
-        in_scope(span, LocalDriver::new(shared, body(&scope), deadline, enclosing)).await
+        let mut guard = super::spawner::StopAll(Some(&*shared));
+        let body = body(&scope);
+        guard.0 = None;
+        drop(guard);
+        in_scope(span, LocalDriver::new(shared, body, deadline, enclosing)).await
     }
 
     /// Races the futures (L3, [`Policy::Race`]) as children of a local scope: the first to

@@ -57,15 +57,25 @@ pin_project! {
             }
             // C3, P3: cancel, refuse every spawn, and drop every child (shielded ones too:
             // nothing is left to wait for them) before returning. Panics have no owner left.
-            st.token.cancel_with(CancelReason::Dropped);
+            // A user waker woken by the token may panic: every child is dropped first anyway.
+            let fired = catch_unwind(AssertUnwindSafe(|| st.token.cancel_with(CancelReason::Dropped)));
             st.done.set(true);
             st.close();
             st.aborted.set(true);
             let _ = drop_caught(this.body);
-            stop_children(this.shared, |_| true);
+            let stopped = catch_unwind(AssertUnwindSafe(|| stop_children(this.shared, |_| true)));
             st.sink.finished.set(true);
             if let Some(e) = this.enclosing.take() {
                 st.holds.orphan(e);
+            }
+            // Everything is dropped and released: now the first panic goes on.
+            match (fired, stopped) {
+                (Err(p), Err(q)) => {
+                    crate::scope::drop_quietly(q);
+                    std::panic::resume_unwind(p);
+                }
+                (Err(p), _) | (_, Err(p)) => std::panic::resume_unwind(p),
+                _ => {}
             }
         }
     }

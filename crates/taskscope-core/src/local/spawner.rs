@@ -16,13 +16,14 @@ use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::error::TrySpawnError;
 use crate::limit::Permit;
 use crate::runtime::Runtime;
-use crate::scope::{ChildState, Policy};
+use crate::scope::{ChildState, Policy, drop_quietly};
 use crate::token::{CancelReason, CancelToken, Name};
 use crate::trace::ChildSpan;
 
@@ -327,9 +328,40 @@ impl<'env, E> LocalScope<'env, E> {
 
 /// Takes every child out of the arena for which `pick` holds, then stops each (outside the
 /// arena's borrow: a child's destructor may spawn).
+///
+/// Every victim is stopped even if stopping one panics (a user waker woken as it ends): the
+/// victims are out of the arena, so one skipped here would outlive the scope (P3). The first
+/// panic resumes once all are stopped.
 pub(crate) fn stop_children<'env, E>(shared: &Shared<'env, E>, pick: impl FnMut(&BoxedChild<'env, E>) -> bool) {
     let victims = shared.arena.borrow_mut().take_where(pick);
+    let mut first = None;
     for child in victims {
-        child.as_ref().stop(&shared.state);
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| child.as_ref().stop(&shared.state))) {
+            match first {
+                None => first = Some(p),
+                Some(_) => drop_quietly(p),
+            }
+        }
+    }
+    if let Some(p) = first {
+        resume_unwind(p);
+    }
+}
+
+/// Stops every child if dropped armed: covers a panic in the body's synchronous part, before
+/// the scope's driver exists (P3).
+pub(crate) struct StopAll<'a, 'env, E>(pub(crate) Option<&'a Shared<'env, E>>);
+
+impl<E> Drop for StopAll<'_, '_, E> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.take() {
+            shared.state.done.set(true);
+            shared.state.close();
+            shared.state.aborted.set(true);
+            // Already unwinding: a second panic is dropped, not resumed.
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| stop_children(shared, |_| true))) {
+                drop_quietly(p);
+            }
+        }
     }
 }
