@@ -17,7 +17,9 @@ use pin_project_lite::pin_project;
 
 use crate::error::{JoinError, ScopeError};
 use crate::limit::{Acquire, Permit};
-use crate::scope::{ChildState, Outcome, drop_caught, mark_handed_cancellation, poll_tracked, with_panic};
+use crate::scope::{
+    ChildState, Outcome, drop_caught, drop_quietly, mark_handed_cancellation, poll_tracked, with_panic,
+};
 use crate::token::{CancelReason, Name};
 use crate::trace::ChildSpan;
 
@@ -102,7 +104,22 @@ impl<T, E> ChildCell<T, E> {
 /// ```
 ///
 /// `'env` is the scope's: the handle shares one allocation with the child's future, which may
-/// borrow for `'env`, so the handle cannot outlive what the child borrows.
+/// borrow for `'env`, so the handle cannot outlive what the child borrows, even once the child
+/// is done:
+///
+/// ```compile_fail
+/// use taskscope_core::{BoxError, local_scope};
+///
+/// let handle;
+/// {
+///     let data = vec![1, 2, 3];
+///     handle = futures_lite::future::block_on(local_scope(async |s| {
+///         Ok::<_, BoxError>(s.spawn(async { Ok(data.len()) }))
+///     }))
+///     .unwrap();
+/// } // error: `data` does not live long enough
+/// drop(handle);
+/// ```
 pub struct LocalJoinHandle<'env, T, E> {
     pub(crate) cell: Pin<Rc<SharedNode<'env, T, E>>>,
 }
@@ -316,6 +333,10 @@ pub(crate) trait LocalChild<E> {
     fn stop(self: Pin<&Self>, scope: &State<E>);
     /// Whether the scope's cancellation passes it by (C8).
     fn is_shielded(&self) -> bool;
+    /// Drops the future in place if it is still there, recording nothing: for a child the
+    /// scope can no longer tell about (its arena is being dropped). A panic from the
+    /// destructor is dropped too.
+    fn discard(self: Pin<&Self>);
 }
 
 impl<F, T, E> LocalChild<E> for Node<T, E, RefCell<ChildTask<'_, F, E>>>
@@ -332,6 +353,14 @@ where
 
     fn is_shielded(&self) -> bool {
         self.shielded
+    }
+
+    fn discard(self: Pin<&Self>) {
+        self.with_body(|task, _| {
+            if let Some(p) = drop_caught(task.project().fut) {
+                drop_quietly(p);
+            }
+        });
     }
 }
 

@@ -8,11 +8,12 @@
 //!
 //! Invariants the rest of the local scope keeps (each is what makes a rule hold, not what
 //! makes the `unsafe` block sound):
-//! - The arena holds a node for as long as its future is alive, and a node leaves the arena
-//!   only with its future dropped ([`LocalChild::stop`](super::child::LocalChild::stop), or a
-//!   poll that returned `Ready`): a handle that outlives the scope keeps the node's memory,
-//!   never the child's future (P3: dropping the scope drops every child, before the drop
-//!   returns).
+//! - A handle that outlives the scope keeps the node's memory, never the child's future (P3:
+//!   dropping the scope drops every child, before the drop returns). The arena holds a node
+//!   for as long as its future is alive; whoever takes a node out of it (to poll it, or to
+//!   stop it) puts it back or drops its future, also when user code it calls panics
+//!   (`stop_children` stops every victim before a panic goes on), and the arena drops in place
+//!   any future still in it when it is dropped itself.
 //! - While a node is polled or stopped it is out of the arena, in the hands of exactly one
 //!   caller, so the body's `RefCell` is never borrowed twice; a handle reaches only `cell`.
 

@@ -261,15 +261,22 @@ impl<'env, E> Arena<'env, E> {
     }
 }
 
-/// Only the wakers are left to recycle: the arena is empty by the time it drops. The driver
-/// stops every child before it lets go of the scope (on finishing, every child has finished;
-/// on being dropped, it stops them all), and spawns are refused from then on (S4).
+/// The arena is empty by the time it drops: the driver stops every child before it lets go
+/// of the scope (on finishing, every child has finished; on being dropped, it stops them all,
+/// also when user code panics on the way), and spawns are refused from then on (S4). A child
+/// still here (only while a panic unwinds) has its future dropped in place now, as its handle
+/// may keep the node it lives in (P3).
 impl<E> Drop for Arena<'_, E> {
     fn drop(&mut self) {
         for e in self.entries.drain(..) {
             let Entry { task, wake, .. } = e;
-            debug_assert!(task.is_none(), "taskscope: a local scope's arena dropped with a live child");
-            drop(task);
+            debug_assert!(
+                task.is_none() || std::thread::panicking(),
+                "taskscope: a local scope's arena dropped with a live child"
+            );
+            if let Some(task) = task {
+                task.as_ref().discard();
+            }
             if let Some(wake) = wake {
                 ChildWaker::recycle(wake);
             }

@@ -1,4 +1,7 @@
-//! Hostile review of the one-allocation local child (node.rs): attacks through the public API.
+//! A local scope under panics from user code it calls at awkward moments (a join waker, a
+//! token waiter, the body's synchronous part, destructors that re-enter the scope): every
+//! child's future is still dropped before the scope's drop returns (P3, C3, F7), nothing
+//! panics from inside core, and nothing is dropped twice. Also run under Miri.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -51,12 +54,11 @@ where
     c
 }
 
-/// A1: the body's synchronous part spawns, stashes the handle outside, then panics. The scope
-/// future is gone (it unwound), but the child's future is still alive inside the node the
-/// handle keeps (P3: the scope's drop must drop every child). In a debug build the arena's
-/// `debug_assert` fires while unwinding: the process aborts.
+/// The body's synchronous part spawns, keeps the handle outside, then panics, before the
+/// scope's driver exists: the child's future is dropped as the panic leaves the scope, though
+/// its handle keeps the node it lives in (P3), and the process does not abort.
 #[test]
-fn a1_body_panics_after_spawning_before_the_driver_exists() {
+fn a_body_panicking_after_spawning_drops_every_child() {
     let dropped = Cell::new(0);
     let kept: RefCell<Vec<LocalJoinHandle<'_, (), BoxError>>> = RefCell::new(Vec::new());
     let r = catch_unwind(AssertUnwindSafe(|| {
@@ -72,11 +74,10 @@ fn a1_body_panics_after_spawning_before_the_driver_exists() {
     assert_eq!(dropped.get(), 1, "P3: the child's future outlived its scope future");
 }
 
-/// A2: a panicking join waker during the scope's drop: `stop_children` unwinds after the first
-/// victim, the remaining victims (already out of the arena) are dropped as `Rc`s only, and the
-/// handles keep their futures alive past the scope's drop.
+/// A join waker that panics as the scope's drop stops its child: every other child is still
+/// stopped (their futures dropped, their handles told) before the panic goes on.
 #[test]
-fn a2_join_waker_panics_while_the_scope_drops_its_children() {
+fn a_join_waker_panicking_as_the_scope_drops_still_drops_every_child() {
     let dropped = Cell::new(0);
     let kept: RefCell<Vec<LocalJoinHandle<'_, (), BoxError>>> = RefCell::new(Vec::new());
     {
@@ -98,11 +99,10 @@ fn a2_join_waker_panics_while_the_scope_drops_its_children() {
     assert_eq!(dropped.get(), 2, "P3: a child's future outlived its scope's drop; states {states:?}");
 }
 
-/// A3: a panicking waker registered on the scope's token (any user can wait on `s.token()`):
-/// the scope's drop fires the token first, unwinds before stopping any child, and leaves
-/// every child in the arena.
+/// A waker on the scope's token (any user can wait on `s.token()`) that panics when the
+/// scope's drop fires the token: every child is still dropped before the panic goes on.
 #[test]
-fn a3_token_waiter_panics_while_the_scope_drops() {
+fn a_token_waiter_panicking_as_the_scope_drops_still_drops_every_child() {
     let dropped = Cell::new(0);
     let kept: RefCell<Vec<LocalJoinHandle<'_, (), BoxError>>> = RefCell::new(Vec::new());
     {
@@ -123,11 +123,11 @@ fn a3_token_waiter_panics_while_the_scope_drops() {
     assert_eq!(dropped.get(), 1, "P3: the child's future outlived its scope's drop");
 }
 
-/// A4: re-entrancy from a child's destructor while the scope drops its children: it spawns,
+/// A child's destructor re-enters the scope while the scope drops its children: it spawns,
 /// cancels the scope, cancels and drops other children's handles, and drops its own handle.
-/// None of this may panic inside core or touch a node twice.
+/// Nothing panics inside core and no node is touched twice.
 #[test]
-fn a4_destructor_reenters_the_scope_while_it_is_dropped() {
+fn destructors_reentering_the_scope_as_it_drops_are_handled() {
     struct Evil<'a, 'env> {
         sp: LocalSpawner<'env, BoxError>,
         others: Rc<RefCell<Vec<LocalJoinHandle<'env, (), BoxError>>>>,
@@ -170,10 +170,10 @@ fn a4_destructor_reenters_the_scope_while_it_is_dropped() {
     assert!(others.borrow().is_empty());
 }
 
-/// A5: the same re-entrancy during a hard cancellation (step 3 of the driver), where shielded
+/// The re-entrancy above during a hard cancellation (step 3 of the driver), where shielded
 /// spawns are still accepted: a destructor spawns a shielded child that runs to completion.
 #[test]
-fn a5_destructor_spawns_shielded_during_hard_cancel() {
+fn a_destructor_spawning_a_shielded_child_during_a_hard_cancel() {
     struct Spawns<'env> {
         sp: LocalSpawner<'env, BoxError>,
         ran: Rc<Cell<bool>>,
@@ -206,10 +206,10 @@ fn a5_destructor_spawns_shielded_during_hard_cancel() {
     assert!(ran.get());
 }
 
-/// A6: a child polls its own handle and cancels itself, drops its own handle from inside its
+/// A child polls its own handle and cancels itself, drops its own handle from inside its
 /// poll, and a sibling awaits a handle returned out of a nested local scope.
 #[test]
-fn a6_child_touches_its_own_handle_while_polled() {
+fn a_child_touching_its_own_handle_while_polled() {
     let me: Rc<RefCell<Option<LocalJoinHandle<'_, (), BoxError>>>> = Rc::default();
     let me2 = me.clone();
     let r = block_on(local_scope(async |s: &LocalScope<'_, BoxError>| {
@@ -232,10 +232,10 @@ fn a6_child_touches_its_own_handle_while_polled() {
     assert!(r.is_ok(), "{r:?}");
 }
 
-/// A7: a handle's join waker that panics when its child finishes normally: the panic comes out
-/// of the scope's poll; catching it and dropping the scope must still drop the siblings.
+/// A handle's join waker that panics when its child finishes normally: the panic comes out
+/// of the scope's poll; catching it and dropping the scope still drops the siblings.
 #[test]
-fn a7_join_waker_panics_on_normal_finish() {
+fn a_join_waker_panicking_on_a_normal_finish_leaves_the_scope_droppable() {
     let dropped = Cell::new(0);
     let kept: RefCell<Vec<LocalJoinHandle<'_, (), BoxError>>> = RefCell::new(Vec::new());
     {
@@ -254,11 +254,11 @@ fn a7_join_waker_panics_on_normal_finish() {
     assert_eq!(dropped.get(), 1, "P3: the sibling's future outlived its scope");
 }
 
-/// A9: A2 through the hard cancellation inside the driver's poll (`s.cancel()`): the panic comes
-/// out of the scope's poll with the remaining victims already out of the arena; the scope's drop
-/// then stops only what is still in the arena, and the lost victim's future outlives the scope.
+/// A join waker that panics during the hard cancellation inside the scope's poll
+/// (`s.cancel()`): the panic comes out of the poll only after every other victim was stopped,
+/// so none outlives the scope.
 #[test]
-fn a9_join_waker_panics_during_hard_cancel() {
+fn a_join_waker_panicking_during_a_hard_cancel_still_drops_every_child() {
     let dropped = Cell::new(0);
     let kept: RefCell<Vec<LocalJoinHandle<'_, (), BoxError>>> = RefCell::new(Vec::new());
     {

@@ -1,4 +1,6 @@
-//! Reasonable code around `LocalJoinHandle<'env, ..>` that must keep compiling.
+//! Code around `LocalJoinHandle<'env, ..>` that must keep compiling: handles returned out of
+//! the body or kept in a container declared after the data their children borrow, a started
+//! child's handle awaited by a sibling, `'static` handles kept anywhere.
 use futures_lite::future::block_on;
 use std::cell::RefCell;
 use taskscope_core::{BoxError, LocalScope, local_scope};
