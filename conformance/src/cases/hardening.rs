@@ -893,3 +893,41 @@ pub fn s4_a_spawn_after_the_parent_token_fired_is_refused(h: &dyn Harness) {
         assert!(r.is_err_and(|e| e.is_cancelled()), "the parent cancelled the scope");
     }));
 }
+
+/// F3, L2: a supervised child's error delivered to its handle and left unread is not lost
+/// when the handle is dropped later, while the scope still runs: it goes to the group.
+pub fn f3_a_supervised_error_left_in_a_handle_dropped_later_goes_to_the_group(h: &dyn Harness) {
+    let rt = h.runtime();
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .policy(Policy::Supervise)
+            .run(async |s| {
+                let handle = s.spawn_named("unread", async { Err::<(), _>(err("left in the handle")) });
+                eventually(&rt, "the child failed", || handle.is_finished()).await;
+                assert_eq!(handle.state(), ChildState::Failed);
+                drop(handle);
+                ok()
+            })
+            .await;
+        expect_members(r, &["left in the handle"], "the unread error is in the group", "expected a failed scope");
+    }));
+}
+
+/// T2, B1: a finished blocking child's token leaves its scope's token tree even while its
+/// handle is kept: nothing of the child's holds on to it.
+pub fn t2_a_finished_blocking_childs_token_leaves_the_tree(h: &dyn Harness) {
+    let rt = h.runtime();
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .run(async |s| {
+                let before = s.token().child_count();
+                let handle = s.spawn_blocking(|_token| Ok::<_, BoxError>(7));
+                eventually(&rt, "the blocking child finished", || handle.is_finished()).await;
+                assert_eq!(s.token().child_count(), before, "the finished child's token is still in the tree");
+                assert_eq!(handle.await?, 7);
+                ok()
+            })
+            .await;
+        r.expect("the scope succeeds");
+    }));
+}

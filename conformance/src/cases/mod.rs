@@ -277,6 +277,8 @@ macro_rules! __with_cases {
             f5_a_later_panic_payload_that_panics_when_dropped_is_contained,
             f7_a_blocking_child_cancelled_before_it_ran_panicking_on_drop_is_a_panic,
             s4_a_spawn_after_the_parent_token_fired_is_refused,
+            f3_a_supervised_error_left_in_a_handle_dropped_later_goes_to_the_group,
+            t2_a_finished_blocking_childs_token_leaves_the_tree,
             // Portable time (time.rs).
             p4_sleep_waits_at_least_its_duration,
             p4_sleep_until_a_past_instant_completes_at_once,

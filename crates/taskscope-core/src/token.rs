@@ -724,9 +724,14 @@ mod reason_tests {
         );
     }
 
-    /// A deeper chain is shortened to its depth and its root.
+    /// A chain deeper than four levels is shortened to its depth and its root; four levels are
+    /// still spelled out.
     #[test]
     fn deep_chains_are_shortened() {
+        assert_eq!(
+            chain(4, CancelReason::Deadline).to_string(),
+            "parent cancelled (parent cancelled (parent cancelled (parent cancelled (deadline elapsed))))"
+        );
         assert_eq!(chain(5, CancelReason::Deadline).to_string(), "parent cancelled (5 levels up: deadline elapsed)");
     }
 
