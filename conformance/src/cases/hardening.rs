@@ -931,3 +931,90 @@ pub fn t2_a_finished_blocking_childs_token_leaves_the_tree(h: &dyn Harness) {
         r.expect("the scope succeeds");
     }));
 }
+
+/// C8, T1: a shielded child's ambient token is its own, one token throughout: cancelling what
+/// `current_token()` gives it cancels the scopes it opens afterwards, never its own scope.
+pub fn c8_a_shielded_childs_ambient_token_is_its_own(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .run(async |s| {
+                let handle = s.spawn_shielded(async {
+                    taskscope_core::current_token().expect("a child has a token").cancel();
+                    let nested: Result<(), _> = Builder::new().run(async |_| ok()).await;
+                    Ok::<_, BoxError>(nested.is_err_and(|e| e.is_cancelled()))
+                });
+                assert!(handle.await?, "a scope opened after the child's own token fired is cancelled");
+                assert!(!s.token().is_cancelled(), "the shielded child's token is not its scope's");
+                ok()
+            })
+            .await;
+        r.expect("the scope succeeds");
+    }));
+}
+
+/// S4, C8: a shielded `try_spawn` through a spawner that outlived its scope is refused with
+/// `TrySpawnError::Closed`, the future given back unpolled.
+pub fn s4_a_shielded_try_spawn_into_a_finished_scope_is_closed(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let spawner = builder(h).run(async |s| Ok::<_, BoxError>(s.spawner())).await.expect("the scope succeeds");
+        match spawner.child().shielded().try_spawn(async { ok() }) {
+            Err(TrySpawnError::Closed(_)) => {}
+            other => panic!("expected Err(Closed) from a finished scope, got {other:?}"),
+        }
+    }));
+}
+
+/// L1, C8: a shielded `spawn_wait` takes no slot: it spawns at once while every slot is
+/// taken.
+pub fn l1_a_shielded_spawn_wait_spawns_at_once_while_the_slots_are_taken(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r = builder(h)
+            .limit(1)
+            .expect("limit 1 is valid")
+            .run(async |s| {
+                let release = Gate::new();
+                let held = release.clone();
+                s.spawn(async move {
+                    held.wait().await;
+                    ok()
+                });
+                let mut wait = Box::pin(s.child().shielded().spawn_wait(async { Ok(5) }));
+                let handle =
+                    futures_lite::future::poll_once(&mut wait).await.expect("a shielded spawn_wait waits for no slot");
+                assert_eq!(handle.await?, 5);
+                release.open();
+                ok()
+            })
+            .await;
+        r.expect("the scope succeeds");
+    }));
+}
+
+/// F3, B1: a blocking child's own error, returned after its scope's cancellation reached it
+/// (no cancellation was handed to it), is collected, not dropped as a cancellation passed on.
+pub fn f3_a_blocking_childs_own_error_during_cancellation_is_collected(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let started = Gate::new();
+        let st = started.clone();
+        let r: Result<(), _> = builder(h)
+            .grace(LONG)
+            .run(async |s| {
+                s.spawn_blocking(move |token| {
+                    st.open();
+                    futures_lite::future::block_on(token.cancelled());
+                    Err::<(), _>(err("cleanup failed"))
+                });
+                started.wait().await;
+                s.cancel();
+                ok()
+            })
+            .await;
+        match r {
+            Err(ScopeError::Cancelled { errors: Some(group), .. }) => {
+                let members: Vec<String> = group.iter().map(ToString::to_string).collect();
+                assert_eq!(members, ["cleanup failed"], "the blocking child's own error is in the group");
+            }
+            other => panic!("expected a cancelled scope with the child's error, got {other:?}"),
+        }
+    }));
+}

@@ -279,6 +279,10 @@ macro_rules! __with_cases {
             s4_a_spawn_after_the_parent_token_fired_is_refused,
             f3_a_supervised_error_left_in_a_handle_dropped_later_goes_to_the_group,
             t2_a_finished_blocking_childs_token_leaves_the_tree,
+            c8_a_shielded_childs_ambient_token_is_its_own,
+            s4_a_shielded_try_spawn_into_a_finished_scope_is_closed,
+            l1_a_shielded_spawn_wait_spawns_at_once_while_the_slots_are_taken,
+            f3_a_blocking_childs_own_error_during_cancellation_is_collected,
             // Portable time (time.rs).
             p4_sleep_waits_at_least_its_duration,
             p4_sleep_until_a_past_instant_completes_at_once,

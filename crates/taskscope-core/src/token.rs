@@ -622,6 +622,53 @@ mod waiter_tests {
         block_on(t.cancelled());
     }
 
+    /// Counts its wake-ups.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// A `cancelled()` future polled again with another waker (it moved to another task)
+    /// wakes that one, not the first.
+    #[test]
+    fn a_waiter_polled_with_a_new_waker_wakes_the_new_one() {
+        let t = CancelToken::new();
+        let (first, second) = (Arc::new(Count(0.into())), Arc::new(Count(0.into())));
+        let mut fut = Box::pin(t.cancelled());
+        for w in [&first, &second] {
+            let waker = std::task::Waker::from(w.clone());
+            assert!(fut.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+        }
+        t.cancel();
+        assert_eq!(second.0.load(std::sync::atomic::Ordering::SeqCst), 1, "the latest waker is woken");
+        assert_eq!(first.0.load(std::sync::atomic::Ordering::SeqCst), 0, "the replaced waker is not");
+    }
+
+    /// `child_count` counts the live children of a token, and a dropped child leaves.
+    #[test]
+    fn child_count_counts_live_children() {
+        let t = CancelToken::new();
+        let (a, b) = (t.child(), t.child());
+        assert_eq!(t.child_count(), 2);
+        drop(a);
+        assert_eq!(t.child_count(), 1);
+        drop(b);
+        assert_eq!(t.child_count(), 0);
+    }
+
+    /// A disarmed guard gives back the very token it held: cancelling it cancels the clones.
+    #[test]
+    fn a_disarmed_guard_gives_back_its_token() {
+        let t = CancelToken::new();
+        let back = t.clone().drop_guard().disarm();
+        assert!(!t.is_cancelled(), "disarming does not cancel");
+        back.cancel();
+        assert!(t.is_cancelled(), "the token given back is the one the guard held");
+    }
+
     /// No lost wake-up when the cancel races the registration on another thread.
     #[test]
     fn cancel_racing_registration_always_wakes() {
@@ -709,7 +756,7 @@ mod reason_tests {
         (0..depth).fold(root, |r, _| CancelReason::Parent(Arc::new(r)))
     }
 
-    /// Up to four levels of parents are spelled out, as they always were.
+    /// Up to four levels of parents are spelled out.
     #[test]
     fn shallow_chains_are_spelled_out() {
         assert_eq!(chain(0, CancelReason::Deadline).to_string(), "deadline elapsed");

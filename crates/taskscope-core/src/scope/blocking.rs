@@ -194,3 +194,105 @@ impl<F, T, E> Drop for BlockingChild<F, T, E> {
         }
     }
 }
+
+#[cfg(all(test, not(taskscope_loom)))]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    use futures_lite::future::block_on;
+
+    use crate::error::{BoxError, JoinError};
+    use crate::runtime::{BlockingJob, BoxedSleep, Runtime, Task};
+    use crate::sync::Ordering;
+    use crate::{Builder, ChildState};
+
+    /// A runtime whose blocking pool holds each job until the test runs or drops it.
+    struct HeldJobs(Arc<dyn Runtime>, Mutex<Vec<BlockingJob>>);
+
+    impl std::fmt::Debug for HeldJobs {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("HeldJobs")
+        }
+    }
+
+    impl HeldJobs {
+        fn take(&self) -> BlockingJob {
+            self.1.lock().unwrap().pop().expect("a blocking job was spawned")
+        }
+    }
+
+    impl Runtime for HeldJobs {
+        fn spawn(&self, task: Task) {
+            self.0.spawn(task);
+        }
+        fn spawn_blocking(&self, job: BlockingJob) {
+            self.1.lock().unwrap().push(job);
+        }
+        fn sleep_until(&self, deadline: Instant) -> BoxedSleep {
+            self.0.sleep_until(deadline)
+        }
+        fn name(&self) -> &'static str {
+            "held-jobs"
+        }
+    }
+
+    fn held() -> Arc<HeldJobs> {
+        Arc::new(HeldJobs(crate::testing::test_runtime(), Mutex::new(Vec::new())))
+    }
+
+    /// C9: a blocking child cancelled through its handle before its job starts never runs.
+    #[test]
+    fn a_job_cancelled_by_its_handle_before_it_starts_never_runs() {
+        let rt = held();
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = ran.clone();
+        block_on(Builder::new().runtime(rt.clone()).run(async |s| {
+            let h = s.spawn_blocking(move |_| {
+                r.store(true, Ordering::SeqCst);
+                Ok::<_, BoxError>(())
+            });
+            h.cancel();
+            rt.take()();
+            assert!(matches!(h.await, Err(JoinError::Cancelled { .. })));
+            Ok::<_, BoxError>(())
+        }))
+        .unwrap();
+        assert!(!ran.load(Ordering::SeqCst), "the cancelled job ran");
+    }
+
+    /// C1, B1: a blocking child whose scope was cancelled before its job starts never runs.
+    #[test]
+    fn a_job_whose_scope_cancelled_before_it_starts_never_runs() {
+        let rt = held();
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = ran.clone();
+        let out = block_on(Builder::new().runtime(rt.clone()).run(async |s| {
+            let h = s.spawn_blocking(move |_| {
+                r.store(true, Ordering::SeqCst);
+                Ok::<_, BoxError>(())
+            });
+            s.cancel();
+            rt.take()();
+            assert_eq!(h.state(), ChildState::Cancelled);
+            Ok::<_, BoxError>(())
+        }));
+        assert!(out.is_err_and(|e| e.is_cancelled()));
+        assert!(!ran.load(Ordering::SeqCst), "the job ran after its scope was cancelled");
+    }
+
+    /// B1: a job the pool drops without running it (at shutdown) reports its child cancelled,
+    /// so the scope does not wait for it forever.
+    #[test]
+    fn a_job_dropped_unrun_reports_its_child_cancelled() {
+        let rt = held();
+        block_on(Builder::new().runtime(rt.clone()).run(async |s| {
+            let h = s.spawn_blocking(|_| Ok::<_, BoxError>(()));
+            drop(rt.take());
+            assert!(matches!(h.await, Err(JoinError::Cancelled { .. })));
+            Ok::<_, BoxError>(())
+        }))
+        .unwrap();
+    }
+}
