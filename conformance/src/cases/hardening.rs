@@ -812,7 +812,13 @@ pub fn l1_a_slot_granted_after_the_scope_began_cancelling_never_starts_its_child
             .await;
         assert!(!started.load(Ordering::SeqCst), "the queued child started after the scope began cancelling");
         let queued = queued.expect("the body ran");
-        assert_eq!(queued.state(), ChildState::Cancelled, "the queued child never started");
+        // Cancelled while queued; or, where the first child ran on another thread before the body
+        // spawned the second, refused at the spawn (S4).
+        let state = queued.state();
+        assert!(
+            matches!(state, ChildState::Cancelled | ChildState::Closed),
+            "the queued child never started: {state:?}"
+        );
         assert!(matches!(r, Err(ScopeError::Cancelled { .. })), "the parent cancelled the scope, got {r:?}");
     }));
 }
