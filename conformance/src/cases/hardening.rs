@@ -33,6 +33,18 @@ fn expect_members<T: std::fmt::Debug>(r: Result<T, ScopeError<BoxError>>, expect
     }
 }
 
+/// The scope was cancelled and collected exactly `expected` meanwhile, in that order: `why`
+/// says what the members should be.
+fn expect_cancelled_with<T: std::fmt::Debug>(r: Result<T, ScopeError<BoxError>>, expected: &[&str], why: &str) {
+    match r {
+        Err(ScopeError::Cancelled { errors: Some(group), .. }) => {
+            let members: Vec<String> = group.iter().map(ToString::to_string).collect();
+            assert_eq!(members, expected, "{why}");
+        }
+        other => panic!("expected a cancelled scope with errors collected, got {other:?}"),
+    }
+}
+
 /// L1: a queued child whose handle is cancelled on another thread at the moment the running
 /// child frees the slot never strands the slot: the next child still runs.
 pub fn l1_a_queued_child_cancelled_as_the_slot_frees_loses_no_permit(h: &dyn Harness) {
@@ -774,13 +786,7 @@ pub fn f3_an_error_after_a_region_that_ended_on_its_own_while_cancelling_is_coll
                 Err(err("cleanup failed"))
             })
             .await;
-        match r {
-            Err(ScopeError::Cancelled { errors: Some(group), .. }) => {
-                let members: Vec<String> = group.iter().map(ToString::to_string).collect();
-                assert_eq!(members, ["cleanup failed"], "the body's own error is in the group");
-            }
-            other => panic!("expected a cancelled scope with the body's error, got {other:?}"),
-        }
+        expect_cancelled_with(r, &["cleanup failed"], "the body's own error is in the group");
     }));
 }
 
@@ -1015,12 +1021,6 @@ pub fn f3_a_blocking_childs_own_error_during_cancellation_is_collected(h: &dyn H
                 ok()
             })
             .await;
-        match r {
-            Err(ScopeError::Cancelled { errors: Some(group), .. }) => {
-                let members: Vec<String> = group.iter().map(ToString::to_string).collect();
-                assert_eq!(members, ["cleanup failed"], "the blocking child's own error is in the group");
-            }
-            other => panic!("expected a cancelled scope with the child's error, got {other:?}"),
-        }
+        expect_cancelled_with(r, &["cleanup failed"], "the blocking child's own error is in the group");
     }));
 }
