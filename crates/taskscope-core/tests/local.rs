@@ -90,3 +90,102 @@ fn a_spawn_from_outside_the_owners_poll_wakes_the_owner() {
     assert!(wakes.0.load(Ordering::SeqCst) > before, "a spawn from outside did not wake the owner");
     assert!(matches!(scope.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
 }
+
+/// C9: a running child's handle says so: not finished, and `result()` is `JoinError::Running`;
+/// once the child is done, `is_finished()` is true.
+#[test]
+fn a_handle_says_whether_its_child_is_running() {
+    let gate = Cell::new(false);
+    block_on(local_scope(async |s: &LocalScope<'_, BoxError>| {
+        let gate = &gate;
+        let waiting = s.spawn(std::future::poll_fn(move |cx| {
+            if gate.get() {
+                return std::task::Poll::Ready(Ok(()));
+            }
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }));
+        assert!(!waiting.is_finished());
+        assert!(matches!(waiting.result(), Err(taskscope_core::JoinError::Running { .. })));
+        let done = s.spawn(async { Ok(1) });
+        while !done.is_finished() {
+            yield_now().await;
+        }
+        gate.set(true);
+        assert_eq!(done.result()?, 1);
+        Ok(())
+    }))
+    .unwrap();
+}
+
+/// F5: the handle of a child that panicked says so, once the panic has resumed in the owner.
+#[test]
+fn a_handle_of_a_panicked_child_says_panicked() {
+    let kept = RefCell::new(None);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        block_on(local_scope(async |s: &LocalScope<'_, BoxError>| {
+            *kept.borrow_mut() = Some(s.spawn(async {
+                panic!("the child panics");
+                #[allow(unreachable_code)]
+                Ok(())
+            }));
+            Ok(())
+        }))
+    }));
+    assert!(r.is_err(), "the panic resumed in the owner");
+    let h = kept.into_inner().expect("the body ran");
+    assert_eq!(h.state(), ChildState::Panicked);
+    assert!(matches!(h.result(), Err(taskscope_core::JoinError::Panicked { .. })));
+}
+
+/// F3, L2: a supervised child's error left unread in its handle, which is dropped later while
+/// the scope still runs, goes to the group.
+#[test]
+fn a_supervised_error_left_in_a_handle_dropped_later_goes_to_the_group() {
+    let r = block_on(taskscope_core::LocalBuilder::new().policy(taskscope_core::Policy::Supervise).run(
+        async |s: &LocalScope<'_, BoxError>| {
+            let h = s.spawn(async { Err::<(), _>(BoxError::msg("left in the handle")) });
+            while !h.is_finished() {
+                yield_now().await;
+            }
+            drop(h);
+            Ok(())
+        },
+    ));
+    match r {
+        Err(taskscope_core::ScopeError::Failed(group)) => {
+            let members: Vec<String> = group.iter().map(ToString::to_string).collect();
+            assert_eq!(members, ["left in the handle"]);
+        }
+        other => panic!("expected the unread error in the group, got {other:?}"),
+    }
+}
+
+/// L1, S4: a slot handed to a queued child after its scope began cancelling (the parent's
+/// token fired, the grace period runs) never starts that child.
+#[test]
+fn a_slot_granted_after_the_scope_began_cancelling_never_starts_its_child() {
+    let outer = taskscope_core::CancelToken::new();
+    let started = Cell::new(false);
+    let r = block_on(
+        taskscope_core::LocalBuilder::new()
+            .runtime(taskscope_core::testing::test_runtime())
+            .parent(&outer)
+            .grace(std::time::Duration::from_secs(30))
+            .limit(1)
+            .unwrap()
+            .run(async |s: &LocalScope<'_, BoxError>| {
+                s.spawn(async {
+                    outer.cancel();
+                    Ok(())
+                });
+                let queued = s.spawn(async {
+                    started.set(true);
+                    Ok(())
+                });
+                Ok(queued)
+            }),
+    );
+    assert!(r.is_err_and(|e| e.is_cancelled()));
+    assert!(!started.get(), "the queued child started after the scope began cancelling");
+}
