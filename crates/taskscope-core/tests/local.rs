@@ -189,3 +189,89 @@ fn a_slot_granted_after_the_scope_began_cancelling_never_starts_its_child() {
     assert!(r.is_err_and(|e| e.is_cancelled()));
     assert!(!started.get(), "the queued child started after the scope began cancelling");
 }
+
+#[test]
+fn a_local_scope_dropped_unfinished_releases_the_spawned_scope_around_it() {
+    use std::sync::mpsc::channel;
+    use std::time::Duration;
+    let (counts, seen) = channel();
+    let (done, finished) = channel();
+    // The spawned scope runs on its own thread: if the local scope kept its hold, that scope
+    // would never finish, and this test fails on the count instead of hanging.
+    std::thread::spawn(move || {
+        let out = block_on(taskscope_core::Builder::new().runtime(taskscope_core::test_runtime()).run(
+            async |s: &taskscope_core::Scope<BoxError>| {
+                let mut local = Box::pin(local_scope(async |_: &LocalScope<'_, BoxError>| {
+                    std::future::pending::<()>().await;
+                    Ok(())
+                }));
+                assert!(futures_lite::future::poll_once(local.as_mut()).await.is_none());
+                let held = s.live_children();
+                drop(local);
+                counts.send((held, s.live_children())).unwrap();
+                Ok(())
+            },
+        ));
+        done.send(out.is_ok()).unwrap();
+    });
+    // While it runs, the local scope holds the spawned scope open like a child (S1); dropped
+    // by its owner (C3), it lets go at once.
+    assert_eq!(seen.recv().unwrap(), (1, 0));
+    assert!(finished.recv_timeout(Duration::from_secs(60)).unwrap());
+}
+
+#[test]
+fn a_nested_local_scope_opened_in_a_later_poll_still_links_to_the_scope_around_it() {
+    let linked = Cell::new(None);
+    let _ = block_on(local_scope(async |s: &LocalScope<'_, BoxError>| {
+        let outer = s.token().clone();
+        let linked = &linked;
+        s.spawn(async move {
+            // The scope's future is polled again (woken from another thread): its token must
+            // still be the thread's parent for scopes opened inside it (C6, without a runtime).
+            woken_from_another_thread().await;
+            let _ = local_scope(async |inner: &LocalScope<'_, BoxError>| {
+                outer.cancel();
+                linked.set(Some(inner.token().is_cancelled()));
+                Ok(())
+            })
+            .await;
+            Ok(())
+        });
+        Ok(())
+    }));
+    assert_eq!(linked.get(), Some(true));
+}
+
+#[test]
+fn a_local_scope_that_panicked_leaves_no_parent_behind_on_its_thread() {
+    let stale = RefCell::new(None);
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        block_on(local_scope(async |s: &LocalScope<'_, BoxError>| -> Result<(), BoxError> {
+            *stale.borrow_mut() = Some(s.token().clone());
+            panic!("the body panics (F5)")
+        }))
+    }));
+    assert!(panicked.is_err());
+    let stale = stale.into_inner().unwrap();
+    // A scope opened afterwards on this thread, outside any scope, has no parent token.
+    let seen =
+        block_on(local_scope(async |s: &LocalScope<'_, BoxError>| Ok((s.token().is_cancelled(), stale.child_count()))));
+    assert_eq!(seen.unwrap(), (false, 0));
+}
+
+/// Pending once; its waker is woken from another thread, so the owner's future returns and
+/// is polled again.
+async fn woken_from_another_thread() {
+    let mut first = true;
+    std::future::poll_fn(|cx| {
+        if std::mem::take(&mut first) {
+            let waker = cx.waker().clone();
+            std::thread::spawn(move || waker.wake());
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+}
