@@ -364,6 +364,21 @@ pub fn f3_local_no_error_lost_or_duplicated(h: &dyn Harness) {
     }));
 }
 
+/// F3: a body that cancels its own scope and then returns an error of its own (no
+/// cancellation was handed to it) has that error collected: it is not taken for a
+/// cancellation passed on.
+pub fn f3_local_a_body_error_after_its_own_cancel_is_collected(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let r: R<()> = local_scope(async |s| {
+            s.cancel();
+            Err(err("cleanup failed"))
+        })
+        .await;
+        let (_, errors) = expect_cancelled(r);
+        assert_eq!(errors.map(|g| messages(&g)), Some(vec!["cleanup failed".to_string()]));
+    }));
+}
+
 /// F4: a value returned by a child after cancellation began is dropped, not returned.
 pub fn f4_local_value_after_cancellation_is_dropped(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
@@ -1930,6 +1945,7 @@ with_optional_local_cases! {
     f3_local_no_error_lost_or_duplicated,
     f3_local_a_typed_error_passed_on_with_join_is_not_a_second_member,
     f3_local_a_typed_error_passed_on_with_join_in_a_child_is_not_a_second_member,
+    f3_local_a_body_error_after_its_own_cancel_is_collected,
     f4_local_value_after_cancellation_is_dropped,
     f5_local_panic_resumes_after_every_child_dropped,
     f6_local_group_splits_by_type_and_displays_names,

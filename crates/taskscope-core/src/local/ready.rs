@@ -283,3 +283,37 @@ impl<E> Drop for Arena<'_, E> {
         }
     }
 }
+
+#[cfg(all(test, not(taskscope_loom)))]
+mod tests {
+    use super::{POOL_CAP, WAKER_POOL};
+    use crate::{BoxError, LocalScope, local_scope};
+
+    fn spares() -> usize {
+        WAKER_POOL.with(|p| p.borrow().len())
+    }
+
+    fn run_scope_with(children: usize) {
+        futures_lite::future::block_on(local_scope(async |s: &LocalScope<'_, BoxError>| {
+            for _ in 0..children {
+                s.spawn(async { Ok(()) });
+            }
+            Ok(())
+        }))
+        .unwrap();
+    }
+
+    /// A finished scope leaves its children's wakers to the thread as spares, up to the cap,
+    /// and the next scope's children take them instead of allocating.
+    #[test]
+    fn finished_scopes_leave_their_wakers_as_spares_up_to_the_cap() {
+        assert_eq!(spares(), 0);
+        run_scope_with(8);
+        let after = spares();
+        assert!(after >= 8, "expected at least the 8 children's wakers as spares, got {after}");
+        run_scope_with(8);
+        assert_eq!(spares(), after, "the second scope took its wakers from the spares");
+        run_scope_with(POOL_CAP + 10);
+        assert_eq!(spares(), POOL_CAP);
+    }
+}
