@@ -275,3 +275,32 @@ async fn woken_from_another_thread() {
     })
     .await;
 }
+
+#[test]
+fn a_spawn_into_an_outer_scope_from_a_nested_scopes_child_runs_in_the_same_poll() {
+    let ran = Cell::new(false);
+    let mut scope = std::pin::pin!(local_scope(async |outer: &LocalScope<'_, BoxError>| {
+        let (spawner, ran) = (outer.spawner(), &ran);
+        outer.spawn(async move {
+            // The outer scope is in its poll, but the nested scope's queue is this thread's:
+            // the spawn goes through the outer scope's shared queue, which the outer poll
+            // looks at again before it returns.
+            local_scope(async |inner: &LocalScope<'_, BoxError>| {
+                inner.spawn(async move {
+                    spawner.spawn(async move {
+                        ran.set(true);
+                        Ok(())
+                    });
+                    Ok(())
+                });
+                Ok(())
+            })
+            .await?;
+            Ok(())
+        });
+        Ok(())
+    }));
+    let polled = scope.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+    assert!(matches!(polled, std::task::Poll::Ready(Ok(()))), "the scope did not finish in one poll: {polled:?}");
+    assert!(ran.get());
+}
