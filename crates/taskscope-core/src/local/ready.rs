@@ -286,7 +286,9 @@ impl<E> Drop for Arena<'_, E> {
 
 #[cfg(all(test, not(taskscope_loom)))]
 mod tests {
-    use super::{POOL_CAP, WAKER_POOL};
+    use std::sync::Arc;
+
+    use super::{Arena, POOL_CAP, ReadyQueue, WAKER_POOL};
     use crate::{BoxError, LocalScope, local_scope};
 
     fn spares() -> usize {
@@ -315,5 +317,30 @@ mod tests {
         assert_eq!(spares(), after, "the second scope took its wakers from the spares");
         run_scope_with(POOL_CAP + 10);
         assert_eq!(spares(), POOL_CAP);
+    }
+
+    /// A freed slot is reused by the next child, with its waker when nothing else holds it.
+    #[test]
+    fn a_freed_slot_and_its_unshared_waker_are_reused() {
+        let mut arena: Arena<'_, BoxError> = Arena::new(Arc::new(ReadyQueue::default()));
+        let (i, wake) = arena.reserve();
+        let first = Arc::downgrade(&wake);
+        drop(wake);
+        arena.release(i);
+        let (j, wake) = arena.reserve();
+        assert_eq!(j, i);
+        let reused = first.upgrade().expect("the unshared waker was dropped instead of reused");
+        assert!(Arc::ptr_eq(&reused, &wake));
+    }
+
+    /// A waker a previous child's clone still holds is not given to the next child of its slot.
+    #[test]
+    fn a_waker_still_held_elsewhere_is_not_reused() {
+        let mut arena: Arena<'_, BoxError> = Arena::new(Arc::new(ReadyQueue::default()));
+        let (i, stale) = arena.reserve();
+        arena.release(i);
+        let (j, wake) = arena.reserve();
+        assert_eq!(j, i);
+        assert!(!Arc::ptr_eq(&stale, &wake));
     }
 }
