@@ -304,3 +304,56 @@ fn a_spawn_into_an_outer_scope_from_a_nested_scopes_child_runs_in_the_same_poll(
     assert!(matches!(polled, std::task::Poll::Ready(Ok(()))), "the scope did not finish in one poll: {polled:?}");
     assert!(ran.get());
 }
+
+#[test]
+fn a_scope_says_it_is_closed_only_once_it_cancels() {
+    let seen = Cell::new(None);
+    let _ = block_on(local_scope(async |s: &LocalScope<'_, BoxError>| {
+        let open = s.is_closed();
+        s.cancel();
+        seen.set(Some((open, s.is_closed())));
+        Ok(())
+    }));
+    assert_eq!(seen.get(), Some((false, true)));
+}
+
+#[test]
+fn a_scope_reports_the_runtime_it_was_given() {
+    let given = taskscope_core::test_runtime();
+    let same = block_on(taskscope_core::LocalBuilder::new().runtime(given.clone()).run(
+        async |s: &LocalScope<'_, BoxError>| Ok(s.runtime().is_some_and(|rt| std::sync::Arc::ptr_eq(rt, &given))),
+    ));
+    assert!(same.unwrap());
+    let none = block_on(local_scope(async |s: &LocalScope<'_, BoxError>| Ok(s.runtime().is_none())));
+    assert!(none.unwrap());
+}
+
+/// A started child fails before reporting ready, and its start future is dropped unawaited:
+/// the error goes to the scope (F3), which cancels under fail-fast (F1) and not under
+/// supervise (L2).
+fn drop_a_start_after_an_early_error(policy: taskscope_core::Policy) -> (bool, String) {
+    let cancelled = Cell::new(None);
+    let r = block_on(taskscope_core::LocalBuilder::new().policy(policy).run(async |s: &LocalScope<'_, BoxError>| {
+        let start = s.start(|_ready: taskscope_core::LocalReady<()>| async { Err::<(), _>(BoxError::msg("early")) });
+        // The child runs, and fails, before the body goes on.
+        yield_now().await;
+        drop(start);
+        cancelled.set(Some(s.token().is_cancelled()));
+        Ok(())
+    }));
+    (cancelled.get().unwrap(), r.unwrap_err().to_string())
+}
+
+#[test]
+fn a_dropped_start_gives_its_early_error_to_the_scope_which_cancels_under_fail_fast() {
+    let (cancelled, err) = drop_a_start_after_an_early_error(taskscope_core::Policy::FailFast);
+    assert!(cancelled);
+    assert!(err.contains("early"), "{err}");
+}
+
+#[test]
+fn a_dropped_start_gives_its_early_error_to_the_scope_which_goes_on_under_supervise() {
+    let (cancelled, err) = drop_a_start_after_an_early_error(taskscope_core::Policy::Supervise);
+    assert!(!cancelled);
+    assert!(err.contains("early"), "{err}");
+}

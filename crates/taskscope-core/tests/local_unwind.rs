@@ -72,6 +72,8 @@ fn a_body_panicking_after_spawning_drops_every_child() {
     }));
     assert!(r.is_err());
     assert_eq!(dropped.get(), 1, "P3: the child's future outlived its scope future");
+    // Stopped, not just dropped: its handle says it was cancelled.
+    assert_eq!(kept.borrow()[0].state(), ChildState::Cancelled);
 }
 
 /// A join waker that panics as the scope's drop stops its child: every other child is still
