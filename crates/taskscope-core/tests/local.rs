@@ -357,3 +357,43 @@ fn a_dropped_start_gives_its_early_error_to_the_scope_which_goes_on_under_superv
     assert!(!cancelled);
     assert!(err.contains("early"), "{err}");
 }
+
+#[test]
+fn a_child_queued_for_a_slot_ends_cancelled_as_soon_as_its_scope_cancels() {
+    use std::task::{Poll, Waker};
+    let open = Rc::new(Cell::new(false));
+    let parked: Rc<RefCell<Option<Waker>>> = Rc::default();
+    let queued_state = Cell::new(None);
+    let _ = block_on(
+        taskscope_core::LocalBuilder::new()
+            .runtime(taskscope_core::test_runtime())
+            .limit(1)
+            .unwrap()
+            .grace(std::time::Duration::from_secs(600))
+            .run(async |s: &LocalScope<'_, BoxError>| {
+                // Holds the only slot through the grace period, until the body lets it go.
+                let (o, p) = (open.clone(), parked.clone());
+                s.spawn(std::future::poll_fn(move |cx| {
+                    if o.get() {
+                        Poll::Ready(Ok(()))
+                    } else {
+                        *p.borrow_mut() = Some(cx.waker().clone());
+                        Poll::Pending
+                    }
+                }));
+                let queued = s.spawn(async { Ok(()) });
+                yield_now().await;
+                s.cancel();
+                // L1: the queue is closed with the scope, so the queued child is done with now,
+                // not when a slot frees or the grace period ends.
+                yield_now().await;
+                queued_state.set(Some(queued.state()));
+                open.set(true);
+                if let Some(w) = parked.borrow_mut().take() {
+                    w.wake();
+                }
+                Ok(())
+            }),
+    );
+    assert_eq!(queued_state.get(), Some(ChildState::Cancelled));
+}
