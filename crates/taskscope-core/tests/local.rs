@@ -397,3 +397,16 @@ fn a_child_queued_for_a_slot_ends_cancelled_as_soon_as_its_scope_cancels() {
     );
     assert_eq!(queued_state.get(), Some(ChildState::Cancelled));
 }
+
+#[test]
+fn a_spawn_right_after_the_scope_token_fires_is_refused() {
+    let state = Cell::new(None);
+    let _ = block_on(local_scope(async |s: &LocalScope<'_, BoxError>| {
+        // The token fires without going through the scope's `cancel`: the scope has not yet
+        // seen it, and refuses the spawn all the same (S4).
+        s.token().cancel();
+        state.set(Some(s.spawn(async { Ok(()) }).state()));
+        Ok(())
+    }));
+    assert_eq!(state.get(), Some(ChildState::Closed));
+}
