@@ -76,6 +76,15 @@ pub const BENCHES: &[Bench] = &[
         ],
     },
     Bench {
+        name: "spawn_join_kept",
+        what: "spawn + join of n trivial children, every handle kept in a Vec and awaited in order \
+               (ours: `h.await?` in the body)",
+        fixed_n: None,
+        applies: any,
+        ours: spawn_join_kept_ours,
+        baselines: &[Baseline { name: "vec-handles", applies: any, run: spawn_join_vec }],
+    },
+    Bench {
         name: "teardown",
         what: "fail-fast teardown: n-1 pending children + 1 that fails when released; time from the release \
                until the scope returned with every child dropped",
@@ -178,6 +187,29 @@ fn spawn_join_scope(be: &Backend, n: usize, timeout: Option<Duration>) -> Durati
 /// Ours: one scope spawning `n` trivial children; the scope joins them.
 pub fn spawn_join_ours(be: &Backend, n: usize) -> Duration {
     spawn_join_scope(be, n, None)
+}
+
+/// Ours, with the handles kept: one scope whose body spawns `n` trivial children, keeps their
+/// handles in a `Vec` and awaits each in order (the output path: every value goes through its
+/// handle).
+pub fn spawn_join_kept_ours(be: &Backend, n: usize) -> Duration {
+    let rt = be.runtime();
+    be.block_on(async {
+        let t0 = Instant::now();
+        let out = Builder::new()
+            .runtime(rt)
+            .run(async |s: &Scope<E>| {
+                let handles: Vec<_> = (0..n).map(|_| s.spawn(trivial())).collect();
+                for h in handles {
+                    h.await?;
+                }
+                Ok(())
+            })
+            .await;
+        let elapsed = t0.elapsed();
+        out.expect("spawn_join_kept: the scope failed");
+        elapsed
+    })
 }
 
 /// Baseline: `n` raw spawns, the handles collected in a `Vec` and awaited in order.

@@ -21,7 +21,7 @@ use taskscope_bench::mem::{self, Variant};
 use taskscope_bench::report::{self, Config, Row};
 
 const USAGE: &str = "usage: taskscope-bench [--quick] [--json] [--backend tokio-mt|tokio-ct|smol-mt|smol-st]... \
-[--bench spawn_join|teardown|cancel|empty_scope|deadline|local|memory]... [--n N]... [--reps N] [--alloc]";
+[--bench spawn_join|spawn_join_kept|teardown|cancel|empty_scope|deadline|local|memory]... [--n N]... [--reps N] [--alloc]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
