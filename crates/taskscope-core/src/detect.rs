@@ -103,6 +103,19 @@ pub(crate) fn resolve_runtime(
 mod tests {
     use std::time::Duration;
 
+    use crate::NoRuntime;
+
+    #[test]
+    fn no_runtime_keeps_its_advice_and_the_line_that_needed_a_runtime() {
+        let plain = NoRuntime::new("enable the `tokio` feature");
+        assert_eq!(plain.help(), "enable the `tokio` feature");
+        assert_eq!(plain.caller(), None);
+        let here = std::panic::Location::caller();
+        let at = plain.at(here);
+        assert_eq!(at.caller(), Some(here));
+        assert_eq!(at.help(), "enable the `tokio` feature");
+    }
+
     #[test]
     fn a_builder_outside_a_scope_names_the_line_that_created_it() {
         let line = line!() + 1;

@@ -655,3 +655,31 @@ impl<F> fmt::Display for TrySpawnError<F> {
 }
 
 impl<F> std::error::Error for TrySpawnError<F> {}
+
+#[cfg(all(test, not(taskscope_loom)))]
+mod tests {
+    use super::{BoxError, ChildError, ErrorGroup, JoinError, ScopeError};
+    use crate::CancelReason;
+
+    #[test]
+    fn a_box_error_says_which_type_it_holds() {
+        let e = BoxError::new(std::io::Error::other("disk"));
+        assert!(e.is::<std::io::Error>());
+        assert!(!e.is::<std::fmt::Error>());
+    }
+
+    #[test]
+    fn only_a_cancelled_scope_error_says_cancelled() {
+        let group = ErrorGroup::new(vec![ChildError::new(None, BoxError::msg("boom"))]).unwrap();
+        assert!(!ScopeError::Failed(group).is_cancelled());
+        let cancelled = ScopeError::<BoxError>::Cancelled { reason: CancelReason::Deadline, errors: None };
+        assert!(cancelled.is_cancelled());
+    }
+
+    #[test]
+    fn only_a_cancelled_join_error_says_cancelled() {
+        assert!(!JoinError::<BoxError>::Failed { name: None, error: None }.is_cancelled());
+        assert!(!JoinError::<BoxError>::Panicked { name: None }.is_cancelled());
+        assert!(JoinError::<BoxError>::Cancelled { name: None }.is_cancelled());
+    }
+}
