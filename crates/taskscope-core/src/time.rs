@@ -312,6 +312,15 @@ mod tests {
     }
 
     #[test]
+    fn a_sleep_and_an_interval_say_when_and_how_often() {
+        let rt = crate::test_runtime();
+        let at = rt.now() + Duration::from_secs(5);
+        assert_eq!(Sleep::until_in(&rt, at).deadline(), Some(at));
+        assert_eq!(Sleep::after_in(&rt, Duration::MAX).deadline(), None);
+        assert_eq!(Interval::new_in(&rt, at, Duration::from_millis(7)).period(), Duration::from_millis(7));
+    }
+
+    #[test]
     fn outside_a_scope_the_panic_names_the_callers_line() {
         let line = line!() + 1;
         let p = std::panic::catch_unwind(|| sleep(Duration::from_millis(1))).unwrap_err();
