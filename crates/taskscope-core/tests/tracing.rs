@@ -233,6 +233,8 @@ fn cancel_reasons_are_recorded() {
         Ok::<_, BoxError>(())
     }));
     assert!(r.unwrap_err().is_cancelled());
+    // The handle's own reason: no enclosing scope in between.
+    assert_eq!(c.field_of("alone", "cancel_depth"), Some("0".to_owned()));
     assert_eq!(
         c.tree("cancel-root"),
         "scope cancel-root [threads] cancelled (cancelled: Scope::cancel() called)
@@ -422,4 +424,21 @@ fn a_top_level_scope_is_under_the_current_span() {
     });
     r.unwrap();
     assert_eq!(c.parent_of("top-root"), Some(("request", "GET /orders".to_owned())));
+}
+
+/// A local child's poll enters its span only while it runs: a scope opened afterwards on the
+/// same thread, outside any scope and span, is a root, not under that child.
+#[test]
+fn a_scope_opened_after_a_local_childs_poll_is_not_under_that_child() {
+    let c = collector();
+    block_on(local_scope(async |s: &taskscope_core::LocalScope<'_, BoxError>| {
+        s.spawn_named("polled-then-gone", async { Ok(()) });
+        Ok(())
+    }))
+    .unwrap();
+    block_on(
+        Builder::new().runtime(test_runtime()).name("opened-after-a-local-child").run(async |_| Ok::<_, BoxError>(())),
+    )
+    .unwrap();
+    assert_eq!(c.has_parent("opened-after-a-local-child"), Some(false));
 }
