@@ -222,14 +222,26 @@ fn a_local_scope_dropped_unfinished_releases_the_spawned_scope_around_it() {
 
 #[test]
 fn a_nested_local_scope_opened_in_a_later_poll_still_links_to_the_scope_around_it() {
+    use std::task::{Context, Poll, Waker};
     let linked = Cell::new(None);
-    let _ = block_on(local_scope(async |s: &LocalScope<'_, BoxError>| {
+    let parked: RefCell<Option<Waker>> = RefCell::new(None);
+    let mut scope = std::pin::pin!(local_scope(async |s: &LocalScope<'_, BoxError>| {
         let outer = s.token().clone();
-        let linked = &linked;
+        let (linked, parked) = (&linked, &parked);
         s.spawn(async move {
-            // The scope's future is polled again (woken from another thread): its token must
-            // still be the thread's parent for scopes opened inside it (C6, without a runtime).
-            woken_from_another_thread().await;
+            // Pending until the test polls the scope's future again: the scope's token must
+            // still be the thread's parent for scopes opened inside it then (C6, without a
+            // runtime).
+            let mut first = true;
+            std::future::poll_fn(|cx| {
+                if std::mem::take(&mut first) {
+                    *parked.borrow_mut() = Some(cx.waker().clone());
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                }
+            })
+            .await;
             let _ = local_scope(async |inner: &LocalScope<'_, BoxError>| {
                 outer.cancel();
                 linked.set(Some(inner.token().is_cancelled()));
@@ -240,6 +252,10 @@ fn a_nested_local_scope_opened_in_a_later_poll_still_links_to_the_scope_around_i
         });
         Ok(())
     }));
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(scope.as_mut().poll(&mut cx).is_pending());
+    parked.borrow_mut().take().expect("the child parked").wake();
+    assert!(scope.as_mut().poll(&mut cx).is_ready());
     assert_eq!(linked.get(), Some(true));
 }
 
@@ -258,22 +274,6 @@ fn a_local_scope_that_panicked_leaves_no_parent_behind_on_its_thread() {
     let seen =
         block_on(local_scope(async |s: &LocalScope<'_, BoxError>| Ok((s.token().is_cancelled(), stale.child_count()))));
     assert_eq!(seen.unwrap(), (false, 0));
-}
-
-/// Pending once; its waker is woken from another thread, so the owner's future returns and
-/// is polled again.
-async fn woken_from_another_thread() {
-    let mut first = true;
-    std::future::poll_fn(|cx| {
-        if std::mem::take(&mut first) {
-            let waker = cx.waker().clone();
-            std::thread::spawn(move || waker.wake());
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
 }
 
 #[test]
