@@ -94,3 +94,27 @@ pub fn move_on_after<F: IntoFuture>(timeout: Duration, fut: F) -> impl Future<Ou
 pub fn move_on_at<F: IntoFuture>(deadline: Instant, fut: F) -> impl Future<Output = Option<F::Output>> {
     Builder::new().deadline(deadline).move_on(fut)
 }
+
+#[cfg(all(test, not(taskscope_loom)))]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{BoxError, Builder, fail_after, test_runtime};
+
+    /// C7: "elapsed" only when the deadline cancelled the body. A body that returns its value
+    /// in the poll during which the deadline passes (it blocks past it) was never cancelled:
+    /// the region gives the value.
+    #[test]
+    fn a_value_returned_as_the_deadline_passes_is_the_regions_value() {
+        let out = futures_lite::future::block_on(Builder::new().runtime(test_runtime()).run(async |_s| {
+            let v = fail_after(Duration::from_millis(1), async {
+                // Blocks well past the deadline inside the body's first and only poll.
+                std::thread::sleep(Duration::from_millis(50));
+                3
+            })
+            .await;
+            Ok::<_, BoxError>(v)
+        }));
+        assert_eq!(out.unwrap(), Ok(3));
+    }
+}

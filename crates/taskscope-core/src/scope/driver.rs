@@ -160,7 +160,7 @@ where
             // 4. Done once the body and every child are (S1).
             inner.owner.register(cx.waker());
             if this.body.is_none()
-                && let Some(out) = finish(inner, this.value, *this.expired)
+                && let Some(out) = finish(inner, this.value)
             {
                 match &out {
                     // A bare cancellation from outside, handed to whoever awaits this scope.

@@ -234,7 +234,7 @@ impl<E> Inner<E> {
 
 /// Completes the scope if no child is live, choosing the outcome (C5); resumes a recorded
 /// panic (F5).
-pub(super) fn finish<T, E>(inner: &Inner<E>, value: &mut Option<T>, expired: bool) -> Option<Result<T, ScopeError<E>>> {
+pub(super) fn finish<T, E>(inner: &Inner<E>, value: &mut Option<T>) -> Option<Result<T, ScopeError<E>>> {
     let (errors, panic) = {
         let mut st = lock(&inner.state);
         if inner.live.load(Ordering::Acquire) != 0 {
@@ -251,10 +251,12 @@ pub(super) fn finish<T, E>(inner: &Inner<E>, value: &mut Option<T>, expired: boo
     }
     let cancelled = |reason: &CancelReason| Err(ScopeError::Cancelled { reason: reason.clone(), errors: None });
     let out = match inner.token.reason() {
-        // A transparent region: only its own deadline is an outcome.
+        // A transparent region: only its own deadline is an outcome, and only when it cancelled
+        // the body (C7): a value the body returned before the deadline was seen is the
+        // region's value, even if the deadline has passed since.
         _ if inner.transparent => match value.take() {
-            Some(v) if !expired => Ok(v),
-            _ => cancelled(&CancelReason::Deadline),
+            Some(v) => Ok(v),
+            None => cancelled(&CancelReason::Deadline),
         },
         // Supervise and race collect errors without cancelling.
         None => match ErrorGroup::new(errors) {
