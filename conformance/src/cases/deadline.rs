@@ -6,11 +6,11 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use taskscope_core::{
-    BoxError, Builder, CancelReason, CancelToken, Elapsed, ScopeError, current_token, fail_after, fail_at,
-    move_on_after, move_on_at,
+    BlockingJob, BoxError, BoxedSleep, Builder, CancelReason, CancelToken, Elapsed, Runtime, ScopeError, Task,
+    current_token, fail_after, fail_at, move_on_after, move_on_at,
 };
 
 use crate::Harness;
@@ -891,5 +891,73 @@ pub fn c7_elapsed_is_a_distinct_outcome(h: &dyn Harness) {
         );
         assert_eq!(err.to_string(), "scope cancelled (deadline elapsed)", "displayed text of `err`");
         assert_eq!(Elapsed::default().to_string(), "deadline elapsed", "value of `Elapsed::default().to_string()`");
+    }));
+}
+
+/// A runtime whose clock the case moves forward: `now()` and the timers read the harness's
+/// clock plus a skew that [`Skewed::jump`] adds to, as a clock does that jumps ahead while a
+/// task runs (a long poll, a suspended machine).
+#[derive(Debug)]
+struct Skewed {
+    inner: Arc<dyn Runtime>,
+    skew: Mutex<Duration>,
+}
+
+impl Skewed {
+    fn jump(&self, by: Duration) {
+        *self.skew.lock().unwrap() += by;
+    }
+    fn skew(&self) -> Duration {
+        *self.skew.lock().unwrap()
+    }
+}
+
+impl Runtime for Skewed {
+    fn spawn(&self, task: Task) {
+        self.inner.spawn(task);
+    }
+    fn spawn_blocking(&self, job: BlockingJob) {
+        self.inner.spawn_blocking(job);
+    }
+    fn sleep_until(&self, deadline: Instant) -> BoxedSleep {
+        let skew = self.skew();
+        self.inner.sleep_until(deadline.checked_sub(skew).unwrap_or_else(|| self.inner.now()))
+    }
+    fn now(&self) -> Instant {
+        self.inner.now() + self.skew()
+    }
+    fn name(&self) -> &'static str {
+        "skewed"
+    }
+}
+
+/// C7: "elapsed" only when the deadline cancelled the future. A future that returns its
+/// output in the poll during which its deadline passes (here the clock jumps an hour past it
+/// while the future runs) was never cancelled: `fail_after` gives the output, `move_on_after`
+/// gives `Some`.
+pub fn c7_an_output_returned_as_the_deadline_passes_is_the_output(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let skewed = Arc::new(Skewed { inner: h.runtime(), skew: Mutex::new(Duration::ZERO) });
+        let rt: Arc<dyn Runtime> = skewed.clone();
+        let (failed, moved) = Builder::new()
+            .runtime(rt)
+            .run(async |_s| {
+                let failed = fail_after(Duration::from_secs(60), async {
+                    skewed.jump(Duration::from_secs(3600));
+                    1
+                })
+                .await;
+                let moved = move_on_after(Duration::from_secs(60), async {
+                    skewed.jump(Duration::from_secs(3600));
+                    2
+                })
+                .await;
+                Ok::<_, BoxError>((failed, moved))
+            })
+            .await
+            .unwrap_or_else(|e| panic!("the enclosing scope failed: {e}"));
+        assert_eq!(failed, Ok(1), "outcome of `fail_after` whose future returned as the deadline passed");
+        assert_eq!(moved, Some(2), "outcome of `move_on_after` whose future returned as the deadline passed");
+        assert_eq!(skewed.skew(), Duration::from_secs(7200), "both futures ran");
     }));
 }
