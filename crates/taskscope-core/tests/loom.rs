@@ -119,6 +119,30 @@ fn a_failure_racing_a_sibling_completion() {
     });
 }
 
+/// C1: a sibling's failure aborts the scope while a child returns its first `Pending` (and
+/// registers its waker) on another thread: an abort walk that found no waker yet is made up
+/// for, the waiting child is woken and its future dropped (loom reports a deadlock if it never
+/// is), and the scope returns the failure.
+#[test]
+fn an_abort_racing_a_childs_first_pending_wakes_it() {
+    model(|| {
+        let drops = Drops::default();
+        let waiter = Counted(drops.clone(), "waiter");
+        let r = block_on(Builder::new().runtime(rt()).run(async |s| {
+            s.spawn(async move {
+                // Owned by the future from the start, polled or not.
+                let _owned = waiter;
+                std::future::pending::<()>().await;
+                Ok::<_, BoxError>(())
+            });
+            s.spawn(async { Err::<(), _>(BoxError::msg("down")) });
+            Ok(())
+        }));
+        assert!(matches!(r, Err(ScopeError::Failed(_))), "expected the failure, got {r:?}");
+        assert_eq!(drops.count(), 1, "the waiting child's future was not dropped");
+    });
+}
+
 /// O3: whenever a handle reports a terminal state, the scope's count no longer includes the
 /// child.
 #[test]
