@@ -47,12 +47,18 @@ fn the_spawned_scopes_types_show_their_state() {
         shows(format!("{s:?}"), "Scope", &["live_children"]);
         shows(format!("{:?}", s.spawner()), "Spawner", &["live_children"]);
         shows(format!("{:?}", s.child().name("c")), "ChildBuilder", &["\"c\""]);
-        let h = s.spawn_named("first", async { Ok::<_, BoxError>(1) });
+        // Holds the only slot until the `try_spawn` below was refused.
+        let (held, release) = futures_util::future::abortable(std::future::pending::<()>());
+        let h = s.spawn_named("first", async move {
+            let _ = held.await;
+            Ok::<_, BoxError>(1)
+        });
         shows(format!("{h:?}"), "JoinHandle", &["\"first\""]);
         match s.try_spawn(async { Ok(2) }) {
             Err(e @ TrySpawnError::Full(_)) => shows(format!("{e:?}"), "Full", &[]),
             other => panic!("the only slot is taken: {other:?}"),
         }
+        release.abort();
         let join = h.join();
         shows(format!("{join:?}"), "Join", &[]);
         assert_eq!(join.await?, 1);
