@@ -82,7 +82,14 @@ impl<E: Send + 'static> Spawner<E> {
         let Some(token) = registered else { return self.refused(how.name, f) };
         child.task_waker.register(&std::task::Waker::from(Arc::new(CancelOnWake(token.clone()))));
         let span = ChildSpan::new(&self.inner.span, how.name.as_ref(), Some(&self.inner.rt));
-        let job = BlockingChild { scope: self.inner.clone(), child: child.clone(), token, shielded, f: Some(f), span };
+        let job = BlockingChild {
+            scope: self.inner.clone(),
+            child: child.clone(),
+            token: Some(token),
+            shielded,
+            f: Some(f),
+            span,
+        };
         self.inner.rt.spawn_blocking(Box::new(move || job.run()));
         JoinHandle { child }
     }
@@ -93,7 +100,9 @@ impl<E: Send + 'static> Spawner<E> {
 struct BlockingChild<F, T, E> {
     scope: Arc<Inner<E>>,
     child: Pin<Arc<ChildCell<T, E, ()>>>,
-    token: CancelToken,
+    /// The closure's token; `None` once the job ended (it leaves the token tree before the
+    /// child's state is published: T2).
+    token: Option<CancelToken>,
     shielded: bool,
     f: Option<F>,
     span: ChildSpan,
@@ -147,7 +156,8 @@ where
             // that cancellation passed on (F2, F3).
             let (ran, handed) = {
                 let _entered = self.span.enter();
-                poll_tracked(None, || catch_unwind(AssertUnwindSafe(|| f(&self.token))))
+                let token = self.token.as_ref().expect("taskscope: a blocking job's token lives until it ends");
+                poll_tracked(None, || catch_unwind(AssertUnwindSafe(|| f(token))))
             };
             match ran {
                 // Cancelled through its handle while it ran (C9): whatever it returned is
@@ -164,15 +174,21 @@ where
                 Err(p) => Outcome::Panic(p),
             }
         };
-        // The cancel-on-wake waker holds the child's token: let it go with the job.
-        drop(self.child.task_waker.take());
-        let state = self.scope.child_done(&self.child, outcome, self.shielded);
-        self.end_span(state);
-        self.scope.publish(|| self.child.set_state(state));
+        self.publish(outcome);
     }
 }
 
 impl<F, T, E> BlockingChild<F, T, E> {
+    /// The job ended: its token leaves the scope's token tree (the job's and the
+    /// cancel-on-wake waker's references), then the child's state is published, so that whoever
+    /// sees the handle finished sees the tree without it (T2).
+    fn publish(&mut self, outcome: Outcome<T, E>) {
+        drop((self.token.take(), self.child.task_waker.take()));
+        let state = self.scope.child_done(&self.child, outcome, self.shielded);
+        self.end_span(state);
+        self.scope.publish(|| self.child.set_state(state));
+    }
+
     /// Records how the job ended on its span (O2).
     fn end_span(&mut self, state: u8) {
         let (scope, child) = (&self.scope, &self.child);
@@ -187,10 +203,7 @@ impl<F, T, E> Drop for BlockingChild<F, T, E> {
                 Ok(()) => Outcome::Cancelled,
                 Err(p) => Outcome::Panic(p),
             };
-            drop(self.child.task_waker.take());
-            let state = self.scope.child_done(&self.child, outcome, self.shielded);
-            self.end_span(state);
-            self.scope.publish(|| self.child.set_state(state));
+            self.publish(outcome);
         }
     }
 }
@@ -280,6 +293,38 @@ mod tests {
         }));
         assert!(out.is_err_and(|e| e.is_cancelled()));
         assert!(!ran.load(Ordering::SeqCst), "the job ran after its scope was cancelled");
+    }
+
+    /// Wakes by recording how many children the token has.
+    struct ReadTree(crate::CancelToken, Arc<Mutex<Option<usize>>>);
+
+    impl std::task::Wake for ReadTree {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            *self.1.lock().unwrap() = Some(self.0.child_count());
+        }
+    }
+
+    /// T2, B1: when a blocking child's handle is woken with its terminal state, the child's
+    /// token has already left its scope's token tree.
+    #[test]
+    fn a_blocking_childs_token_has_left_the_tree_when_its_handle_wakes() {
+        let rt = held();
+        block_on(Builder::new().runtime(rt.clone()).run(async |s| {
+            let before = s.token().child_count();
+            let mut h = s.spawn_blocking(|_| Ok::<_, BoxError>(7));
+            let seen = Arc::new(Mutex::new(None));
+            let waker = std::task::Waker::from(Arc::new(ReadTree(s.token().clone(), seen.clone())));
+            let mut cx = std::task::Context::from_waker(&waker);
+            assert!(std::pin::Pin::new(&mut h).poll(&mut cx).is_pending(), "the job has not run yet");
+            rt.take()();
+            assert_eq!(*seen.lock().unwrap(), Some(before), "tokens in the tree when the handle was woken");
+            assert_eq!(h.await?, 7);
+            Ok::<_, BoxError>(())
+        }))
+        .unwrap();
     }
 
     /// B1: a job the pool drops without running it (at shutdown) reports its child cancelled,
