@@ -898,13 +898,18 @@ pub fn c7_elapsed_is_a_distinct_outcome(h: &dyn Harness) {
 /// clock plus a skew that [`Skewed::jump`] adds to, as a clock does that jumps ahead while a
 /// task runs (a long poll, a suspended machine).
 #[derive(Debug)]
-struct Skewed {
+pub(crate) struct Skewed {
     inner: Arc<dyn Runtime>,
     skew: Mutex<Duration>,
 }
 
 impl Skewed {
-    fn jump(&self, by: Duration) {
+    /// The harness's runtime, its clock not moved yet.
+    pub(crate) fn new(h: &dyn Harness) -> Arc<Self> {
+        Arc::new(Skewed { inner: h.runtime(), skew: Mutex::new(Duration::ZERO) })
+    }
+    /// Moves the clock forward by `by`.
+    pub(crate) fn jump(&self, by: Duration) {
         *self.skew.lock().unwrap() += by;
     }
     fn skew(&self) -> Duration {
@@ -937,7 +942,7 @@ impl Runtime for Skewed {
 /// gives `Some`.
 pub fn c7_an_output_returned_as_the_deadline_passes_is_the_output(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
-        let skewed = Arc::new(Skewed { inner: h.runtime(), skew: Mutex::new(Duration::ZERO) });
+        let skewed = Skewed::new(h);
         let rt: Arc<dyn Runtime> = skewed.clone();
         let (failed, moved) = Builder::new()
             .runtime(rt)
@@ -959,5 +964,24 @@ pub fn c7_an_output_returned_as_the_deadline_passes_is_the_output(h: &dyn Harnes
         assert_eq!(failed, Ok(1), "outcome of `fail_after` whose future returned as the deadline passed");
         assert_eq!(moved, Some(2), "outcome of `move_on_after` whose future returned as the deadline passed");
         assert_eq!(skewed.skew(), Duration::from_secs(7200), "both futures ran");
+    }));
+}
+
+/// C7: a scope whose body returns its value in the poll during which the scope's deadline
+/// passes (the clock jumps an hour past it while the body runs), with no child left, gives
+/// its value: the deadline cancelled nothing.
+pub fn c7_a_scope_whose_body_returns_as_its_deadline_passes_gives_its_value(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let skewed = Skewed::new(h);
+        let rt: Arc<dyn Runtime> = skewed.clone();
+        let r = Builder::new()
+            .runtime(rt)
+            .timeout(Duration::from_secs(60))
+            .run(async |_s| {
+                skewed.jump(Duration::from_secs(3600));
+                Ok::<_, BoxError>(1)
+            })
+            .await;
+        assert_eq!(r.ok(), Some(1), "outcome of a scope whose body returned as its deadline passed");
     }));
 }

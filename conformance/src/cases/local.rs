@@ -16,7 +16,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use taskscope_core::{
-    BoxError, CancelReason, CancelToken, ChildState, JoinError, LocalBuilder, LocalScope, Policy, ScopeError,
+    BoxError, CancelReason, CancelToken, ChildState, JoinError, LocalBuilder, LocalScope, Policy, Runtime, ScopeError,
     TrySpawnError, local_scope,
 };
 
@@ -1514,6 +1514,25 @@ pub fn c7_local_all_past_its_timeout_is_elapsed(h: &dyn Harness) {
     }));
 }
 
+/// C7: a local scope whose body returns its value in the poll during which the scope's
+/// deadline passes (the clock jumps an hour past it while the body runs), with no child left,
+/// gives its value, as a spawned scope does: the deadline cancelled nothing.
+pub fn c7_local_a_scope_whose_body_returns_as_its_deadline_passes_gives_its_value(h: &dyn Harness) {
+    h.block_on(Box::pin(async move {
+        let skewed = super::deadline::Skewed::new(h);
+        let rt: Arc<dyn Runtime> = skewed.clone();
+        let r: R<u32> = LocalBuilder::new()
+            .runtime(rt)
+            .timeout(Duration::from_secs(60))
+            .run(async |_s| {
+                skewed.jump(Duration::from_secs(3600));
+                Ok(1)
+            })
+            .await;
+        assert_eq!(r.ok(), Some(1), "outcome of a local scope whose body returned as its deadline passed");
+    }));
+}
+
 /// L1: `all` keeps the local builder's concurrency limit, and still gives the values in spawn
 /// order.
 pub fn l1_local_all_keeps_the_limit(h: &dyn Harness) {
@@ -1960,6 +1979,7 @@ with_optional_local_cases! {
     c6_local_nested_spawned_scope_is_linked,
     c7_local_timeout_deadline_and_elapsed,
     c7_local_all_past_its_timeout_is_elapsed,
+    c7_local_a_scope_whose_body_returns_as_its_deadline_passes_gives_its_value,
     c8_local_shielded_child_survives_scope_cancel,
     c8_local_a_named_shielded_child_survives_cancel_and_reports_its_name,
     c8_local_a_shielded_spawn_wait_takes_no_slot,

@@ -196,6 +196,7 @@ macro_rules! __with_cases {
             c7_fail_after_never_fires_early,
             c7_fail_after_returns_output_in_time,
             c7_an_output_returned_as_the_deadline_passes_is_the_output,
+            c7_a_scope_whose_body_returns_as_its_deadline_passes_gives_its_value,
             c7_move_on_after_gives_none,
             c7_absolute_deadlines,
             c7_deadline_already_past_cancels_before_poll,

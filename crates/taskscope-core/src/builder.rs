@@ -116,7 +116,8 @@ impl Builder {
     /// ([`ScopeError::is_elapsed`]), or [`ScopeError::Failed`] if a child failed. A deadline
     /// already past cancels at once, before the body is polled. An inner deadline never
     /// extends an outer one: the outer scope's cancellation reaches this one whichever is
-    /// later.
+    /// later. A deadline that passes once the body has returned and no child is left cancels
+    /// nothing: the scope gives the body's value.
     ///
     /// To bound any future (or get `None` instead of an error), see
     /// [`fail_after`](crate::fail_after) and [`move_on_after`](crate::move_on_after).
@@ -397,7 +398,9 @@ impl Builder {
     /// On expiry the future is dropped, and the call returns [`Elapsed`] once every scope
     /// opened inside it has been torn down (S1). Only this deadline does that: a cancellation
     /// from outside passes through to the future (scopes inside see it through their tokens)
-    /// and is never reported as elapsed. A value produced after the deadline is dropped (F4).
+    /// and is never reported as elapsed. A value the future returns before the deadline is
+    /// seen is the call's value, even if the deadline passed during that last poll or while
+    /// scopes the future dropped were still being torn down.
     /// The builder's policy, limit and grace do not apply (there are no children).
     pub async fn fail<F: IntoFuture>(self, fut: F) -> Result<F::Output, Elapsed> {
         let (inner, deadline) = self.open::<Infallible>(true);

@@ -79,10 +79,13 @@ where
         let inner: &Inner<E> = this.inner;
         loop {
             // 1. Our own deadline. A transparent region keeps its timer after an outer
-            //    cancellation; a scope is already cancelling then.
+            //    cancellation; a scope is already cancelling then. Once the body has returned
+            //    and no child is left, the deadline has nothing to cancel: the scope finishes
+            //    with its value (C7: "elapsed" only when the deadline cancelled something).
             if let Some(deadline) = *this.deadline
                 && !*this.expired
                 && (inner.transparent || !inner.token.is_cancelled())
+                && (this.body.is_some() || inner.live.load(Ordering::Acquire) != 0)
             {
                 let rt = &inner.rt;
                 let timer = this.deadline_timer.get_or_insert_with(|| rt.sleep_until(deadline));
