@@ -116,8 +116,9 @@ impl Builder {
     /// ([`ScopeError::is_elapsed`]), or [`ScopeError::Failed`] if a child failed. A deadline
     /// already past cancels at once, before the body is polled. An inner deadline never
     /// extends an outer one: the outer scope's cancellation reaches this one whichever is
-    /// later. A deadline that passes once the body has returned and no child is left cancels
-    /// nothing: the scope gives the body's value.
+    /// later. The deadline counts only if the scope sees it while its body or a child is
+    /// still running: a scope that finds its body returned and every child ended gives the
+    /// body's value, even if the deadline passed in the meantime (it cancelled nothing).
     ///
     /// To bound any future (or get `None` instead of an error), see
     /// [`fail_after`](crate::fail_after) and [`move_on_after`](crate::move_on_after).

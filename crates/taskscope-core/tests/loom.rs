@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use loom::future::block_on;
 use taskscope_core::{
@@ -140,6 +140,68 @@ fn an_abort_racing_a_childs_first_pending_wakes_it() {
         }));
         assert!(matches!(r, Err(ScopeError::Failed(_))), "expected the failure, got {r:?}");
         assert_eq!(drops.count(), 1, "the waiting child's future was not dropped");
+    });
+}
+
+/// A loom runtime whose clock the model moves: `now()` is an hour later once `jump` was called.
+/// Its timers never fire, so a deadline is seen only by reading the clock.
+#[derive(Debug)]
+struct JumpClock {
+    base: Instant,
+    jumped: std::sync::atomic::AtomicBool,
+}
+
+impl JumpClock {
+    fn jump(&self) {
+        self.jumped.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Runtime for JumpClock {
+    fn spawn(&self, task: Task) {
+        LoomRuntime.spawn(task);
+    }
+    fn spawn_blocking(&self, job: BlockingJob) {
+        LoomRuntime.spawn_blocking(job);
+    }
+    fn sleep_until(&self, deadline: Instant) -> BoxedSleep {
+        LoomRuntime.sleep_until(deadline)
+    }
+    fn now(&self) -> Instant {
+        let skew = if self.jumped.load(Ordering::SeqCst) { Duration::from_secs(3600) } else { Duration::ZERO };
+        self.base + skew
+    }
+    fn name(&self) -> &'static str {
+        "loom-jump-clock"
+    }
+}
+
+/// C7, S1: a scope's body returns as the scope's deadline passes while another thread spawns
+/// a child that only ends when cancelled, through a spawner the body gave away. Whether the
+/// child comes in before the scope finishes or is refused, the scope never waits for it past
+/// its deadline (loom reports a deadlock if it does): "elapsed" with the child cancelled, or
+/// the body's value with the child refused.
+#[test]
+fn a_child_spawned_as_a_scope_past_its_deadline_finishes_is_cancelled_or_refused() {
+    model(|| {
+        let clock = Arc::new(JumpClock { base: Instant::now(), jumped: std::sync::atomic::AtomicBool::new(false) });
+        let rt: Arc<dyn Runtime> = clock.clone();
+        let r = block_on(Builder::new().runtime(rt).timeout(Duration::from_secs(60)).run(async |s| {
+            let spawner = s.spawner();
+            loom::thread::spawn(move || {
+                drop(spawner.spawn(async {
+                    std::future::pending::<()>().await;
+                    Ok::<_, BoxError>(())
+                }));
+            });
+            clock.jump();
+            Ok::<_, BoxError>(1)
+        }));
+        match r {
+            Ok(1) => {}
+            Err(e) if e.is_elapsed() => {}
+            other => panic!("expected the value or elapsed, got {other:?}"),
+        }
     });
 }
 

@@ -80,12 +80,15 @@ where
         loop {
             // 1. Our own deadline. A transparent region keeps its timer after an outer
             //    cancellation; a scope is already cancelling then. Once the body has returned
-            //    and no child is left, the deadline has nothing to cancel: the scope finishes
-            //    with its value (C7: "elapsed" only when the deadline cancelled something).
+            //    and no child is left (`idle`), the deadline has nothing to cancel: the scope
+            //    finishes with its value (C7: "elapsed" only when the deadline cancelled
+            //    something). A child spawned meanwhile through an escaped spawner makes the
+            //    finish below fail, and the loop comes back here for the deadline (step 4).
+            let idle = this.body.is_none() && inner.live.load(Ordering::Acquire) == 0;
             if let Some(deadline) = *this.deadline
                 && !*this.expired
                 && (inner.transparent || !inner.token.is_cancelled())
-                && (this.body.is_some() || inner.live.load(Ordering::Acquire) != 0)
+                && !idle
             {
                 let rt = &inner.rt;
                 let timer = this.deadline_timer.get_or_insert_with(|| rt.sleep_until(deadline));
@@ -162,19 +165,25 @@ where
 
             // 4. Done once the body and every child are (S1).
             inner.owner.register(cx.waker());
-            if this.body.is_none()
-                && let Some(out) = finish(inner, this.value)
-            {
-                match &out {
-                    // A bare cancellation from outside, handed to whoever awaits this scope.
-                    Err(ScopeError::Cancelled { reason: CancelReason::Parent(_), errors: None }) => {
-                        mark_handed_cancellation();
+            if this.body.is_none() {
+                match finish(inner, this.value) {
+                    Some(out) => {
+                        match &out {
+                            // A bare cancellation from outside, handed to whoever awaits this
+                            // scope.
+                            Err(ScopeError::Cancelled { reason: CancelReason::Parent(_), errors: None }) => {
+                                mark_handed_cancellation();
+                            }
+                            // A region's value that may carry a cancellation handed to its body.
+                            Ok(_) if *this.handed_value => mark_handed_cancellation(),
+                            _ => {}
+                        }
+                        return Poll::Ready(out);
                     }
-                    // A region's value that may carry a cancellation handed to its body.
-                    Ok(_) if *this.handed_value => mark_handed_cancellation(),
-                    _ => {}
+                    // A child came in after step 1 skipped the deadline: look at it again.
+                    None if idle && this.deadline.is_some() && !*this.expired => continue,
+                    None => {}
                 }
-                return Poll::Ready(out);
             }
 
             // 5. Wait: children wake the owner when the last one is dropped or when they
