@@ -1,5 +1,6 @@
-//! Helpers for writing cases: drop trackers, gates, timed waits with wide margins, and the
-//! progress a case reports (its steps and pending waits, printed if it hangs).
+//! Helpers for writing cases: drop trackers, gates, timed waits with wide margins, a runtime
+//! whose clock jumps, and the progress a case reports (its steps and pending waits, printed if
+//! it hangs).
 
 use std::future::Future;
 use std::panic::Location;
@@ -7,7 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use taskscope_core::{BoxError, Builder, CancelReason, CancelToken, ErrorGroup, Runtime, ScopeError};
+use taskscope_core::{
+    BlockingJob, BoxError, BoxedSleep, Builder, CancelReason, CancelToken, ErrorGroup, Runtime, ScopeError, Task,
+};
 
 use crate::Harness;
 
@@ -21,6 +24,49 @@ pub fn builder(h: &dyn Harness) -> Builder {
 /// returns its output, and panics if the scope does not succeed.
 pub async fn inside_scope<F: std::future::Future>(h: &dyn Harness, fut: F) -> F::Output {
     builder(h).run(async |_s| Ok::<_, BoxError>(fut.await)).await.unwrap_or_else(|e| panic!("the scope failed: {e}"))
+}
+
+/// A runtime whose clock the case moves forward: `now()` and the timers read the harness's
+/// clock plus a skew that [`Skewed::jump`] adds to, as a clock does that jumps ahead while a
+/// task runs (a long poll, a suspended machine).
+#[derive(Debug)]
+pub(crate) struct Skewed {
+    inner: Arc<dyn Runtime>,
+    skew: Mutex<Duration>,
+}
+
+impl Skewed {
+    /// The harness's runtime, its clock not moved yet.
+    pub(crate) fn new(h: &dyn Harness) -> Arc<Self> {
+        Arc::new(Skewed { inner: h.runtime(), skew: Mutex::new(Duration::ZERO) })
+    }
+    /// Moves the clock forward by `by`.
+    pub(crate) fn jump(&self, by: Duration) {
+        *self.skew.lock().unwrap() += by;
+    }
+    /// How far the clock has been moved.
+    pub(crate) fn skew(&self) -> Duration {
+        *self.skew.lock().unwrap()
+    }
+}
+
+impl Runtime for Skewed {
+    fn spawn(&self, task: Task) {
+        self.inner.spawn(task);
+    }
+    fn spawn_blocking(&self, job: BlockingJob) {
+        self.inner.spawn_blocking(job);
+    }
+    fn sleep_until(&self, deadline: Instant) -> BoxedSleep {
+        let skew = self.skew();
+        self.inner.sleep_until(deadline.checked_sub(skew).unwrap_or_else(|| self.inner.now()))
+    }
+    fn now(&self) -> Instant {
+        self.inner.now() + self.skew()
+    }
+    fn name(&self) -> &'static str {
+        "skewed"
+    }
 }
 
 /// Counts live guards: each child holds one; the count drops when its future is dropped.

@@ -6,11 +6,11 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use taskscope_core::{
-    BlockingJob, BoxError, BoxedSleep, Builder, CancelReason, CancelToken, Elapsed, Runtime, ScopeError, Task,
-    current_token, fail_after, fail_at, move_on_after, move_on_at,
+    BoxError, Builder, CancelReason, CancelToken, Elapsed, Runtime, ScopeError, current_token, fail_after, fail_at,
+    move_on_after, move_on_at,
 };
 
 use crate::Harness;
@@ -892,48 +892,6 @@ pub fn c7_elapsed_is_a_distinct_outcome(h: &dyn Harness) {
         assert_eq!(err.to_string(), "scope cancelled (deadline elapsed)", "displayed text of `err`");
         assert_eq!(Elapsed::default().to_string(), "deadline elapsed", "value of `Elapsed::default().to_string()`");
     }));
-}
-
-/// A runtime whose clock the case moves forward: `now()` and the timers read the harness's
-/// clock plus a skew that [`Skewed::jump`] adds to, as a clock does that jumps ahead while a
-/// task runs (a long poll, a suspended machine).
-#[derive(Debug)]
-pub(crate) struct Skewed {
-    inner: Arc<dyn Runtime>,
-    skew: Mutex<Duration>,
-}
-
-impl Skewed {
-    /// The harness's runtime, its clock not moved yet.
-    pub(crate) fn new(h: &dyn Harness) -> Arc<Self> {
-        Arc::new(Skewed { inner: h.runtime(), skew: Mutex::new(Duration::ZERO) })
-    }
-    /// Moves the clock forward by `by`.
-    pub(crate) fn jump(&self, by: Duration) {
-        *self.skew.lock().unwrap() += by;
-    }
-    fn skew(&self) -> Duration {
-        *self.skew.lock().unwrap()
-    }
-}
-
-impl Runtime for Skewed {
-    fn spawn(&self, task: Task) {
-        self.inner.spawn(task);
-    }
-    fn spawn_blocking(&self, job: BlockingJob) {
-        self.inner.spawn_blocking(job);
-    }
-    fn sleep_until(&self, deadline: Instant) -> BoxedSleep {
-        let skew = self.skew();
-        self.inner.sleep_until(deadline.checked_sub(skew).unwrap_or_else(|| self.inner.now()))
-    }
-    fn now(&self) -> Instant {
-        self.inner.now() + self.skew()
-    }
-    fn name(&self) -> &'static str {
-        "skewed"
-    }
 }
 
 /// C7: "elapsed" only when the deadline cancelled the future. A future that returns its

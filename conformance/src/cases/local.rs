@@ -1519,7 +1519,7 @@ pub fn c7_local_all_past_its_timeout_is_elapsed(h: &dyn Harness) {
 /// gives its value, as a spawned scope does: the deadline cancelled nothing.
 pub fn c7_local_a_scope_whose_body_returns_as_its_deadline_passes_gives_its_value(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
-        let skewed = super::deadline::Skewed::new(h);
+        let skewed = Skewed::new(h);
         let rt: Arc<dyn Runtime> = skewed.clone();
         let r: R<u32> = LocalBuilder::new()
             .runtime(rt)

@@ -14,7 +14,7 @@
 #![cfg(taskscope_loom)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use loom::future::block_on;
@@ -148,7 +148,7 @@ fn an_abort_racing_a_childs_first_pending_wakes_it() {
 #[derive(Debug)]
 struct JumpClock {
     base: Instant,
-    jumped: std::sync::atomic::AtomicBool,
+    jumped: AtomicBool,
 }
 
 impl JumpClock {
@@ -184,7 +184,7 @@ impl Runtime for JumpClock {
 #[test]
 fn a_child_spawned_as_a_scope_past_its_deadline_finishes_is_cancelled_or_refused() {
     model(|| {
-        let clock = Arc::new(JumpClock { base: Instant::now(), jumped: std::sync::atomic::AtomicBool::new(false) });
+        let clock = Arc::new(JumpClock { base: Instant::now(), jumped: AtomicBool::new(false) });
         let rt: Arc<dyn Runtime> = clock.clone();
         let r = block_on(Builder::new().runtime(rt).timeout(Duration::from_secs(60)).run(async |s| {
             let spawner = s.spawner();
