@@ -50,8 +50,6 @@ pin_project! {
         extra: Option<Box<Extra<E>>>,
         // Zero-sized without the `tracing` feature.
         span: ChildSpan,
-        // The child returned `Pending` at least once, so its task waker was registered.
-        waited: bool,
     }
 }
 
@@ -134,7 +132,7 @@ fn end_start<E>(extra: &Option<Box<Extra<E>>>) {
 impl<F, E> Body<F, E> {
     pub(super) fn new(fut: F, scope: Arc<Inner<E>>, extra: Option<Box<Extra<E>>>, name: Option<&Name>) -> Self {
         let span = ChildSpan::new(&scope.span, name, Some(&scope.rt));
-        Self { fut: Some(fut), scope: Some(scope), extra, span, waited: false }
+        Self { fut: Some(fut), scope: Some(scope), extra, span }
     }
 
     /// A refused spawn (S4): the future is dropped unpolled, and nothing keeps the scope alive.
@@ -170,10 +168,7 @@ impl<F, E> Body<F, E> {
         // Before the state is published: the start call maps the state to its error (the
         // future's drop already ended it; a refused child's did not).
         end_start(this.extra);
-        // Only a child that waited registered a task waker: one that completed in its first
-        // poll has none to take.
-        let waker = if *this.waited { child.task_waker.take() } else { None };
-        let extra = this.extra.take();
+        let (extra, waker) = (this.extra.take(), child.task_waker.take());
         // A started child's hook may hold the last reference to the value or error it reported
         // (its `Start` was dropped): user destructors, caught like the future's own (F7). The
         // waker goes too, so a finished child no longer holds on to the runtime's task.
@@ -259,7 +254,6 @@ impl<F, E> Body<F, E> {
                 // The scope is cancelling: a child that never started never starts.
                 Poll::Ready(None) => stop!(),
                 Poll::Pending => {
-                    *this.waited = true;
                     child.task_waker.register(cx.waker());
                     if Self::must_stop(scope_of(this.scope), child, shielded) {
                         cx.waker().wake_by_ref();
@@ -288,7 +282,6 @@ impl<F, E> Body<F, E> {
         }
         let outcome = match polled {
             Ok(Poll::Pending) => {
-                *this.waited = true;
                 child.task_waker.register(cx.waker());
                 // An abort that raced the poll may have found no waker: look again.
                 if Self::must_stop(scope_of(this.scope), child, shielded) {

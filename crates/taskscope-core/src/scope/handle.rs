@@ -83,10 +83,7 @@ impl<T, E> Child<T, E> {
 
     pub(super) fn set_state(&self, state: u8) {
         self.state.store(state, Ordering::Release);
-        // A dropped handle is never polled again: nobody to wake.
-        if !self.detached.load(Ordering::Acquire) {
-            self.join_waker.wake();
-        }
+        self.join_waker.wake();
     }
 }
 
