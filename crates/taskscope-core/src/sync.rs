@@ -17,12 +17,15 @@ pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering}
 #[cfg(taskscope_loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 
-/// Declares a thread-local: std's, or loom's (one per modelled thread) under `--cfg taskscope_loom`.
+/// Declares a thread-local with a `const` initializer: std's (its `const` form, with no lazy
+/// initialization check on access), or loom's (one per modelled thread) under
+/// `--cfg taskscope_loom`. The `const` keyword is matched here and passed on as a token: an
+/// `expr` fragment would hide it from `std::thread_local!`, which would then take its lazy form.
 macro_rules! local_key {
-    ($($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;)+) => {
+    ($($(#[$attr:meta])* static $name:ident: $t:ty = const $init:block;)+) => {
         $(
             #[cfg(not(taskscope_loom))]
-            std::thread_local! { $(#[$attr])* static $name: $t = $init; }
+            std::thread_local! { $(#[$attr])* static $name: $t = const $init; }
             #[cfg(taskscope_loom)]
             loom::thread_local! { $(#[$attr])* static $name: $t = $init; }
         )+

@@ -1,7 +1,8 @@
 //! What a poll carries on its thread (C6, C8, C9, F2, P2): the ambient scope (the scope whose
 //! child or body is being polled, which nested scopes link to for their token, runtime and
 //! S1 hold), a shielded child's own context (C8), the drain a child's nested scopes hold
-//! (C9), and the flag that marks a cancellation core hands to the polled future (F2, F3).
+//! (C9), and the flag that marks a cancellation core hands to the polled future (F2, F3). All
+//! three live in one thread-local, which a child's or body's poll reaches once ([`poll_in`]).
 
 use std::any::Any;
 use std::cell::Cell;
@@ -26,12 +27,28 @@ pub(crate) trait ScopeCtx: Send + Sync {
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
-local_key! {
-    static AMBIENT: Cell<Option<Arc<dyn ScopeCtx>>> = const { Cell::new(None) };
+/// Everything a poll carries on its thread, in one thread-local so that a child's poll reaches
+/// it once: the ambient scope, the polled child's drain, and the handed-cancellation flag.
+struct PollCtx {
+    /// The scope whose child or body is being polled (nested scopes link to it).
+    ambient: Cell<Option<Arc<dyn ScopeCtx>>>,
+    /// Set while a child's future is polled on this thread: that child's [`Drain`], if a scope
+    /// opened in it already made one. `None` outside a child's poll (and in a scope's body).
+    drain: Cell<Option<Option<Arc<Drain>>>>,
+    /// Set during the poll of a child or a body when core hands that future a cancellation:
+    /// a nested scope's bare "cancelled by the parent", or a handle's error-less `JoinError`
+    /// (see [`mark_handed_cancellation`]).
+    handed: Cell<bool>,
 }
 
-/// What can be made the ambient scope by [`Enter`]: any scope context, or a child's typed
-/// reference to its own scope (moved in and taken back as its concrete type).
+local_key! {
+    static POLL: PollCtx = const {
+        PollCtx { ambient: Cell::new(None), drain: Cell::new(None), handed: Cell::new(false) }
+    };
+}
+
+/// What can be made the ambient scope by [`Enter`] or [`poll_in`]: any scope context, or a
+/// child's typed reference to its own scope (moved in and taken back as its concrete type).
 pub(crate) trait AmbientSlot: Sized {
     fn into_ctx(self) -> Arc<dyn ScopeCtx>;
     fn from_ctx(ctx: Arc<dyn ScopeCtx>) -> Option<Self>;
@@ -56,8 +73,8 @@ impl<E: Send + 'static> AmbientSlot for Arc<Inner<E>> {
 }
 
 /// Makes the scope in `slot` the ambient scope while alive: moves it into the thread-local (no
-/// refcount traffic, so a child needs no second reference to its scope) and takes it back on
-/// drop, even when unwinding.
+/// refcount traffic) and takes it back on drop, even when unwinding. For code that runs inside
+/// a context without being a tracked poll (see [`poll_in`] for those).
 pub(crate) struct Enter<'a, S: AmbientSlot> {
     slot: &'a mut Option<S>,
     prev: Option<Arc<dyn ScopeCtx>>,
@@ -67,7 +84,7 @@ pub(crate) struct Enter<'a, S: AmbientSlot> {
 impl<'a, S: AmbientSlot> Enter<'a, S> {
     pub(crate) fn new(slot: &'a mut Option<S>) -> Self {
         let mut mine = slot.take().map(S::into_ctx);
-        match AMBIENT.try_with(|c| c.replace(mine.take())) {
+        match POLL.try_with(|c| c.ambient.replace(mine.take())) {
             Ok(prev) => Self { slot, prev, entered: true },
             // Thread-locals are being destroyed: run without an ambient scope.
             Err(_) => {
@@ -83,32 +100,84 @@ impl<S: AmbientSlot> Drop for Enter<'_, S> {
         if self.entered {
             // The thread-local cannot be destroyed while this thread is inside a poll, so
             // `mine` always comes back.
-            if let Ok(Some(mine)) = AMBIENT.try_with(|c| c.replace(self.prev.take())) {
+            if let Ok(Some(mine)) = POLL.try_with(|c| c.ambient.replace(self.prev.take())) {
                 *self.slot = S::from_ctx(mine);
             }
         }
     }
 }
 
+/// A caller's ambient slot, and the ambient scope it replaced for the poll.
+type Swapped<'a, S> = (&'a mut Option<S>, Option<Arc<dyn ScopeCtx>>);
+
+/// What [`poll_in`] put into the thread-local, and puts back when dropped (also when the poll
+/// unwinds): the previous values, and the caller's slots that get theirs back.
+struct Tracked<'p, 'a, S: AmbientSlot> {
+    ctx: &'p PollCtx,
+    ambient: Option<Swapped<'a, S>>,
+    drain: Option<&'a mut Option<Arc<Drain>>>,
+    prev_drain: Option<Option<Arc<Drain>>>,
+    prev_handed: bool,
+    handed: &'a mut bool,
+}
+
+impl<S: AmbientSlot> Drop for Tracked<'_, '_, S> {
+    fn drop(&mut self) {
+        *self.handed = self.ctx.handed.replace(self.prev_handed);
+        let back = self.ctx.drain.replace(self.prev_drain.take());
+        if let Some(slot) = self.drain.take() {
+            *slot = back.flatten();
+        }
+        if let Some((slot, prev)) = self.ambient.take() {
+            *slot = self.ctx.ambient.replace(prev).and_then(S::from_ctx);
+        }
+    }
+}
+
+/// Runs one poll of a child's or body's future with its own handed-cancellation flag, and,
+/// when given, with the scope in `ambient` as the ambient scope (moved in and back, as by
+/// [`Enter`]: no refcount traffic). The current drain is the child's `drain` slot, or none
+/// outside a child's poll. Returns the poll's result and whether core handed the future a
+/// cancellation during it (see [`mark_handed_cancellation`]). One access to the thread-local
+/// per poll. The previous values are restored afterwards, even when the poll unwinds, so
+/// polls nest (a body polled inside a child's poll).
+pub(crate) fn poll_in<S: AmbientSlot, R>(
+    ambient: Option<&mut Option<S>>,
+    drain: Option<&mut Option<Arc<Drain>>>,
+    poll: impl FnOnce() -> R,
+) -> (R, bool) {
+    let mut poll = Some(poll);
+    let mut handed = false;
+    let tracked = POLL.try_with(|ctx| {
+        let ambient = ambient.map(|slot| {
+            let prev = ctx.ambient.replace(slot.take().map(S::into_ctx));
+            (slot, prev)
+        });
+        // Outside a child's poll (a body's, a blocking job's) no drain is current.
+        let mut drain = drain;
+        let prev_drain = ctx.drain.replace(drain.as_deref_mut().map(Option::take));
+        let prev_handed = ctx.handed.replace(false);
+        let _tracked = Tracked { ctx, ambient, drain, prev_drain, prev_handed, handed: &mut handed };
+        (poll.take().expect("taskscope: a poll runs once"))()
+    });
+    match tracked {
+        Ok(r) => (r, handed),
+        // Thread-locals are being destroyed: run without any context.
+        Err(_) => ((poll.take().expect("taskscope: a poll runs once"))(), false),
+    }
+}
+
+/// [`poll_in`] without an ambient scope of its own: the thread's ambient scope stays.
+pub(crate) fn poll_tracked<R>(drain: Option<&mut Option<Arc<Drain>>>, poll: impl FnOnce() -> R) -> (R, bool) {
+    poll_in::<Arc<dyn ScopeCtx>, R>(None, drain, poll)
+}
+
 /// Runs `f` with the ambient scope context of this thread, if any.
 pub(crate) fn with_ambient<R>(f: impl FnOnce(Option<&Arc<dyn ScopeCtx>>) -> R) -> R {
-    let cur = AMBIENT.try_with(Cell::take).ok().flatten();
+    let cur = POLL.try_with(|c| c.ambient.take()).ok().flatten();
     let r = f(cur.as_ref());
-    let _ = AMBIENT.try_with(|c| c.set(cur));
+    let _ = POLL.try_with(|c| c.ambient.set(cur));
     r
-}
-
-local_key! {
-    /// Set while a child's future is polled on this thread: that child's [`Drain`], if a scope
-    /// opened in it already made one. `None` outside a child's poll (and in a scope's body).
-    static DRAIN: Cell<Option<Option<Arc<Drain>>>> = const { Cell::new(None) };
-}
-
-local_key! {
-    /// Set during the poll of a child or a body when core hands that future a cancellation:
-    /// a nested scope's bare "cancelled by the parent", or a handle's error-less `JoinError`
-    /// (see [`mark_handed_cancellation`]).
-    static HANDED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Core is handing the future being polled a cancellation as a value. If that future then
@@ -116,24 +185,7 @@ local_key! {
 /// cancellation, passed on with `?`: it is dropped, not collected (F2, F3), whatever the error
 /// type is.
 pub(crate) fn mark_handed_cancellation() {
-    let _ = HANDED.try_with(|h| h.set(true));
-}
-
-/// Runs one poll of a child's or body's future with its own [`HANDED`] flag (and, for a
-/// child, its [`DRAIN`] slot) on this thread; returns the poll's result and whether core
-/// handed the future a cancellation during it. The previous values are restored afterwards,
-/// so polls nest (a body polled inside a child's poll).
-pub(crate) fn poll_tracked<R>(mut drain: Option<&mut Option<Arc<Drain>>>, poll: impl FnOnce() -> R) -> (R, bool) {
-    let prev_handed = HANDED.try_with(|h| h.replace(false)).unwrap_or(false);
-    let mine = drain.as_deref_mut().map(Option::take);
-    let prev_drain = DRAIN.try_with(|c| c.replace(mine)).ok().flatten();
-    let r = poll();
-    let handed = HANDED.try_with(|h| h.replace(prev_handed)).unwrap_or(false);
-    let back = DRAIN.try_with(|c| c.replace(prev_drain)).ok().flatten();
-    if let Some(slot) = drain {
-        *slot = back.flatten();
-    }
-    (r, handed)
+    let _ = POLL.try_with(|c| c.handed.set(true));
 }
 
 /// What a child's handle waits for besides the child's future (C9): the scopes the child
@@ -150,18 +202,17 @@ impl Drain {
     /// Called by a scope being opened: if this thread is polling a child, hold its drain
     /// (making it on first use).
     pub(crate) fn hold_current() -> Option<Arc<Drain>> {
-        DRAIN
-            .try_with(|c| {
-                let mut slot = c.take()?;
-                let drain = slot
-                    .get_or_insert_with(|| Arc::new(Drain { holds: AtomicUsize::new(0), pending: Mutex::new(None) }))
-                    .clone();
-                drain.holds.fetch_add(1, Ordering::AcqRel);
-                c.set(Some(slot));
-                Some(drain)
-            })
-            .ok()
-            .flatten()
+        POLL.try_with(|c| {
+            let mut slot = c.drain.take()?;
+            let drain = slot
+                .get_or_insert_with(|| Arc::new(Drain { holds: AtomicUsize::new(0), pending: Mutex::new(None) }))
+                .clone();
+            drain.holds.fetch_add(1, Ordering::AcqRel);
+            c.drain.set(Some(slot));
+            Some(drain)
+        })
+        .ok()
+        .flatten()
     }
 
     /// A scope the child opened has drained: on the last one, run the child's publication if
@@ -241,5 +292,94 @@ impl<E: Send + 'static> ScopeCtx for Shield<E> {
     }
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
+    }
+}
+
+#[cfg(all(test, not(taskscope_loom)))]
+mod tests {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use super::*;
+
+    /// A scope context with nothing behind it: what the thread-local holds is all these tests
+    /// look at.
+    struct Ctx {
+        token: CancelToken,
+        rt: Arc<dyn Runtime>,
+    }
+
+    impl ScopeCtx for Ctx {
+        fn token(&self) -> &CancelToken {
+            &self.token
+        }
+        fn runtime(&self) -> &Arc<dyn Runtime> {
+            &self.rt
+        }
+        fn hold(&self) {}
+        fn release(&self) {}
+        fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+            self
+        }
+    }
+
+    fn ctx() -> (Option<Arc<dyn ScopeCtx>>, *const ()) {
+        let ctx: Arc<dyn ScopeCtx> = Arc::new(Ctx { token: CancelToken::new(), rt: crate::test_runtime() });
+        let at = Arc::as_ptr(&ctx).cast::<()>();
+        (Some(ctx), at)
+    }
+
+    /// The ambient scope of this thread, as an address.
+    fn ambient() -> Option<*const ()> {
+        with_ambient(|a| a.map(|a| Arc::as_ptr(a).cast::<()>()))
+    }
+
+    fn handed_flag() -> bool {
+        POLL.with(|c| c.handed.get())
+    }
+
+    #[test]
+    fn a_poll_inside_a_poll_gives_the_outer_one_its_context_back() {
+        let (mut outer, outer_at) = ctx();
+        let (mut inner, inner_at) = ctx();
+        let mut drain = None;
+        let ((), handed) = poll_in(Some(&mut outer), Some(&mut drain), || {
+            assert_eq!(ambient(), Some(outer_at));
+            let ((), inner_handed) = poll_in(Some(&mut inner), None, || {
+                assert_eq!(ambient(), Some(inner_at));
+                // A body's poll is no child's: no drain to hold.
+                assert!(Drain::hold_current().is_none());
+                mark_handed_cancellation();
+            });
+            assert!(inner_handed);
+            assert_eq!(ambient(), Some(outer_at));
+            // The inner poll's flag is its own.
+            assert!(!handed_flag());
+            // The child's drain is current again.
+            assert!(Drain::hold_current().is_some());
+        });
+        assert!(!handed);
+        assert!(drain.is_some(), "the drain made during the child's poll comes back to its slot");
+        assert_eq!(outer.as_ref().map(|a| Arc::as_ptr(a).cast::<()>()), Some(outer_at));
+        assert_eq!(inner.as_ref().map(|a| Arc::as_ptr(a).cast::<()>()), Some(inner_at));
+        assert_eq!(ambient(), None);
+    }
+
+    #[test]
+    fn a_poll_that_unwinds_leaves_the_thread_as_it_found_it() {
+        let (mut scope, at) = ctx();
+        let mut drain = None;
+        let unwound = catch_unwind(AssertUnwindSafe(|| {
+            poll_in(Some(&mut scope), Some(&mut drain), || {
+                mark_handed_cancellation();
+                let _ = Drain::hold_current();
+                panic!("the poll unwinds");
+            })
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(scope.as_ref().map(|a| Arc::as_ptr(a).cast::<()>()), Some(at));
+        assert!(drain.is_some());
+        assert_eq!(ambient(), None);
+        assert!(!handed_flag());
+        assert!(Drain::hold_current().is_none());
     }
 }

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::ambient::{Drain, Enter, ScopeCtx, poll_tracked};
+use super::ambient::{Drain, ScopeCtx, poll_in};
 use super::cell::ChildCell;
 use super::handle::{Child, ChildState, child_state};
 use super::inner::Inner;
@@ -266,16 +266,11 @@ impl<F, E> Body<F, E> {
         let mut drain = this.extra.as_mut().and_then(|x| x.drain.take());
         let (polled, handed) = {
             let _entered = this.span.enter();
-            poll_tracked(Some(&mut drain), || match this.extra.as_deref_mut() {
-                Some(Extra { shield: shield @ Some(_), .. }) => {
-                    let _enter = Enter::new(shield);
-                    catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
-                }
-                _ => {
-                    let _enter = Enter::new(this.scope);
-                    catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
-                }
-            })
+            let poll = || catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
+            match this.extra.as_deref_mut() {
+                Some(Extra { shield: shield @ Some(_), .. }) => poll_in(Some(shield), Some(&mut drain), poll),
+                _ => poll_in(Some(this.scope), Some(&mut drain), poll),
+            }
         };
         if drain.is_some() {
             this.extra.get_or_insert_with(Extra::empty).drain = drain;

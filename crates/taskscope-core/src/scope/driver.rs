@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use pin_project_lite::pin_project;
 
-use super::ambient::{Enter, ScopeCtx, mark_handed_cancellation, poll_tracked};
+use super::ambient::{ScopeCtx, mark_handed_cancellation, poll_in};
 use super::body::drop_caught;
 use super::inner::Inner;
 use super::outcome::finish;
@@ -128,10 +128,8 @@ where
                         inner.panicked(None, p);
                     }
                 } else {
-                    let (polled, handed) = poll_tracked(None, || {
-                        let _enter = Enter::new(this.ambient);
-                        catch_unwind(AssertUnwindSafe(|| body.poll(cx)))
-                    });
+                    let (polled, handed) =
+                        poll_in(Some(this.ambient), None, || catch_unwind(AssertUnwindSafe(|| body.poll(cx))));
                     match polled {
                         Ok(Poll::Pending) => {}
                         Ok(Poll::Ready(result)) => {
