@@ -251,8 +251,11 @@ impl<E> Inner<E> {
         self.token.cancel_with(CancelReason::Dropped);
         lock(&self.state).done = true;
         self.owner_gone.store(true, Ordering::SeqCst);
-        self.abort();
-        self.wake_all();
+        // Shielded children stop too now: they need a walk that starts after `owner_gone` is
+        // set. An abort that walks here is one; if the scope had already aborted, walk again.
+        if !self.abort_once() {
+            self.wake_all();
+        }
         if self.live.load(Ordering::SeqCst) == 0 {
             self.release_enclosing();
         }
@@ -260,12 +263,18 @@ impl<E> Inner<E> {
 
     /// Closes the scope and wakes every child so that it drops its future.
     pub(crate) fn abort(&self) {
+        self.abort_once();
+    }
+
+    /// [`abort`](Self::abort); whether this call was the one that aborted (and walked).
+    fn abort_once(&self) -> bool {
         self.close();
         if self.aborted.swap(true, Ordering::AcqRel) {
-            return;
+            return false;
         }
         self.wake_all();
         self.owner.wake();
+        true
     }
 
     /// Wakes every live child so that it looks at its abort flag. Waking under the lock needs
