@@ -120,6 +120,35 @@ pub fn c2_grace_expiry_drops_stubborn_children(h: &dyn Harness) {
     }));
 }
 
+/// C3, C8: an owner dropping a scope that had already cancelled (its abort done, a shielded child
+/// still running, which the scope was waiting for) drops that child too: nothing is left to wait
+/// for it.
+pub fn c3_dropping_a_cancelled_scope_drops_its_shielded_child(h: &dyn Harness) {
+    let rt = h.runtime();
+    h.block_on(Box::pin(async move {
+        let t = Tracker::new();
+        let started = Gate::new();
+        {
+            let (g, st) = (t.guard(), started.clone());
+            let scope = builder(h).run(async |s| {
+                s.spawn_shielded(async move {
+                    let _g = g;
+                    st.open();
+                    forever().await;
+                    ok()
+                });
+                // Aborts the scope now (no grace period); the shielded child keeps running.
+                s.cancel();
+                ok()
+            });
+            // Run the scope until its shielded child has started, then drop it.
+            futures_lite::future::or(async { drop(scope.await) }, started.wait()).await;
+        }
+        eventually(&rt, "the shielded child to be dropped", || t.live() == 0).await;
+        assert_eq!(t.dropped(), 1, "the shielded child's future was dropped once");
+    }));
+}
+
 /// C3: when the owner drops the scope future, every child is cancelled (dropped promptly), none
 /// detached, none polled again.
 pub fn c3_dropped_scope_cancels_children(h: &dyn Harness) {

@@ -81,6 +81,7 @@ macro_rules! __with_cases {
             c2_grace_period_allows_async_cleanup,
             c2_grace_expiry_drops_stubborn_children,
             c3_dropped_scope_cancels_children,
+            c3_dropping_a_cancelled_scope_drops_its_shielded_child,
             c4_cancel_is_idempotent_first_reason_wins,
             c5_three_outcomes_are_distinct,
             c5_outside_cancel_is_bare_cancelled,
