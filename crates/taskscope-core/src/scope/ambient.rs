@@ -143,7 +143,7 @@ impl<S: AmbientSlot> Drop for Tracked<'_, '_, S> {
 /// polls nest (a body polled inside a child's poll).
 pub(crate) fn poll_in<S: AmbientSlot, R>(
     ambient: Option<&mut Option<S>>,
-    drain: Option<&mut Option<Arc<Drain>>>,
+    mut drain: Option<&mut Option<Arc<Drain>>>,
     poll: impl FnOnce() -> R,
 ) -> (R, bool) {
     let mut poll = Some(poll);
@@ -154,7 +154,6 @@ pub(crate) fn poll_in<S: AmbientSlot, R>(
             (slot, prev)
         });
         // Outside a child's poll (a body's, a blocking job's) no drain is current.
-        let mut drain = drain;
         let prev_drain = ctx.drain.replace(drain.as_deref_mut().map(Option::take));
         let prev_handed = ctx.handed.replace(false);
         let _tracked = Tracked { ctx, ambient, drain, prev_drain, prev_handed, handed: &mut handed };

@@ -253,7 +253,7 @@ impl<E> Inner<E> {
         self.owner_gone.store(true, Ordering::SeqCst);
         // Shielded children stop too now: they need a walk that starts after `owner_gone` is
         // set. An abort that walks here is one; if the scope had already aborted, walk again.
-        if !self.abort_once() {
+        if !self.abort() {
             self.wake_all();
         }
         if self.live.load(Ordering::SeqCst) == 0 {
@@ -261,13 +261,9 @@ impl<E> Inner<E> {
         }
     }
 
-    /// Closes the scope and wakes every child so that it drops its future.
-    pub(crate) fn abort(&self) {
-        self.abort_once();
-    }
-
-    /// [`abort`](Self::abort); whether this call was the one that aborted (and walked).
-    fn abort_once(&self) -> bool {
+    /// Closes the scope and wakes every child so that it drops its future. Returns whether this
+    /// call was the one that aborted (and walked the children).
+    pub(crate) fn abort(&self) -> bool {
         self.close();
         if self.aborted.swap(true, Ordering::AcqRel) {
             return false;
