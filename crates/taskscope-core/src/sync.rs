@@ -8,12 +8,12 @@
 //! the process-wide gauge's sharded static counters (a sum read without ordering claims).
 
 #[cfg(not(taskscope_loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 #[cfg(not(taskscope_loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
 
 #[cfg(taskscope_loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 #[cfg(taskscope_loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 
@@ -67,5 +67,34 @@ impl AtomicWaker {
         return self.inner.take();
         #[cfg(taskscope_loom)]
         return self.inner.take_waker();
+    }
+}
+
+/// A cell whose exclusive access a protocol outside the type guarantees: std's `UnsafeCell`,
+/// or loom's (which checks that exclusivity in every explored interleaving) under
+/// `--cfg taskscope_loom`. Only `scope/table.rs` uses it, for a slot's waker.
+#[derive(Debug)]
+pub(crate) struct UnsafeCell<T> {
+    #[cfg(not(taskscope_loom))]
+    inner: std::cell::UnsafeCell<T>,
+    #[cfg(taskscope_loom)]
+    inner: loom::cell::UnsafeCell<T>,
+}
+
+impl<T> UnsafeCell<T> {
+    pub(crate) fn new(value: T) -> Self {
+        #[cfg(not(taskscope_loom))]
+        return Self { inner: std::cell::UnsafeCell::new(value) };
+        #[cfg(taskscope_loom)]
+        return Self { inner: loom::cell::UnsafeCell::new(value) };
+    }
+
+    /// Runs `f` with a raw pointer to the value. Dereferencing it is the caller's unsafe
+    /// promise that nothing else reaches the value meanwhile.
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        #[cfg(not(taskscope_loom))]
+        return f(self.inner.get());
+        #[cfg(taskscope_loom)]
+        return self.inner.with_mut(f);
     }
 }
