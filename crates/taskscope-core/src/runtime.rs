@@ -60,8 +60,8 @@ pub(crate) trait RawTask: Send + Sync {
     /// The runtime dropped the task: finish the child as dropped. Does nothing if it
     /// already completed.
     fn drop_task(self: Pin<&Self>, me: &Pin<Arc<dyn RawTask>>);
-    /// Stores the child's terminal state and wakes its handle (a deferred publication).
-    fn publish_state(self: Pin<&Self>, state: u8);
+    /// Wakes the child's handle (a deferred publication stored the child's state).
+    fn wake_join(self: Pin<&Self>);
 }
 
 /// The future of [`Task::new`].
@@ -72,7 +72,7 @@ impl RawTask for Boxed {
         lock(&self.0).as_mut().poll(cx)
     }
     fn drop_task(self: Pin<&Self>, _: &Pin<Arc<dyn RawTask>>) {}
-    fn publish_state(self: Pin<&Self>, _: u8) {}
+    fn wake_join(self: Pin<&Self>) {}
 }
 
 impl Task {

@@ -60,14 +60,6 @@ impl AtomicWaker {
     pub(crate) fn wake(&self) {
         self.inner.wake();
     }
-
-    /// Takes the stored waker without waking it.
-    pub(crate) fn take(&self) -> Option<std::task::Waker> {
-        #[cfg(not(taskscope_loom))]
-        return self.inner.take();
-        #[cfg(taskscope_loom)]
-        return self.inner.take_waker();
-    }
 }
 
 /// A cell whose exclusive access a protocol outside the type guarantees: std's `UnsafeCell`,

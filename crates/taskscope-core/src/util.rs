@@ -1,7 +1,5 @@
 //! Small internal helpers.
 
-use std::sync::TryLockError;
-
 use crate::sync::{Mutex, MutexGuard};
 
 /// Locks, ignoring poisoning. Core's own code never panics while holding a lock. User code
@@ -11,13 +9,4 @@ use crate::sync::{Mutex, MutexGuard};
 /// holds consistent data.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// [`lock`] without waiting: `None` if another thread holds the lock.
-pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
-    match m.try_lock() {
-        Ok(g) => Some(g),
-        Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
-        Err(TryLockError::WouldBlock) => None,
-    }
 }

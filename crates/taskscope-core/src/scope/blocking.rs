@@ -11,8 +11,9 @@ use super::ambient::poll_tracked;
 use super::body::cancel_reason;
 use super::cell::ChildCell;
 use super::handle::{JoinHandle, child_state};
-use super::inner::{Abort, Inner};
+use super::inner::Inner;
 use super::outcome::Outcome;
+use super::table::TaskSlot;
 use super::{Spawn, Spawner};
 use crate::sync::Ordering;
 use crate::token::{CancelReason, CancelToken, Name};
@@ -66,32 +67,31 @@ impl<E: Send + 'static> Spawner<E> {
         T: Send + 'static,
     {
         let shielded = how.shielded;
+        let Some((task, handle)) = self.admit(shielded) else { return self.refused(how.name, f) };
         let child = self.new_child(how.name.clone(), ());
-        // The closure watches a token of its own. The handle's `cancel` fires it (it wakes the
-        // child's task waker: C9). So does the scope's cancellation: through the token tree
-        // for an ordinary child; for a shielded one (C8), whose token is no child of the
-        // scope's, only when the owner drops the scope (C3), through the registry entry
-        // that the scope wakes then.
-        let registered = if shielded {
-            let token = CancelToken::new();
-            let entry = Arc::pin(ShieldedBlocking { child: child.clone(), token, scope: Arc::downgrade(&self.inner) });
-            self.register(&entry, true).then_some(entry.token.clone())
-        } else {
-            self.register(&child, false).then(|| self.inner.token.child())
-        };
-        let Some(token) = registered else { return self.refused(how.name, f) };
-        child.task_waker.register(&std::task::Waker::from(Arc::new(CancelOnWake(token.clone()))));
+        // The closure watches a token of its own. The handle's `cancel` fires it: the slot's
+        // waker is a `CancelOnWake` (C9). So does the scope's cancellation: through the token
+        // tree for an ordinary child; for a shielded one (C8), whose token is no child of the
+        // scope's, only when the owner drops the scope (C3), through the walk that reaches
+        // shielded slots then.
+        let token = if shielded { CancelToken::new() } else { self.inner.token.child() };
+        let waker =
+            std::task::Waker::from(Arc::new(CancelOnWake { token: token.clone(), scope: Arc::downgrade(&self.inner) }));
+        if task.register(&waker) {
+            waker.wake_by_ref();
+        }
         let span = ChildSpan::new(&self.inner.span, how.name.as_ref(), Some(&self.inner.rt));
         let job = BlockingChild {
             scope: self.inner.clone(),
             child: child.clone(),
+            task: Some(task),
             token: Some(token),
             shielded,
             f: Some(f),
             span,
         };
         self.inner.rt.spawn_blocking(Box::new(move || job.run()));
-        JoinHandle { child }
+        JoinHandle::new(child, Some(handle))
     }
 }
 
@@ -100,6 +100,8 @@ impl<E: Send + 'static> Spawner<E> {
 struct BlockingChild<F, T, E> {
     scope: Arc<Inner<E>>,
     child: Pin<Arc<ChildCell<T, E, ()>>>,
+    /// The task's side of the child's slot; `None` once the state is published.
+    task: Option<TaskSlot>,
     /// The closure's token; `None` once the job ended (it leaves the token tree before the
     /// child's state is published: T2).
     token: Option<CancelToken>,
@@ -108,34 +110,25 @@ struct BlockingChild<F, T, E> {
     span: ChildSpan,
 }
 
-/// A blocking child's task waker: waking it (the handle's `cancel`) fires the child's token.
-struct CancelOnWake(CancelToken);
-
-/// A shielded blocking child as its scope's registry sees it (C8): the scope's cancellation,
-/// which wakes every entry, does not fire its token; the owner dropping the scope does (C3).
-struct ShieldedBlocking<T, E> {
-    child: Pin<Arc<ChildCell<T, E, ()>>>,
+/// A blocking child's task waker, stored in its slot: waking it fires the child's token. The
+/// handle's `cancel` wakes it (C9), and so does the scope's walk: for a shielded child (C8)
+/// only once the owner dropped the scope (C3), which is the reason it then gives.
+struct CancelOnWake<E> {
     token: CancelToken,
     scope: Weak<Inner<E>>,
 }
 
-impl<T: Send, E: Send> Abort for ShieldedBlocking<T, E> {
-    fn wake_task(&self) {
-        if self.scope.upgrade().is_none_or(|scope| scope.owner_gone.load(Ordering::SeqCst)) {
-            self.token.cancel_with(CancelReason::Dropped);
-        }
-    }
-    fn is_live(&self) -> bool {
-        self.child.is_live()
-    }
-}
-
-impl std::task::Wake for CancelOnWake {
+impl<E: Send + 'static> std::task::Wake for CancelOnWake<E> {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        self.0.cancel_with(CancelReason::Explicit(Name::Borrowed("JoinHandle::cancel() called")));
+        let reason = if self.scope.upgrade().is_none_or(|scope| scope.owner_gone.load(Ordering::SeqCst)) {
+            CancelReason::Dropped
+        } else {
+            CancelReason::Explicit(Name::Borrowed("JoinHandle::cancel() called"))
+        };
+        self.token.cancel_with(reason);
     }
 }
 
@@ -146,7 +139,7 @@ where
     fn run(mut self) {
         let Some(f) = self.f.take() else { return };
         let stopped = if self.shielded { &self.scope.owner_gone } else { &self.scope.aborted };
-        let outcome = if stopped.load(Ordering::SeqCst) || self.child.cancel.load(Ordering::Acquire) {
+        let outcome = if stopped.load(Ordering::SeqCst) || self.cancelled() {
             // Cancelled before it started: never run it. A panic from the closure's destructor
             // is the child's panic, as for a future dropped while cancelled (F7).
             catch_unwind(AssertUnwindSafe(move || drop(f))).map_or_else(Outcome::Panic, |()| Outcome::Cancelled)
@@ -162,10 +155,8 @@ where
             match ran {
                 // Cancelled through its handle while it ran (C9): whatever it returned is
                 // dropped, and it reports "cancelled", not a failure.
-                Ok(result) if self.child.cancel.load(Ordering::Acquire) => {
-                    catch_unwind(AssertUnwindSafe(move || drop(result)))
-                        .map_or_else(Outcome::Panic, |()| Outcome::Cancelled)
-                }
+                Ok(result) if self.cancelled() => catch_unwind(AssertUnwindSafe(move || drop(result)))
+                    .map_or_else(Outcome::Panic, |()| Outcome::Cancelled),
                 Ok(Ok(v)) => Outcome::Value(v),
                 Ok(Err(e)) if handed && self.scope.token.is_cancelled() => {
                     catch_unwind(AssertUnwindSafe(move || drop(e))).map_or_else(Outcome::Panic, |()| Outcome::Cancelled)
@@ -183,16 +174,19 @@ impl<F, T, E> BlockingChild<F, T, E> {
     /// cancel-on-wake waker's references), then the child's state is published, so that whoever
     /// sees the handle finished sees the tree without it (T2).
     fn publish(&mut self, outcome: Outcome<T, E>) {
-        drop((self.token.take(), self.child.task_waker.take()));
+        drop(self.token.take());
         let state = self.scope.child_done(&self.child, outcome, self.shielded);
-        self.end_span(state);
-        self.scope.publish(|| self.child.set_state(state));
+        let task = self.task.take().expect("taskscope: a blocking child publishes once");
+        let (scope, by_handle) = (&self.scope, task.is_cancelled());
+        self.span.end(child_state(state), || cancel_reason(scope, by_handle));
+        // The slot drops the cancel-on-wake waker with the task's side of the slot: the token
+        // leaves the tree before the state is visible (T2).
+        self.scope.publish(|| self.child.set_state(task, state));
     }
 
-    /// Records how the job ended on its span (O2).
-    fn end_span(&mut self, state: u8) {
-        let (scope, child) = (&self.scope, &self.child);
-        self.span.end(child_state(state), || cancel_reason(scope, child));
+    /// Whether the handle cancelled the child (C9).
+    fn cancelled(&self) -> bool {
+        self.task.as_ref().is_some_and(TaskSlot::is_cancelled)
     }
 }
 

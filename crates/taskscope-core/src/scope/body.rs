@@ -13,9 +13,10 @@ use pin_project_lite::pin_project;
 
 use super::ambient::{Drain, ScopeCtx, poll_in};
 use super::cell::ChildCell;
-use super::handle::{Child, ChildState, child_state};
+use super::handle::{Child, child_state};
 use super::inner::Inner;
 use super::outcome::{Outcome, Payload};
+use super::table::TaskSlot;
 use crate::limit::{Acquire, Permit};
 use crate::runtime::RawTask;
 use crate::sync::{Mutex, Ordering};
@@ -48,6 +49,9 @@ pin_project! {
         scope: Option<Arc<Inner<E>>>,
         // What only some children have, boxed to keep every child small.
         extra: Option<Box<Extra<E>>>,
+        // The task's side of the child's slot (state, cancellation, waker); `None` once the
+        // child's state is published, or handed to a deferred publication.
+        task: Option<TaskSlot>,
         // Zero-sized without the `tracing` feature.
         span: ChildSpan,
     }
@@ -96,9 +100,10 @@ pub(crate) fn with_panic<T, E>(outcome: Outcome<T, E>, late: Option<Payload>) ->
     }
 }
 
-/// Why a child that ended cancelled was, for its span (O2).
-pub(super) fn cancel_reason<T, E>(scope: &Inner<E>, child: &Child<T, E>) -> Option<CancelReason> {
-    if child.cancel.load(Ordering::Acquire) {
+/// Why a child that ended cancelled was, for its span (O2): `by_handle` if its handle cancelled
+/// it.
+pub(super) fn cancel_reason<E>(scope: &Inner<E>, by_handle: bool) -> Option<CancelReason> {
+    if by_handle {
         return Some(CancelReason::Explicit(Name::Borrowed("JoinHandle::cancel() called")));
     }
     // Core drops a child's future only once its scope's token fired, or its handle cancelled
@@ -130,22 +135,33 @@ fn end_start<E>(extra: &Option<Box<Extra<E>>>) {
 }
 
 impl<F, E> Body<F, E> {
-    pub(super) fn new(fut: F, scope: Arc<Inner<E>>, extra: Option<Box<Extra<E>>>, name: Option<&Name>) -> Self {
+    pub(super) fn new(
+        fut: F,
+        scope: Arc<Inner<E>>,
+        extra: Option<Box<Extra<E>>>,
+        task: TaskSlot,
+        name: Option<&Name>,
+    ) -> Self {
         let span = ChildSpan::new(&scope.span, name, Some(&scope.rt));
-        Self { fut: Some(fut), scope: Some(scope), extra, span }
+        Self { fut: Some(fut), scope: Some(scope), extra, task: Some(task), span }
     }
 
-    /// A refused spawn (S4): the future is dropped unpolled, and nothing keeps the scope alive.
-    pub(super) fn refuse(mut self: Pin<&mut Self>) {
-        self.as_mut().project().fut.set(None);
-        let this = self.project();
-        this.span.end(ChildState::Closed, || scope_of(this.scope).token.reason().cloned());
-        (*this.scope, *this.extra) = (None, None);
+    fn task(task: &Option<TaskSlot>) -> &TaskSlot {
+        task.as_ref().expect("taskscope: a child's slot is held until its state is published")
     }
 
-    pub(super) fn must_stop<T>(scope: &Inner<E>, child: &Child<T, E>, shielded: bool) -> bool {
-        child.cancel.load(Ordering::Acquire)
+    pub(super) fn must_stop(scope: &Inner<E>, task: &TaskSlot, shielded: bool) -> bool {
+        task.is_cancelled()
             || if shielded { scope.owner_gone.load(Ordering::SeqCst) } else { scope.aborted.load(Ordering::Acquire) }
+    }
+
+    /// Stores the task's waker in its slot at a `Pending`, then looks again at the reasons to
+    /// stop: a canceller that came meanwhile is seen here or wakes the task (see
+    /// `table.rs`, "Lock order and wake-ups").
+    fn park(scope: &Inner<E>, task: &TaskSlot, shielded: bool, cx: &mut Context<'_>) {
+        if task.register(cx.waker()) || Self::must_stop(scope, task, shielded) {
+            cx.waker().wake_by_ref();
+        }
     }
 
     /// The future is gone: let go of everything that refers to the scope (the cell may
@@ -168,24 +184,29 @@ impl<F, E> Body<F, E> {
         // Before the state is published: the start call maps the state to its error (the
         // future's drop already ended it; a refused child's did not).
         end_start(this.extra);
-        let (extra, waker) = (this.extra.take(), child.task_waker.take());
+        let extra = this.extra.take();
         // A started child's hook may hold the last reference to the value or error it reported
-        // (its `Start` was dropped): user destructors, caught like the future's own (F7). The
-        // waker goes too, so a finished child no longer holds on to the runtime's task.
-        let late = catch_unwind(AssertUnwindSafe(move || drop((extra, waker)))).err();
+        // (its `Start` was dropped): user destructors, caught like the future's own (F7).
+        let late = catch_unwind(AssertUnwindSafe(move || drop(extra))).err();
         let state = scope.child_done(child, with_panic(outcome, late), shielded);
-        this.span.end(child_state(state), || cancel_reason(&scope, child));
+        let task = this.task.take().expect("taskscope: a child's slot is held until its state is published");
+        this.span.end(child_state(state), || cancel_reason(&scope, task.is_cancelled()));
         match drain {
             None => {
-                scope.publish(|| child.set_state(state));
+                // The slot drops the task's waker, so a finished child no longer holds on to
+                // the runtime's task.
+                scope.publish(|| child.set_state(task, state));
                 // The last reference to a scope whose owner is gone drops its unread errors:
                 // contained.
                 drop_quietly(scope);
             }
             Some(drain) => {
-                let task = me.clone();
+                let cell = me.clone();
                 drain.finish(Box::new(move || {
-                    scope.publish(|| task.as_ref().publish_state(state));
+                    scope.publish(|| {
+                        task.complete(state, false);
+                        cell.as_ref().wake_join();
+                    });
                     drop_quietly(scope);
                 }));
             }
@@ -240,7 +261,7 @@ impl<F, E> Body<F, E> {
             }};
         }
         let shielded = Extra::is_shielded(this.extra);
-        if Self::must_stop(scope_of(this.scope), child, shielded) {
+        if Self::must_stop(scope_of(this.scope), Self::task(this.task), shielded) {
             stop!();
         }
         // L1: wait (FIFO) for a running slot before the first poll.
@@ -254,10 +275,7 @@ impl<F, E> Body<F, E> {
                 // The scope is cancelling: a child that never started never starts.
                 Poll::Ready(None) => stop!(),
                 Poll::Pending => {
-                    child.task_waker.register(cx.waker());
-                    if Self::must_stop(scope_of(this.scope), child, shielded) {
-                        cx.waker().wake_by_ref();
-                    }
+                    Self::park(scope_of(this.scope), Self::task(this.task), shielded, cx);
                     return Poll::Pending;
                 }
             }
@@ -277,11 +295,8 @@ impl<F, E> Body<F, E> {
         }
         let outcome = match polled {
             Ok(Poll::Pending) => {
-                child.task_waker.register(cx.waker());
-                // An abort that raced the poll may have found no waker: look again.
-                if Self::must_stop(scope_of(this.scope), child, shielded) {
-                    cx.waker().wake_by_ref();
-                }
+                // An abort that raced the poll may have found no waker: `park` looks again.
+                Self::park(scope_of(this.scope), Self::task(this.task), shielded, cx);
                 return Poll::Pending;
             }
             Ok(Poll::Ready(Ok(v))) => Outcome::Value(v),
@@ -318,7 +333,7 @@ where
     fn drop_task(self: Pin<&Self>, me: &Pin<Arc<dyn RawTask>>) {
         self.with_body(|body, child| body.dropped(me, child));
     }
-    fn publish_state(self: Pin<&Self>, state: u8) {
-        self.set_state(state);
+    fn wake_join(self: Pin<&Self>) {
+        self.join_waker.wake();
     }
 }

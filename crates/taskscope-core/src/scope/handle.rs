@@ -10,8 +10,9 @@ use std::task::{Context, Poll};
 use super::ambient::mark_handed_cancellation;
 use super::cell::SharedChild;
 use super::inner::Inner;
+use super::table::{HandleSlot, TaskSlot};
 use crate::error::{JoinError, ScopeError};
-use crate::sync::{AtomicBool, AtomicU8, AtomicWaker, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicWaker, Mutex, Ordering};
 use crate::token::Name;
 use crate::util::lock;
 
@@ -54,9 +55,6 @@ pub(super) fn child_state(state: u8) -> ChildState {
 
 pub(crate) struct Child<T, E> {
     pub(crate) name: Option<Name>,
-    pub(crate) state: AtomicU8,
-    pub(super) cancel: AtomicBool,
-    pub(super) task_waker: AtomicWaker,
     pub(crate) join_waker: AtomicWaker,
     /// The value, or (supervised children) the error, for the handle to take.
     pub(super) output: Mutex<Option<Result<T, E>>>,
@@ -71,9 +69,6 @@ impl<T, E> Child<T, E> {
     pub(super) fn new(name: Option<Name>, supervisor: Option<Weak<Inner<E>>>) -> Self {
         Self {
             name,
-            state: AtomicU8::new(RUNNING),
-            cancel: AtomicBool::new(false),
-            task_waker: AtomicWaker::new(),
             join_waker: AtomicWaker::new(),
             output: Mutex::new(None),
             detached: AtomicBool::new(false),
@@ -81,8 +76,10 @@ impl<T, E> Child<T, E> {
         }
     }
 
-    pub(super) fn set_state(&self, state: u8) {
-        self.state.store(state, Ordering::Release);
+    /// Stores the child's terminal state in its slot (which lets go of the task's side of it)
+    /// and wakes the handle.
+    pub(super) fn set_state(&self, task: TaskSlot, state: u8) {
+        task.complete(state, false);
         self.join_waker.wake();
     }
 }
@@ -108,6 +105,9 @@ impl<T, E> Child<T, E> {
 /// ```
 pub struct JoinHandle<T, E> {
     pub(crate) child: Pin<Arc<SharedChild<T, E>>>,
+    /// The handle's side of the child's slot: its state and its cancellation. `None` for a
+    /// refused spawn, which never ran (S4).
+    slot: Option<HandleSlot>,
 }
 
 impl<T, E> fmt::Debug for JoinHandle<T, E> {
@@ -139,9 +139,18 @@ impl<T, E> JoinHandle<T, E> {
         self.child.name.as_deref()
     }
 
+    pub(super) fn new(child: Pin<Arc<SharedChild<T, E>>>, slot: Option<HandleSlot>) -> Self {
+        Self { child, slot }
+    }
+
+    /// The state stored in the child's slot (`CLOSED` for a refused spawn).
+    fn raw_state(&self) -> u8 {
+        self.slot.as_ref().map_or(CLOSED, HandleSlot::state)
+    }
+
     /// The child's current state.
     pub fn state(&self) -> ChildState {
-        child_state(self.child.state.load(Ordering::Acquire))
+        child_state(self.raw_state())
     }
 
     /// Whether the child has reached a terminal state (its future has been dropped).
@@ -158,8 +167,9 @@ impl<T, E> JoinHandle<T, E> {
     /// The handle reports the terminal state only once the child's future has been dropped and
     /// every scope the child opened has drained, like awaiting a cancelled Python task.
     pub fn cancel(&self) {
-        self.child.cancel.store(true, Ordering::Release);
-        self.child.task_waker.wake();
+        if let Some(slot) = &self.slot {
+            slot.cancel();
+        }
     }
 
     /// The child's value without waiting: [`JoinError::Running`] if it has not completed.
@@ -181,7 +191,7 @@ impl<T, E> JoinHandle<T, E> {
     /// # Ok::<_, BoxError>(()) }).unwrap();
     /// ```
     pub fn result(self) -> Result<T, JoinError<E>> {
-        let state = self.child.state.load(Ordering::Acquire);
+        let state = self.raw_state();
         self.outcome(state)
     }
 
@@ -279,10 +289,10 @@ pub(crate) fn ended_without_value<E>(state: ChildState, name: Option<Name>, erro
 impl<T, E> Future for JoinHandle<T, E> {
     type Output = Result<T, JoinError<E>>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.child.state.load(Ordering::Acquire);
+        let mut state = self.raw_state();
         if state == RUNNING {
             self.child.join_waker.register(cx.waker());
-            state = self.child.state.load(Ordering::Acquire);
+            state = self.raw_state();
             if state == RUNNING {
                 return Poll::Pending;
             }

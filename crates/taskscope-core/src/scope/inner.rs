@@ -1,26 +1,28 @@
-//! A scope's shared state (C1, C3, C4, S1, S4): the registry of its children, the live count
+//! A scope's shared state (C1, C3, C4, S1, S4): the slot table of its children, the live count
 //! the owner waits on, cancellation (token first, then abort), the owner dropping the scope,
 //! and the hold a nested scope keeps on what opened it.
 //!
-//! Locks and their order: `state` (the registry, errors, panic, closed/done flags) is taken
-//! alone, never while holding a child's body lock is required by it; a child's body lock
+//! Locks and their order: `state` (errors, panic, closed/done flags) is taken alone, never
+//! while holding a child's body lock is required by it; a child's body lock
 //! (`ChildCell::with_body`) may be held while `state` is taken (a child spawning, failing or
-//! finishing takes it), never the other way round. `enclosing` is a leaf lock. Wakers are woken
-//! while holding `state` only where a wake never polls inline (the runtime contract).
+//! finishing takes it), never the other way round. The table's `grow` lock is taken under
+//! `state` (a spawn claims its slot while admitted) and alone (the abort walk); it is a leaf.
+//! `enclosing` is a leaf lock.
 //!
-//! Invariants: `live` counts [`LIVE_UNIT`] per registered child not yet published and per
+//! Invariants: `live` counts [`LIVE_UNIT`] per admitted child not yet published and per
 //! nested scope's hold; the owner finishes only at `live == 0` with the body gone; `done` is set
-//! under `state` before the owner takes the errors, and nothing is collected after it.
+//! under `state` before the owner takes the errors, and nothing is collected after it. A child
+//! claims its slot under `state`, in the same critical section that admits it, so an abort,
+//! which closes the scope under `state` before it walks the table, either finds the slot or
+//! has refused the spawn.
 
 use std::any::Any;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::ambient::{Drain, ScopeCtx};
-use super::cell::ChildCell;
-use super::handle::RUNNING;
 use super::outcome::{Payload, Policy};
+use super::table::Table;
 use crate::error::ChildError;
 use crate::limit::Semaphore;
 use crate::runtime::Runtime;
@@ -28,21 +30,6 @@ use crate::sync::{AtomicBool, AtomicUsize, AtomicWaker, Mutex, Ordering};
 use crate::token::{CancelReason, CancelToken};
 use crate::trace::ScopeSpan;
 use crate::util::lock;
-
-/// The scope's view of a child: enough to wake it for cancellation.
-pub(super) trait Abort: Send + Sync {
-    fn wake_task(&self);
-    fn is_live(&self) -> bool;
-}
-
-impl<T: Send, E: Send, B: ?Sized + Send + Sync> Abort for ChildCell<T, E, B> {
-    fn wake_task(&self) {
-        self.task_waker.wake();
-    }
-    fn is_live(&self) -> bool {
-        self.state.load(Ordering::Acquire) == RUNNING
-    }
-}
 
 /// What a nested scope holds open until it has drained: its enclosing scope, and the drain of
 /// the child whose poll opened it.
@@ -55,9 +42,6 @@ type Holds = (Option<Arc<dyn ScopeCtx>>, Option<Arc<Drain>>);
 /// the owner, which waits for `live == 0`, never finishes while a handle still says running.
 pub(super) const LIVE_UNIT: usize = if usize::BITS >= 64 { 1 << 24 } else { 1 << 10 };
 
-/// The registry of a scope is compacted no earlier than at this length.
-pub(super) const COMPACT_MIN: usize = 64;
-
 pub(crate) struct State<E> {
     /// No more (unshielded) spawns: the scope is cancelling or finished.
     pub(crate) closed: bool,
@@ -65,26 +49,6 @@ pub(crate) struct State<E> {
     pub(crate) done: bool,
     pub(crate) errors: Vec<ChildError<E>>,
     pub(crate) panic: Option<Payload>,
-    /// Every child spawned, to wake them on abort. Finished children are not removed one by
-    /// one (that would take this lock on every completion, contended with the spawner):
-    /// the list is compacted when a spawn finds it doubled since the last compaction, or when
-    /// a completing child finds it mostly finished (see [`Inner::child_done`]).
-    pub(super) children: Vec<Pin<Arc<dyn Abort>>>,
-    pub(super) compact_at: usize,
-}
-
-impl<E> State<E> {
-    /// Drops the registry's references to finished children (each is the last reference
-    /// once the child's handle is gone; nothing of the user's runs: a finished child's future
-    /// and unread value are already dropped).
-    pub(super) fn compact(&mut self, registered: &AtomicUsize) {
-        self.children.retain(|c| c.is_live());
-        self.compact_at = (self.children.len() * 2).max(COMPACT_MIN);
-        if self.children.capacity() > self.compact_at * 2 {
-            self.children.shrink_to(self.compact_at);
-        }
-        registered.store(self.children.len(), Ordering::Relaxed);
-    }
 }
 
 pub(crate) struct Inner<E> {
@@ -105,8 +69,8 @@ pub(crate) struct Inner<E> {
     pub(crate) finished: AtomicBool,
     /// Children spawned and not yet dropped.
     pub(crate) live: AtomicUsize,
-    /// The length of the registry (`State::children`), written under the lock, read without.
-    pub(super) registered: AtomicUsize,
+    /// The children's slots: what a child's task and handle share, and what the abort walks.
+    pub(super) table: Table,
     pub(crate) owner: AtomicWaker,
     pub(crate) state: Mutex<State<E>>,
     /// The enclosing scope this one holds open (see [`ScopeCtx::hold`]), and the drain of the
@@ -160,16 +124,9 @@ impl<E: Send + 'static> Inner<E> {
             won: AtomicBool::new(false),
             finished: AtomicBool::new(false),
             live: AtomicUsize::new(0),
-            registered: AtomicUsize::new(0),
+            table: Table::new(),
             owner: AtomicWaker::new(),
-            state: Mutex::new(State {
-                closed: false,
-                done: false,
-                errors: Vec::new(),
-                panic: None,
-                children: Vec::new(),
-                compact_at: COMPACT_MIN,
-            }),
+            state: Mutex::new(State { closed: false, done: false, errors: Vec::new(), panic: None }),
             enclosing: Mutex::new((None, None)),
             owner_gone: AtomicBool::new(false),
             span,
@@ -273,14 +230,10 @@ impl<E> Inner<E> {
         true
     }
 
-    /// Wakes every live child so that it looks at its abort flag. Waking under the lock needs
-    /// no copy of the list: a wake only schedules the child (it never polls it inline), and a
-    /// child finishing meanwhile just waits for the lock to remove itself.
+    /// Wakes every live child so that it looks at its abort flag, once each: the walk takes
+    /// each registered waker. Shielded children (C8) are left alone unless the owner is gone
+    /// (C3), whose flag the caller set before.
     pub(super) fn wake_all(&self) {
-        for c in &lock(&self.state).children {
-            if c.is_live() {
-                c.wake_task();
-            }
-        }
+        self.table.cancel_all(self.owner_gone.load(Ordering::SeqCst));
     }
 }

@@ -17,8 +17,6 @@ mod gauge;
 mod handle;
 mod inner;
 mod outcome;
-// The slot table that the one-allocation child layout is built on; not wired in yet.
-#[cfg_attr(any(not(test), taskscope_loom), allow(dead_code))]
 mod table;
 
 use std::fmt;
@@ -49,8 +47,9 @@ use crate::util::lock;
 use ambient::Shield;
 use body::{Body, Extra, Slot};
 use cell::ChildCell;
-use handle::{CLOSED, Child};
-use inner::{Abort, LIVE_UNIT};
+use handle::Child;
+use inner::LIVE_UNIT;
+use table::{HandleSlot, TaskSlot};
 
 /// How a child is spawned: the options of the various spawn methods.
 pub(crate) struct Spawn<E> {
@@ -248,28 +247,20 @@ impl<E: Send + 'static> Spawner<E> {
         self.child().shielded().spawn(fut)
     }
 
-    /// Registers a child as live (S1) unless the scope refuses spawns (S4).
-    fn register<C: Abort + 'static>(&self, child: &Pin<Arc<C>>, shielded: bool) -> bool {
-        let mut st = lock(&self.inner.state);
+    /// Admits a child as live (S1) and claims its slot, unless the scope refuses spawns (S4).
+    fn admit(&self, shielded: bool) -> Option<(TaskSlot, HandleSlot)> {
+        let st = lock(&self.inner.state);
         // Cancelling starts when the token fires, even before the owner closes the scope (a
         // parent's cancellation reaches the token first).
         if st.done || (!shielded && (st.closed || self.inner.token.is_cancelled())) {
-            return false;
+            return None;
         }
         self.inner.live.fetch_add(LIVE_UNIT, Ordering::AcqRel);
         gauge::add();
-        if st.children.len() >= st.compact_at {
-            // Compacting a registry of mostly live children (a burst of spawns) would keep
-            // them all: just let it grow.
-            if self.inner.live_count() * 2 < st.children.len() {
-                st.compact(&self.inner.registered);
-            } else {
-                st.compact_at = st.children.len() * 2;
-            }
-        }
-        st.children.push(child.clone());
-        self.inner.registered.store(st.children.len(), Ordering::Relaxed);
-        true
+        // Claimed under `state`: see `inner.rs` on why an abort then always finds it.
+        let slots = self.inner.table.claim(shielded);
+        drop(st);
+        Some(slots)
     }
 
     /// A new child of this scope, with `body`; a supervised scope's children know it, so
@@ -284,9 +275,7 @@ impl<E: Send + 'static> Spawner<E> {
         drop(work);
         ChildSpan::new(&self.inner.span, name.as_ref(), Some(&self.inner.rt))
             .end(ChildState::Closed, || self.inner.token.reason().cloned());
-        let child = ChildCell::new(Child::new(name, None), ());
-        child.state.store(CLOSED, Ordering::Release);
-        JoinHandle { child }
+        JoinHandle::new(ChildCell::new(Child::new(name, None), ()), None)
     }
 
     pub(crate) fn spawn_child<F, T>(&self, fut: F, how: Spawn<E>) -> JoinHandle<T, E>
@@ -314,16 +303,14 @@ impl<E: Send + 'static> Spawner<E> {
             (None, Slot::Unlimited, None) => None,
             (shield, slot, hook) => Some(Box::new(Extra { shield, slot, hook, drain: None })),
         };
-        let body = Body::new(fut, self.inner.clone(), extra, how.name.as_ref());
-        let child = self.new_child(how.name, Mutex::new(body));
-        if !self.register(&child, how.shielded) {
+        let Some((task, handle)) = self.admit(how.shielded) else {
             // Refused (S4): the future is dropped unpolled, and nothing keeps the scope alive.
-            child.state.store(CLOSED, Ordering::Release);
-            child.as_ref().with_body(|body, _| body.refuse());
-            return JoinHandle { child };
-        }
+            return self.refused(how.name, (fut, extra));
+        };
+        let body = Body::new(fut, self.inner.clone(), extra, task, how.name.as_ref());
+        let child = self.new_child(how.name, Mutex::new(body));
         self.inner.rt.spawn(Task::from_raw(child.clone()));
-        JoinHandle { child }
+        JoinHandle::new(child, Some(handle))
     }
 }
 
@@ -403,56 +390,56 @@ impl<E> Scope<E> {
 
 #[cfg(all(test, not(taskscope_loom)))]
 mod tests {
-    use super::inner::COMPACT_MIN;
     use super::*;
     use crate::builder::Builder;
     use crate::error::BoxError;
     use std::time::Duration;
 
-    /// Finished children leave the registry at the next compaction: a long-lived scope with
-    /// many short-lived children does not grow.
+    /// Finished children's slots are reused: a long-lived scope with many short-lived children
+    /// keeps a bounded table.
     #[test]
-    fn registry_stays_bounded_for_sequential_children() {
+    fn the_table_stays_bounded_for_sequential_children() {
         let rt = crate::test_runtime();
-        let peak = futures_lite::future::block_on(Builder::new().runtime(rt).run(async |s| {
-            let mut peak = 0;
+        let segments = futures_lite::future::block_on(Builder::new().runtime(rt).run(async |s| {
             for i in 0..1_000u32 {
                 s.spawn(async move { Ok::<_, BoxError>(i) }).await?;
-                peak = peak.max(lock(&s.inner.state).children.len());
             }
-            Ok::<_, BoxError>(peak)
+            Ok::<_, BoxError>(s.inner.table.segments())
         }))
         .unwrap();
-        assert!(peak <= 2 * COMPACT_MIN, "the registry grew to {peak} entries");
+        assert!(segments <= 4, "the table grew to {segments} segments");
     }
 
-    /// A burst of children that all finish leaves the registry small without any further
-    /// spawn: completions compact it once it is mostly finished children.
+    /// A burst of children that all finish frees its slots for the next burst: the table
+    /// grows to the peak of live children, not to the number ever spawned.
     #[test]
-    fn registry_shrinks_when_a_burst_of_children_finishes() {
+    fn the_table_grows_to_the_peak_not_the_total() {
         let rt = crate::test_runtime();
-        let left = futures_lite::future::block_on(Builder::new().runtime(rt).run(async |s| {
-            let gate = CancelToken::new();
-            let handles: Vec<_> = (0..400)
-                .map(|_| {
-                    let gate = gate.clone();
-                    s.spawn(async move {
-                        gate.cancelled().await;
-                        Ok::<_, BoxError>(())
+        let segments = futures_lite::future::block_on(Builder::new().runtime(rt).run(async |s| {
+            for _ in 0..10 {
+                let gate = CancelToken::new();
+                let handles: Vec<_> = (0..200)
+                    .map(|_| {
+                        let gate = gate.clone();
+                        s.spawn(async move {
+                            gate.cancelled().await;
+                            Ok::<_, BoxError>(())
+                        })
                     })
-                })
-                .collect();
-            gate.cancel();
-            for h in handles {
-                h.await?;
+                    .collect();
+                gate.cancel();
+                for h in handles {
+                    h.await?;
+                }
             }
-            Ok::<_, BoxError>(lock(&s.inner.state).children.len())
+            Ok::<_, BoxError>(s.inner.table.segments())
         }))
         .unwrap();
-        assert!(left <= 2 * COMPACT_MIN, "{left} finished children still registered");
+        let peak = 200usize.div_ceil(table::SLOTS);
+        assert!(segments <= 2 * peak + 1, "{segments} segments for a peak of {peak}");
     }
 
-    /// A child's cell (kept alive by its handle and the registry) lets go of its scope once
+    /// A child's cell (kept alive by its task and its handle) lets go of its scope once
     /// the child is done, refused or dropped: no reference cycle keeps a finished scope alive.
     #[test]
     fn done_children_do_not_keep_their_scope_alive() {

@@ -9,11 +9,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use super::body::drop_quietly;
 use super::gauge;
 use super::handle::{CANCELLED, Child, FAILED, FINISHED, PANICKED};
-use super::inner::{COMPACT_MIN, Inner, LIVE_UNIT};
+use super::inner::{Inner, LIVE_UNIT};
 use crate::error::{ChildError, ErrorGroup, ScopeError};
 use crate::sync::Ordering;
 use crate::token::{CancelReason, Name};
-use crate::util::{lock, try_lock};
+use crate::util::lock;
 
 /// A panic's payload, kept to resume in the owner (F5).
 pub(crate) type Payload = Box<dyn Any + Send>;
@@ -218,16 +218,6 @@ impl<E> Inner<E> {
         gauge::sub();
         self.live.fetch_sub(LIVE_UNIT - 1, Ordering::SeqCst);
         set_state();
-        // The registry entry stays until the next compaction: no lock on this path, unless
-        // the registry is mostly finished children (whose cells, futures' space included, it
-        // keeps allocated), and then only if the lock is free.
-        let registered = self.registered.load(Ordering::Relaxed);
-        if registered >= 2 * COMPACT_MIN
-            && self.live_count() * 4 < registered
-            && let Some(mut st) = try_lock(&self.state)
-        {
-            st.compact(&self.registered);
-        }
         self.live_done(1);
     }
 }

@@ -271,6 +271,7 @@ impl TaskSlot {
     }
 
     /// Whether the child was claimed shielded (C8).
+    #[cfg(test)]
     pub(crate) fn is_shielded(&self) -> bool {
         self.word() & SHIELDED != 0
     }
@@ -378,6 +379,7 @@ impl HandleSlot {
     }
 
     /// Lets go of the slot; returns whether the child's end was kept for this handle.
+    #[cfg(test)]
     pub(crate) fn release(self) -> bool {
         let slot = self.0;
         std::mem::forget(self);
@@ -432,6 +434,12 @@ impl Table {
     /// An empty table: its first claim allocates the first segment.
     pub(crate) fn new() -> Self {
         Self { cur: AtomicPtr::new(std::ptr::null_mut()), grow: Mutex::new(Segments { all: Vec::new(), cursor: 0 }) }
+    }
+
+    /// How many segments the table has allocated.
+    #[cfg(test)]
+    pub(crate) fn segments(&self) -> usize {
+        lock(&self.grow).all.len()
     }
 
     /// Claims a slot for a new child: both sides of it, the task's and the handle's.
