@@ -105,3 +105,50 @@ fn join_poll_after_ready_is_none() {
     assert_eq!(b.block_on(raw_join::join(&mut j)), Some(1));
     assert_eq!(j.poll_join(&mut Context::from_waker(Waker::noop())), Poll::Ready(None));
 }
+
+/// The same checks on the dyn path: `Arc<dyn Runtime>`'s `Spawn` (`DynJoin` over
+/// `Runtime::spawn`) on this adapter's runtimes.
+mod dyn_path {
+    use super::*;
+
+    #[test]
+    fn join_value_roundtrip() {
+        for (_, make) in flavours() {
+            let b = make();
+            raw_join::value_roundtrip(&b.runtime(), &b);
+        }
+    }
+
+    #[test]
+    fn join_is_finished_after_completion() {
+        for (_, make) in flavours() {
+            let b = make();
+            raw_join::is_finished_after_completion(&b.runtime(), &b);
+        }
+    }
+
+    #[test]
+    fn join_drop_detaches() {
+        for (_, make) in flavours() {
+            let b = make();
+            raw_join::join_drop_detaches(&b.runtime(), &b);
+        }
+    }
+
+    #[test]
+    fn join_none_after_shutdown() {
+        for (_, make) in flavours() {
+            let b = make();
+            let rt = b.runtime();
+            raw_join::join_none_after_shutdown(&rt, b);
+        }
+    }
+
+    #[test]
+    fn spawn_child_never_polls_inline() {
+        for (_, make) in flavours() {
+            let b = make();
+            raw_join::spawn_child_never_polls_inline(&b.runtime(), &b);
+        }
+    }
+}

@@ -123,3 +123,68 @@ fn join_none_after_a_panic() {
         assert_eq!(j.poll_join(&mut Context::from_waker(Waker::noop())), Poll::Ready(None));
     }
 }
+
+/// The same checks on the dyn path: `Arc<dyn Runtime>`'s `Spawn` (`DynJoin` over
+/// `Runtime::spawn`) on this adapter's runtimes.
+mod dyn_path {
+    use super::*;
+
+    #[test]
+    fn join_value_roundtrip() {
+        for (_, make) in flavours() {
+            let b = make();
+            raw_join::value_roundtrip(&b.runtime(), &b);
+        }
+    }
+
+    #[test]
+    fn join_is_finished_after_completion() {
+        for (_, make) in flavours() {
+            let b = make();
+            raw_join::is_finished_after_completion(&b.runtime(), &b);
+        }
+    }
+
+    #[test]
+    fn join_drop_detaches() {
+        for (_, make) in flavours() {
+            let b = make();
+            raw_join::join_drop_detaches(&b.runtime(), &b);
+        }
+    }
+
+    #[test]
+    fn join_none_after_shutdown() {
+        for (_, make) in flavours() {
+            let b = make();
+            let rt = b.runtime();
+            raw_join::join_none_after_shutdown(&rt, b);
+        }
+    }
+
+    #[test]
+    fn spawn_child_never_polls_inline() {
+        for (_, make) in flavours() {
+            let b = make();
+            raw_join::spawn_child_never_polls_inline(&b.runtime(), &b);
+        }
+    }
+
+    #[test]
+    fn join_ignores_coop_budget() {
+        for (name, make) in flavours() {
+            let b = make();
+            let mut j = b.runtime().spawn_child(async { 5u32 });
+            b.block_on(async {
+                while !j.is_finished() {
+                    raw_join::yield_now().await;
+                }
+            });
+            let out = b.block_on(std::future::poll_fn(|cx| {
+                exhaust_budget(cx);
+                Poll::Ready(j.poll_join(cx))
+            }));
+            assert_eq!(out, Poll::Ready(Some(5)), "{name}: DynJoin returned a budget Pending");
+        }
+    }
+}
