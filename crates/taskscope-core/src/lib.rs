@@ -20,6 +20,9 @@
 //! - [`live_children`]: the process-wide "no orphans" gauge.
 //! - [`sleep`], [`sleep_until`], [`now`], [`interval`], [`yield_now`]: portable time on the
 //!   enclosing scope's runtime (P4), so library code never names a runtime to wait.
+//! - [`Spawn`] / [`RawJoin`] (for adapters): a future spawned straight into the runtime's own
+//!   task cell, its output read back through the runtime's own join handle; [`DynJoin`] is
+//!   that join for any `Arc<dyn Runtime>`. Scopes do not spawn through it yet.
 //! - [`NoRuntime`]: what every entry point says, naming the caller's line, when it finds no
 //!   runtime (P2).
 //! - Feature `tracing` (O2, off by default): a `tracing` span per scope and per child, of a
