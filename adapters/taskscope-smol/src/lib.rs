@@ -1,6 +1,7 @@
 //! The smol adapter for taskscope: implements [`taskscope_core::Runtime`] over an
 //! [`async_executor::Executor`] (or smol's global executor), with `async-io` timers and the
-//! `blocking` thread pool, and [`BlockOn`] for tests and examples. Thin by design: every
+//! `blocking` thread pool, [`Spawn`] (a future spawned straight into the executor's task cell,
+//! joined through [`SmolJoin`]), and [`BlockOn`] for tests and examples. Thin by design: every
 //! semantic lives in `taskscope-core`.
 //!
 //! ```
@@ -17,15 +18,18 @@
 #![forbid(unsafe_code)]
 
 use std::cell::RefCell;
+use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use async_executor::Executor;
+use async_executor::{Executor, FallibleTask};
 use event_listener::Event;
-use taskscope_core::{BlockOn, BlockingJob, BoxedSleep, Runtime, Task};
+use taskscope_core::{BlockOn, BlockingJob, BoxedSleep, RawJoin, Runtime, Spawn, Task};
 
 /// [`Runtime`] for smol: spawns detached tasks on an executor (by default smol's global one,
 /// which works from any thread).
@@ -75,6 +79,25 @@ impl SmolRuntime {
         let prev = CURRENT.try_with(|c| c.replace(Some(self.clone()))).ok().flatten();
         EnterGuard { prev }
     }
+
+    /// Spawns `fut` on this runtime's executor; `None` (with `fut` dropped here, unpolled) if
+    /// the executor is gone. [`Runtime::spawn`] and [`Spawn::spawn_child`] both spawn here.
+    fn spawn_on<F>(&self, fut: F) -> Option<async_executor::Task<F::Output>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.executor {
+            Some(ex) => match ex.upgrade() {
+                Some(ex) => Some(ex.spawn(fut)),
+                None => {
+                    drop(fut);
+                    None
+                }
+            },
+            None => Some(smol::spawn(fut)),
+        }
+    }
 }
 
 thread_local! {
@@ -98,12 +121,8 @@ impl Drop for EnterGuard {
 impl Runtime for SmolRuntime {
     fn spawn(&self, task: Task) {
         // Detached: dropping an async-executor Task would cancel it; core needs it to run on.
-        match &self.executor {
-            Some(ex) => match ex.upgrade() {
-                Some(ex) => ex.spawn(task).detach(),
-                None => drop(task),
-            },
-            None => smol::spawn(task).detach(),
+        if let Some(t) = self.spawn_on(task) {
+            t.detach();
         }
     }
 
@@ -120,6 +139,96 @@ impl Runtime for SmolRuntime {
 
     fn name(&self) -> &'static str {
         self.name
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+}
+
+/// Spawns on the same executor as [`Runtime::spawn`]: the future lives in async-task's own
+/// cell, and its output comes back through the executor's task handle, made fallible (in a
+/// [`SmolJoin`]). Once the executor is gone, the future is dropped unpolled on the calling
+/// thread and the join yields `None`.
+///
+/// ```
+/// use taskscope_core::{BlockOn, RawJoin, Spawn};
+/// use taskscope_smol::{SmolBackend, SmolRuntime};
+///
+/// let backend = SmolBackend::single_thread();
+/// let rt = backend.smol_runtime();
+/// let mut join = rt.spawn_child(async { 6 * 7 });
+/// let out = backend.block_on(std::future::poll_fn(|cx| join.poll_join(cx)));
+/// assert_eq!(out, Some(42));
+/// // Back from the runtime as an object (nested scopes do this).
+/// assert!(SmolRuntime::from_runtime(&rt.runtime()).is_some());
+/// ```
+impl Spawn for SmolRuntime {
+    type Join<O: Send + 'static> = SmolJoin<O>;
+
+    fn spawn_child<F>(&self, fut: F) -> SmolJoin<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        SmolJoin { task: self.spawn_on(fut).map(async_executor::Task::fallible) }
+    }
+
+    fn runtime(&self) -> Arc<dyn Runtime> {
+        Arc::new(self.clone())
+    }
+
+    fn from_runtime(rt: &Arc<dyn Runtime>) -> Option<Self> {
+        rt.as_any()?.downcast_ref::<Self>().cloned()
+    }
+}
+
+/// async-executor's task handle as a [`RawJoin`]: the join of [`SmolRuntime`]'s
+/// [`Spawn::spawn_child`].
+///
+/// It holds the handle as a [`FallibleTask`], so a task the executor dropped (the executor
+/// itself was dropped) yields `None` instead of panicking, as does a poll after `Ready`.
+/// Dropping it **detaches** the task ([`FallibleTask::detach`]): an async-executor handle
+/// dropped as it is would cancel the task.
+///
+/// ```
+/// use taskscope_core::{BlockOn, RawJoin, Spawn};
+/// use taskscope_smol::{SmolBackend, SmolJoin};
+///
+/// let backend = SmolBackend::multi_thread(1);
+/// let mut join: SmolJoin<&str> = backend.smol_runtime().spawn_child(async { "done" });
+/// assert_eq!(backend.block_on(std::future::poll_fn(|cx| join.poll_join(cx))), Some("done"));
+/// assert!(join.is_finished());
+/// ```
+pub struct SmolJoin<O> {
+    /// `None` if the executor was gone at spawn, or once a poll returned `Ready`.
+    task: Option<FallibleTask<O>>,
+}
+
+impl<O> fmt::Debug for SmolJoin<O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmolJoin").field("finished", &self.task.as_ref().is_none_or(FallibleTask::is_finished)).finish()
+    }
+}
+
+impl<O: Send + 'static> RawJoin<O> for SmolJoin<O> {
+    fn poll_join(&mut self, cx: &mut Context<'_>) -> Poll<Option<O>> {
+        let Some(task) = self.task.as_mut() else { return Poll::Ready(None) };
+        let Poll::Ready(out) = Pin::new(task).poll(cx) else { return Poll::Pending };
+        self.task = None;
+        Poll::Ready(out)
+    }
+
+    fn is_finished(&self) -> bool {
+        self.task.as_ref().is_none_or(FallibleTask::is_finished)
+    }
+}
+
+impl<O> Drop for SmolJoin<O> {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.detach();
+        }
     }
 }
 
@@ -190,7 +299,12 @@ impl SmolBackend {
 
     /// The adapter for this executor, ready to give to a scope.
     pub fn runtime(&self) -> Arc<dyn Runtime> {
-        Arc::new(SmolRuntime::with_executor(&self.executor, self.name))
+        Arc::new(self.smol_runtime())
+    }
+
+    /// The adapter for this executor as its own type, for [`Spawn`].
+    pub fn smol_runtime(&self) -> SmolRuntime {
+        SmolRuntime::with_executor(&self.executor, self.name)
     }
 
     /// The executor itself, to run raw smol tasks beside the scopes (benchmarks do).

@@ -199,6 +199,22 @@ pub trait Runtime: Send + Sync + std::fmt::Debug + 'static {
 
     /// A short name for reports and errors, such as `"tokio-mt"`.
     fn name(&self) -> &'static str;
+
+    /// The adapter's own value, for a downcast: how [`Spawn::from_runtime`](crate::Spawn::from_runtime)
+    /// finds the statically dispatched runtime behind an `Arc<dyn Runtime>`. `None` (the
+    /// default) keeps a runtime on the dyn path.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use taskscope_core::Runtime;
+    /// use taskscope_core::testing::ThreadRuntime;
+    ///
+    /// let rt: Arc<dyn Runtime> = Arc::new(ThreadRuntime);
+    /// assert!(rt.as_any().is_none());
+    /// ```
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// Blocks the current thread on a future: used by tests, examples and the conformance report.
@@ -228,5 +244,8 @@ impl<R: Runtime + ?Sized> Runtime for Arc<R> {
     }
     fn name(&self) -> &'static str {
         (**self).name()
+    }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        (**self).as_any()
     }
 }
