@@ -7,12 +7,10 @@
 //! `'static` table of functions monomorphized for its type. A bigger or more aligned join is
 //! boxed first (the box is one word).
 
-// `JoinHandle` does not hold an `ErasedJoin` yet; the unit tests (also run under Miri) do.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::{MaybeUninit, align_of, size_of};
+use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
 use crate::spawn::RawJoin;
@@ -30,9 +28,12 @@ const fn fits<J>() -> bool {
 /// Invariant, kept by this module's privacy: from [`new`](ErasedJoin::new) until `drop`,
 /// `buf` holds exactly one valid value of the type `J` that `vt` was made for (`J` is the
 /// caller's join, or `Box` of it), and nothing but `vt`'s functions reach it.
-pub(crate) struct ErasedJoin<O: 'static> {
+pub(crate) struct ErasedJoin<O> {
     buf: Buf,
-    vt: &'static JoinVt<O>,
+    /// The table, a promoted constant: valid for the whole program. A raw pointer rather
+    /// than a `&'static` reference, so that `ErasedJoin<O>` (and the `JoinHandle<T, E>` that
+    /// holds one) needs no `O: 'static` bound to be named.
+    vt: NonNull<JoinVt<O>>,
     /// Not `Send` or `Sync` by itself (the buffer hides `J`); see the `unsafe impl`s.
     _not_auto: PhantomData<*mut ()>,
 }
@@ -100,14 +101,22 @@ impl<O: 'static> ErasedJoin<O> {
         // alignment of `Buf`; the assertion above makes both enough for a `J`. The `J` is
         // moved in, and from here on owned by the buffer (see the type's invariant).
         unsafe { buf.as_mut_ptr().cast::<J>().write(join) };
-        Self { buf, vt, _not_auto: PhantomData }
+        Self { buf, vt: NonNull::from(vt), _not_auto: PhantomData }
+    }
+}
+
+impl<O> ErasedJoin<O> {
+    fn vt(&self) -> &JoinVt<O> {
+        // SAFETY: `vt` was made from a `&'static JoinVt<O>` (a promoted constant) in `inline`,
+        // and is never written: the table lives, unchanged, for the whole program.
+        unsafe { self.vt.as_ref() }
     }
 
     /// Polls the stored join: see [`RawJoin::poll_join`].
     pub(crate) fn poll_join(&mut self, cx: &mut Context<'_>) -> Poll<Option<O>> {
         // SAFETY: by the type's invariant `buf` holds a valid `J` of `vt`'s type; `&mut self`
         // makes the access exclusive.
-        unsafe { (self.vt.poll)(&mut self.buf, cx) }
+        unsafe { (self.vt().poll)(&mut self.buf, cx) }
     }
 
     /// Whether the stored join is finished: see [`RawJoin::is_finished`]. Takes `&mut self`
@@ -116,28 +125,28 @@ impl<O: 'static> ErasedJoin<O> {
     pub(crate) fn is_finished(&mut self) -> bool {
         // SAFETY: by the type's invariant `buf` holds a valid `J` of `vt`'s type, and the
         // exclusive borrow means nothing mutates it meanwhile.
-        unsafe { (self.vt.is_finished)(&self.buf) }
+        unsafe { (self.vt().is_finished)(&self.buf) }
     }
 }
 
-impl<O: 'static> Drop for ErasedJoin<O> {
+impl<O> Drop for ErasedJoin<O> {
     fn drop(&mut self) {
         // SAFETY: by the type's invariant `buf` holds a valid `J` of `vt`'s type; it is
         // dropped here, once, and `buf` (a `MaybeUninit`) is not dropped again.
-        unsafe { (self.vt.drop)(&mut self.buf) }
+        unsafe { (self.vt().drop)(&mut self.buf) }
     }
 }
 
 // SAFETY: the buffer holds a `J: RawJoin<O>`, and `RawJoin` requires `Send`, so moving the
 // `ErasedJoin` to another thread moves a `Send` value; the values it yields are `O: Send`.
-unsafe impl<O: Send + 'static> Send for ErasedJoin<O> {}
+unsafe impl<O: Send> Send for ErasedJoin<O> {}
 
 // SAFETY: a shared `&ErasedJoin` reaches nothing of the stored join: every method that does
 // takes `&mut self` (as `SyncWrapper` does), and `vt` is a table of functions. So sharing
 // `&ErasedJoin` across threads shares no `J`, and `J: Sync` is not needed.
-unsafe impl<O: Send + 'static> Sync for ErasedJoin<O> {}
+unsafe impl<O: Send> Sync for ErasedJoin<O> {}
 
-impl<O: 'static> fmt::Debug for ErasedJoin<O> {
+impl<O> fmt::Debug for ErasedJoin<O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ErasedJoin").finish_non_exhaustive()
     }

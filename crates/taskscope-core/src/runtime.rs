@@ -60,8 +60,6 @@ pub(crate) trait RawTask: Send + Sync {
     /// The runtime dropped the task: finish the child as dropped. Does nothing if it
     /// already completed.
     fn drop_task(self: Pin<&Self>, me: &Pin<Arc<dyn RawTask>>);
-    /// Wakes the child's handle (a deferred publication stored the child's state).
-    fn wake_join(self: Pin<&Self>);
 }
 
 /// The future of [`Task::new`].
@@ -72,7 +70,6 @@ impl RawTask for Boxed {
         lock(&self.0).as_mut().poll(cx)
     }
     fn drop_task(self: Pin<&Self>, _: &Pin<Arc<dyn RawTask>>) {}
-    fn wake_join(self: Pin<&Self>) {}
 }
 
 impl Task {

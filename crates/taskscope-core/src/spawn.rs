@@ -248,8 +248,6 @@ where
         this.drop_future();
         this.finish(Out::Dropped);
     }
-
-    fn wake_join(self: Pin<&Self>) {}
 }
 
 impl<F> JoinSide<F::Output> for DynCell<F>

@@ -217,26 +217,26 @@ impl<V, T, E> Future for Start<V, T, E> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let Some(handle) = this.handle.as_ref() else {
+        let Some(handle) = this.handle.as_mut() else {
             panic!("`Start` polled after it completed");
         };
         if let Some(v) = this.slot.take_ready() {
             return Poll::Ready(Ok((v, this.handle.take().expect("checked above"))));
         }
         this.slot.waker.register(cx.waker());
-        handle.child.join_waker.register(cx.waker());
+        let ended = handle.poll_ended(cx);
         if let Some(v) = this.slot.take_ready() {
             return Poll::Ready(Ok((v, this.handle.take().expect("checked above"))));
         }
-        // The slot may already say how the child ended; the handle's state is published
-        // after it, and the error is mapped from that state.
-        let state = handle.state();
-        if state == ChildState::Running {
+        // The slot may already say how the child ended; the handle's end arrives after it, and
+        // the error is mapped from the state that came with it.
+        if ended.is_pending() {
             return Poll::Pending;
         }
+        let state = handle.state();
         let report = this.slot.settle();
         let handle = this.handle.take().expect("checked above");
-        let name = handle.child.name.clone();
+        let name = handle.owned_name();
         Poll::Ready(match (report, state) {
             // Reported ready before it ended: started after all.
             (Report::Ready(v), _) => Ok((v, handle)),
@@ -254,7 +254,7 @@ impl<V, T, E> Drop for Start<V, T, E> {
         h.cancel();
         if let Some(error) = unclaimed
             && let Some(scope) = self.scope.upgrade()
-            && let Some(late) = scope.unclaimed(h.child.name.clone(), error)
+            && let Some(late) = scope.unclaimed(h.owned_name(), error)
         {
             // The scope already returned: like an unread error in a dropped handle, it is
             // this future's to drop.

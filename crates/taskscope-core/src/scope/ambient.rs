@@ -193,8 +193,16 @@ pub(crate) fn mark_handed_cancellation() {
 pub(crate) struct Drain {
     /// Scopes opened in the child and not yet drained.
     holds: AtomicUsize,
-    /// The child's publication (see [`Inner::publish`]), deferred until `holds` is zero.
-    pending: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// What the last release does: wake the child's task, which then publishes, or run the
+    /// publication itself once the task is gone (see [`Inner::publish`]).
+    pending: Mutex<Pending>,
+}
+
+/// What a [`Drain`] runs when its last scope drains.
+enum Pending {
+    Nothing,
+    Wake(std::task::Waker),
+    Publish(Box<dyn FnOnce() + Send>),
 }
 
 impl Drain {
@@ -204,7 +212,9 @@ impl Drain {
         POLL.try_with(|c| {
             let mut slot = c.drain.take()?;
             let drain = slot
-                .get_or_insert_with(|| Arc::new(Drain { holds: AtomicUsize::new(0), pending: Mutex::new(None) }))
+                .get_or_insert_with(|| {
+                    Arc::new(Drain { holds: AtomicUsize::new(0), pending: Mutex::new(Pending::Nothing) })
+                })
                 .clone();
             drain.holds.fetch_add(1, Ordering::AcqRel);
             c.drain.set(Some(slot));
@@ -222,10 +232,16 @@ impl Drain {
             // (then that scope's release publishes).
             let pending = {
                 let mut pending = lock(&self.pending);
-                if self.holds.load(Ordering::Acquire) == 0 { pending.take() } else { None }
+                if self.holds.load(Ordering::Acquire) == 0 {
+                    std::mem::replace(&mut *pending, Pending::Nothing)
+                } else {
+                    Pending::Nothing
+                }
             };
-            if let Some(publish) = pending {
-                publish();
+            match pending {
+                Pending::Nothing => {}
+                Pending::Wake(waker) => waker.wake(),
+                Pending::Publish(publish) => publish(),
             }
         }
     }
@@ -239,13 +255,25 @@ impl Drain {
             if self.holds.load(Ordering::Acquire) == 0 {
                 Some(publish)
             } else {
-                *pending = Some(publish);
+                *pending = Pending::Publish(publish);
                 None
             }
         };
         if let Some(publish) = now {
             publish();
         }
+    }
+
+    /// Whether every scope the child opened has drained; if not, the last
+    /// [`release`](Self::release) wakes `cx`'s task. Decided under the `pending` lock, like
+    /// [`finish`](Self::finish).
+    pub(super) fn poll_drained(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let mut pending = lock(&self.pending);
+        if self.holds.load(Ordering::Acquire) == 0 {
+            return std::task::Poll::Ready(());
+        }
+        *pending = Pending::Wake(cx.waker().clone());
+        std::task::Poll::Pending
     }
 }
 

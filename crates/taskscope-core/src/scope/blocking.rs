@@ -4,20 +4,22 @@
 //! its span (O2), entered while the closure runs.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
 
 use super::ambient::poll_tracked;
-use super::body::cancel_reason;
-use super::cell::ChildCell;
+use super::body::{ChildInfo, End, cancel_reason, publish_end};
 use super::handle::{JoinHandle, child_state};
 use super::inner::Inner;
 use super::outcome::Outcome;
 use super::table::TaskSlot;
 use super::{Spawn, Spawner};
-use crate::sync::Ordering;
+use crate::erased::ErasedJoin;
+use crate::spawn::RawJoin;
+use crate::sync::{AtomicBool, AtomicWaker, Mutex, Ordering};
 use crate::token::{CancelReason, CancelToken, Name};
 use crate::trace::ChildSpan;
+use crate::util::lock;
 
 impl<E: Send + 'static> Spawner<E> {
     /// Runs blocking work in the scope (B1), on the runtime's blocking pool (tokio's
@@ -68,7 +70,9 @@ impl<E: Send + 'static> Spawner<E> {
     {
         let shielded = how.shielded;
         let Some((task, handle)) = self.admit(shielded) else { return self.refused(how.name, f) };
-        let child = self.new_child(how.name.clone(), ());
+        let info = self.child_info(how.name);
+        let cell =
+            Arc::new(BlockingCell { end: Mutex::new(None), done: AtomicBool::new(false), waker: AtomicWaker::new() });
         // The closure watches a token of its own. The handle's `cancel` fires it: the slot's
         // waker is a `CancelOnWake` (C9). So does the scope's cancellation: through the token
         // tree for an ordinary child; for a shielded one (C8), whose token is no child of the
@@ -80,10 +84,11 @@ impl<E: Send + 'static> Spawner<E> {
         if task.register(&waker) {
             waker.wake_by_ref();
         }
-        let span = ChildSpan::new(&self.inner.span, how.name.as_ref(), Some(&self.inner.rt));
+        let span = ChildSpan::new(&self.inner.span, ChildInfo::name(&info), Some(&self.inner.rt));
         let job = BlockingChild {
             scope: self.inner.clone(),
-            child: child.clone(),
+            cell: cell.clone(),
+            info: info.clone(),
             task: Some(task),
             token: Some(token),
             shielded,
@@ -91,7 +96,7 @@ impl<E: Send + 'static> Spawner<E> {
             span,
         };
         self.inner.rt.spawn_blocking(Box::new(move || job.run()));
-        JoinHandle::new(child, Some(handle))
+        JoinHandle::new(handle, ErasedJoin::new(BlockingJoin(cell)), info)
     }
 }
 
@@ -99,7 +104,9 @@ impl<E: Send + 'static> Spawner<E> {
 /// shutdown), reports it cancelled, so the scope never waits forever.
 struct BlockingChild<F, T, E> {
     scope: Arc<Inner<E>>,
-    child: Pin<Arc<ChildCell<T, E, ()>>>,
+    /// Where the job's end goes, for its handle.
+    cell: Arc<BlockingCell<End<T, E>>>,
+    info: Option<Arc<ChildInfo<E>>>,
     /// The task's side of the child's slot; `None` once the state is published.
     task: Option<TaskSlot>,
     /// The closure's token; `None` once the job ended (it leaves the token tree before the
@@ -108,6 +115,32 @@ struct BlockingChild<F, T, E> {
     shielded: bool,
     f: Option<F>,
     span: ChildSpan,
+}
+
+/// Where a blocking child's end waits for its handle: the blocking pool's jobs have no join
+/// handle of their own.
+struct BlockingCell<O> {
+    end: Mutex<Option<O>>,
+    done: AtomicBool,
+    waker: AtomicWaker,
+}
+
+/// The handle's side of a [`BlockingCell`]: a [`RawJoin`] like a runtime's join handle.
+struct BlockingJoin<O>(Arc<BlockingCell<O>>);
+
+impl<O: Send + 'static> RawJoin<O> for BlockingJoin<O> {
+    fn poll_join(&mut self, cx: &mut Context<'_>) -> Poll<Option<O>> {
+        if !self.0.done.load(Ordering::Acquire) {
+            self.0.waker.register(cx.waker());
+            if !self.0.done.load(Ordering::Acquire) {
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(lock(&self.0.end).take())
+    }
+    fn is_finished(&self) -> bool {
+        self.0.done.load(Ordering::Acquire)
+    }
 }
 
 /// A blocking child's task waker, stored in its slot: waking it fires the child's token. The
@@ -175,13 +208,16 @@ impl<F, T, E> BlockingChild<F, T, E> {
     /// sees the handle finished sees the tree without it (T2).
     fn publish(&mut self, outcome: Outcome<T, E>) {
         drop(self.token.take());
-        let state = self.scope.child_done(&self.child, outcome, self.shielded);
+        let (state, kept) = self.scope.child_end(ChildInfo::name(&self.info), outcome, self.shielded);
         let task = self.task.take().expect("taskscope: a blocking child publishes once");
         let (scope, by_handle) = (&self.scope, task.is_cancelled());
         self.span.end(child_state(state), || cancel_reason(scope, by_handle));
         // The slot drops the cancel-on-wake waker with the task's side of the slot: the token
         // leaves the tree before the state is visible (T2).
-        self.scope.publish(|| self.child.set_state(task, state));
+        let end = publish_end(self.scope.clone(), task, &self.info, state, kept);
+        *lock(&self.cell.end) = Some(end);
+        self.cell.done.store(true, Ordering::Release);
+        self.cell.waker.wake();
     }
 
     /// Whether the handle cancelled the child (C9).

@@ -6,20 +6,18 @@
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
 use super::ambient::{Drain, ScopeCtx, poll_in};
-use super::cell::ChildCell;
-use super::handle::{Child, child_state};
+use super::handle::{CANCELLED, child_state};
 use super::inner::Inner;
 use super::outcome::{Outcome, Payload};
 use super::table::TaskSlot;
 use crate::limit::{Acquire, Permit};
-use crate::runtime::RawTask;
-use crate::sync::{Mutex, Ordering};
+use crate::sync::Ordering;
 use crate::token::{CancelReason, Name};
 use crate::trace::ChildSpan;
 
@@ -39,9 +37,18 @@ pub(super) enum Slot {
 }
 
 pin_project! {
-    /// Core's wrapper around every child's future: its own abort check, panic capture and
-    /// drop handling. It lives in the child's [`ChildCell`], polled through [`Task`].
-    pub(crate) struct Body<F, E> {
+    /// Core's wrapper around every spawned child's future: its own abort check, panic
+    /// capture and drop handling, and the publication of its end. The runtime stores it in
+    /// its own task cell (the child's one allocation besides its 24-byte slot) and hands its
+    /// output, the child's [`End`], to the child's handle through the runtime's join handle.
+    /// Core, not the runtime, decides every outcome: the runtime only carries the `End`.
+    pub(crate) struct ChildTask<F, T, E>
+    where
+        T: Send,
+        T: 'static,
+        E: Send,
+        E: 'static,
+    {
         #[pin]
         fut: Option<F>,
         // The scope; `None` while it is the ambient scope of this child's poll, and once the
@@ -50,11 +57,99 @@ pin_project! {
         // What only some children have, boxed to keep every child small.
         extra: Option<Box<Extra<E>>>,
         // The task's side of the child's slot (state, cancellation, waker); `None` once the
-        // child's state is published, or handed to a deferred publication.
+        // child's state is published.
         task: Option<TaskSlot>,
+        // The child's name and supervisor, shared with its handle; `None` for an unnamed
+        // child of an unsupervised scope.
+        info: Option<Arc<ChildInfo<E>>>,
+        // The child's end while it waits for the scopes it opened to drain (C9).
+        parked: Option<Box<Parked<T, E>>>,
         // Zero-sized without the `tracing` feature.
         span: ChildSpan,
     }
+
+    impl<F, T, E> PinnedDrop for ChildTask<F, T, E>
+    where
+        T: Send,
+        T: 'static,
+        E: Send,
+        E: 'static,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            this.dropped();
+        }
+    }
+}
+
+/// What a child's handle and its task share for its whole life: its name, and for a child of
+/// a supervised scope (L2) the scope, where an error its dropped handle never read goes (F3).
+pub(crate) struct ChildInfo<E> {
+    pub(crate) name: Option<Name>,
+    pub(super) supervisor: Option<Weak<Inner<E>>>,
+}
+
+impl<E> ChildInfo<E> {
+    /// `None` when there is nothing to share (no allocation).
+    pub(super) fn new(name: Option<Name>, supervisor: Option<Weak<Inner<E>>>) -> Option<Arc<Self>> {
+        (name.is_some() || supervisor.is_some()).then(|| Arc::new(Self { name, supervisor }))
+    }
+
+    pub(crate) fn name(info: &Option<Arc<Self>>) -> Option<&Name> {
+        info.as_ref().and_then(|i| i.name.as_ref())
+    }
+
+    fn owned_name(info: &Option<Arc<Self>>) -> Option<Name> {
+        Self::name(info).cloned()
+    }
+}
+
+/// A child's end: what its task returns to the runtime, and the runtime hands to the handle.
+/// It carries the value (or a supervised child's error) only if the child ended while its
+/// handle was alive (`KEPT` in the slot); whoever ends up with a carried value nobody reads
+/// disposes of it: the handle, or this type's drop (a handle dropped while the runtime was
+/// still storing the end).
+pub(crate) struct End<T, E> {
+    pub(crate) kept: Option<Result<T, E>>,
+    pub(crate) info: Option<Arc<ChildInfo<E>>>,
+}
+
+impl<T, E> End<T, E> {
+    pub(crate) fn empty() -> Self {
+        Self { kept: None, info: None }
+    }
+}
+
+impl<T, E> Drop for End<T, E> {
+    fn drop(&mut self) {
+        if let Some(kept) = self.kept.take() {
+            // A runtime's code runs this: nothing may unwind.
+            drop_quietly(dispose(kept, &self.info));
+        }
+    }
+}
+
+/// Disposes of a value or error nobody will read: a value is dropped here (its destructor may
+/// unwind into the caller); an error of a supervised child goes to the scope's group unless
+/// the scope is done (F3), else it is returned to be dropped.
+pub(crate) fn dispose<T, E>(kept: Result<T, E>, info: &Option<Arc<ChildInfo<E>>>) -> Option<E> {
+    match kept {
+        Ok(v) => {
+            drop(v);
+            None
+        }
+        Err(e) => match info.as_ref().and_then(|i| i.supervisor.as_ref()).and_then(Weak::upgrade) {
+            Some(scope) => scope.collect_unless_done(ChildInfo::owned_name(info), e),
+            None => Some(e),
+        },
+    }
+}
+
+/// A child whose future is gone, waiting for the scopes it opened to drain before it publishes
+/// (C9).
+pub(super) struct Parked<T, E> {
+    drain: Arc<Drain>,
+    state: u8,
+    kept: Option<Result<T, E>>,
 }
 
 /// The parts of a child's body that only some children have.
@@ -134,16 +229,16 @@ fn end_start<E>(extra: &Option<Box<Extra<E>>>) {
     }
 }
 
-impl<F, E> Body<F, E> {
+impl<F, T: Send + 'static, E: Send + 'static> ChildTask<F, T, E> {
     pub(super) fn new(
         fut: F,
         scope: Arc<Inner<E>>,
         extra: Option<Box<Extra<E>>>,
         task: TaskSlot,
-        name: Option<&Name>,
+        info: Option<Arc<ChildInfo<E>>>,
     ) -> Self {
-        let span = ChildSpan::new(&scope.span, name, Some(&scope.rt));
-        Self { fut: Some(fut), scope: Some(scope), extra, task: Some(task), span }
+        let span = ChildSpan::new(&scope.span, ChildInfo::name(&info), Some(&scope.rt));
+        Self { fut: Some(fut), scope: Some(scope), extra, task: Some(task), info, parked: None, span }
     }
 
     fn task(task: &Option<TaskSlot>) -> &TaskSlot {
@@ -163,106 +258,111 @@ impl<F, E> Body<F, E> {
             cx.waker().wake_by_ref();
         }
     }
+}
 
-    /// The future is gone: let go of everything that refers to the scope (the cell may
-    /// outlive the scope in a handle), then report the outcome.
-    /// `me` is the runtime's task of this very child: kept by a publication that has to
-    /// wait for the scopes the child opened (C9).
-    pub(super) fn finish<T>(
-        self: Pin<&mut Self>,
-        me: &Pin<Arc<dyn RawTask>>,
-        child: &Child<T, E>,
-        outcome: Outcome<T, E>,
-    ) where
-        E: Send + 'static,
-    {
+impl<F, T, E> ChildTask<F, T, E>
+where
+    E: Send + 'static,
+    T: Send + 'static,
+{
+    /// The future is gone: let go of everything that refers to the scope, record the outcome,
+    /// and publish it, unless a scope the child opened has not drained yet (C9): then the
+    /// task waits for it, parked. `cx` is `None` when the runtime is dropping the task: a
+    /// wait is then handed to the drain as a deferred publication.
+    fn finish(self: Pin<&mut Self>, outcome: Outcome<T, E>, cx: Option<&mut Context<'_>>) -> Poll<End<T, E>> {
         let this = self.project();
         debug_assert!(this.fut.is_none());
         let scope = this.scope.take().expect("taskscope: a child's scope is only lent out during its own poll");
         let shielded = Extra::is_shielded(this.extra);
         let drain = this.extra.as_mut().and_then(|x| x.drain.take());
         // Before the state is published: the start call maps the state to its error (the
-        // future's drop already ended it; a refused child's did not).
+        // future's drop already ended it).
         end_start(this.extra);
         let extra = this.extra.take();
         // A started child's hook may hold the last reference to the value or error it reported
         // (its `Start` was dropped): user destructors, caught like the future's own (F7).
         let late = catch_unwind(AssertUnwindSafe(move || drop(extra))).err();
-        let state = scope.child_done(child, with_panic(outcome, late), shielded);
-        let task = this.task.take().expect("taskscope: a child's slot is held until its state is published");
+        let (state, kept) = scope.child_end(ChildInfo::name(this.info), with_panic(outcome, late), shielded);
+        let task = this.task.as_ref().expect("taskscope: a child's slot is held until its state is published");
         this.span.end(child_state(state), || cancel_reason(&scope, task.is_cancelled()));
-        match drain {
-            None => {
-                // The slot drops the task's waker, so a finished child no longer holds on to
-                // the runtime's task.
-                scope.publish(|| child.set_state(task, state));
-                // The last reference to a scope whose owner is gone drops its unread errors:
-                // contained.
-                drop_quietly(scope);
+        *this.scope = Some(scope);
+        match (drain, cx) {
+            (None, _) => Poll::Ready(Self::publish(this.scope, this.task, this.info, state, kept)),
+            (Some(drain), Some(cx)) => {
+                if drain.poll_drained(cx).is_pending() {
+                    *this.parked = Some(Box::new(Parked { drain, state, kept }));
+                    return Poll::Pending;
+                }
+                Poll::Ready(Self::publish(this.scope, this.task, this.info, state, kept))
             }
-            Some(drain) => {
-                let cell = me.clone();
-                drain.finish(Box::new(move || {
-                    scope.publish(|| {
-                        task.complete(state, false);
-                        cell.as_ref().wake_join();
-                    });
-                    drop_quietly(scope);
-                }));
+            (Some(drain), None) => {
+                Self::hand_to_drain(this.scope, this.task, this.info, Parked { drain, state, kept });
+                Poll::Ready(End::empty())
             }
         }
     }
 
-    /// Drops the future in place and reports the child cancelled (or panicked, if the
+    /// The runtime is dropping the task while the child waits for its drain: the last scope
+    /// to drain publishes. Nobody can take a value any more.
+    fn hand_to_drain(
+        scope: &mut Option<Arc<Inner<E>>>,
+        task: &mut Option<TaskSlot>,
+        info: &Option<Arc<ChildInfo<E>>>,
+        parked: Parked<T, E>,
+    ) {
+        let (mut scope, mut task, info) = (scope.take(), task.take(), info.clone());
+        let Parked { drain, state, kept } = parked;
+        drain.finish(Box::new(move || {
+            let (state, kept) = undeliverable(state, kept, &info);
+            drop(Self::publish(&mut scope, &mut task, &info, state, kept));
+        }));
+    }
+
+    /// Makes the child's end visible (O3, S1): the slot's final update writes the state and
+    /// says whether the handle is still there to read what the child left; if not, that is
+    /// disposed of before the last live unit goes.
+    fn publish(
+        scope: &mut Option<Arc<Inner<E>>>,
+        task: &mut Option<TaskSlot>,
+        info: &Option<Arc<ChildInfo<E>>>,
+        state: u8,
+        kept: Option<Result<T, E>>,
+    ) -> End<T, E> {
+        let scope = scope.take().expect("taskscope: a child publishes once");
+        let task = task.take().expect("taskscope: a child's slot is held until its state is published");
+        publish_end(scope, task, info, state, kept)
+    }
+
+    /// Drops the future in place and records the child cancelled (or panicked, if the
     /// future's destructor panicked: F7).
-    pub(super) fn stop<T>(mut self: Pin<&mut Self>, me: &Pin<Arc<dyn RawTask>>, child: &Child<T, E>)
-    where
-        E: Send + 'static,
-    {
+    fn stop(mut self: Pin<&mut Self>, cx: Option<&mut Context<'_>>) -> Poll<End<T, E>> {
         let this = self.as_mut().project();
         end_start(this.extra);
         let outcome = {
             let _entered = this.span.enter();
             drop_caught(this.fut).map_or(Outcome::Cancelled, Outcome::Panic)
         };
-        self.finish(me, child, outcome);
+        self.finish(outcome, cx)
     }
 
-    /// The runtime dropped the task before it completed (for example at runtime shutdown):
-    /// the future is still dropped by core, with panics caught, and the child counted.
-    pub(super) fn dropped<T>(self: Pin<&mut Self>, me: &Pin<Arc<dyn RawTask>>, child: &Child<T, E>)
-    where
-        E: Send + 'static,
-    {
-        if self.fut.is_some() {
-            self.stop(me, child);
-        }
-    }
-
-    pub(super) fn poll<T>(
-        mut self: Pin<&mut Self>,
-        me: &Pin<Arc<dyn RawTask>>,
-        child: &Child<T, E>,
-        cx: &mut Context<'_>,
-    ) -> Poll<()>
+    fn poll_child(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<End<T, E>>
     where
         F: Future<Output = Result<T, E>>,
-        E: Send + 'static,
-        T: Send + 'static,
     {
         let mut this = self.as_mut().project();
-        if this.fut.is_none() {
-            return Poll::Ready(());
+        if let Some(parked) = this.parked.as_mut() {
+            if parked.drain.poll_drained(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let Parked { state, kept, .. } = *this.parked.take().expect("checked above");
+            return Poll::Ready(Self::publish(this.scope, this.task, this.info, state, kept));
         }
-        macro_rules! stop {
-            () => {{
-                self.stop(me, child);
-                return Poll::Ready(());
-            }};
+        if this.fut.is_none() {
+            return Poll::Ready(End::empty());
         }
         let shielded = Extra::is_shielded(this.extra);
         if Self::must_stop(scope_of(this.scope), Self::task(this.task), shielded) {
-            stop!();
+            return self.stop(Some(cx));
         }
         // L1: wait (FIFO) for a running slot before the first poll.
         if let Some(extra) = this.extra.as_deref_mut()
@@ -270,10 +370,12 @@ impl<F, E> Body<F, E> {
         {
             match Pin::new(acquire).poll(cx) {
                 // Granted only after the scope began cancelling: never start (S4).
-                Poll::Ready(Some(_)) if scope_of(this.scope).token.is_cancelled() && !shielded => stop!(),
+                Poll::Ready(Some(_)) if scope_of(this.scope).token.is_cancelled() && !shielded => {
+                    return self.stop(Some(cx));
+                }
                 Poll::Ready(Some(permit)) => extra.slot = Slot::Held(permit),
                 // The scope is cancelling: a child that never started never starts.
-                Poll::Ready(None) => stop!(),
+                Poll::Ready(None) => return self.stop(Some(cx)),
                 Poll::Pending => {
                     Self::park(scope_of(this.scope), Self::task(this.task), shielded, cx);
                     return Poll::Pending;
@@ -316,24 +418,81 @@ impl<F, E> Body<F, E> {
             drop_caught(this.fut)
         };
         let outcome = with_panic(outcome, late);
-        self.finish(me, child, outcome);
-        Poll::Ready(())
+        self.finish(outcome, Some(cx))
     }
 }
 
-impl<T, E, F> RawTask for ChildCell<T, E, Mutex<Body<F, E>>>
+/// Makes a child's end visible (O3, S1), for a spawned or a blocking child: the slot's final
+/// update writes the state and says whether the handle is still there to read what the child
+/// left; if not, that is disposed of before the last live unit goes.
+pub(super) fn publish_end<T, E>(
+    scope: Arc<Inner<E>>,
+    task: TaskSlot,
+    info: &Option<Arc<ChildInfo<E>>>,
+    state: u8,
+    kept: Option<Result<T, E>>,
+) -> End<T, E> {
+    let mut end = End { kept, info: None };
+    scope.publish(|| {
+        let completed = task.complete(state, end.kept.is_some());
+        if completed.kept {
+            end.info = info.clone();
+        } else if let Some(kept) = end.kept.take() {
+            // The handle is gone: nobody reads it. A value's destructor that panics is the
+            // child's panic (its state stays "finished", as for F4's late drop).
+            match catch_unwind(AssertUnwindSafe(|| dispose(kept, info))) {
+                Ok(late) => drop_quietly(late),
+                Err(p) => scope.panicked(ChildInfo::owned_name(info), p),
+            }
+        }
+    });
+    // The last reference to a scope whose owner is gone drops its unread errors: contained.
+    drop_quietly(scope);
+    end
+}
+
+/// A parked end whose task the runtime dropped: a value can reach no handle any more, so it is
+/// dropped and the child reported cancelled; a supervised child's error goes to the group.
+fn undeliverable<T, E>(
+    state: u8,
+    kept: Option<Result<T, E>>,
+    info: &Option<Arc<ChildInfo<E>>>,
+) -> (u8, Option<Result<T, E>>) {
+    match kept {
+        Some(Ok(v)) => {
+            drop_quietly(v);
+            (CANCELLED, None)
+        }
+        Some(Err(e)) => {
+            drop_quietly(dispose(Err::<T, E>(e), info));
+            (state, None)
+        }
+        None => (state, None),
+    }
+}
+
+impl<F, T: Send + 'static, E: Send + 'static> ChildTask<F, T, E> {
+    /// The runtime dropped the task before it completed (for example at runtime shutdown):
+    /// the future is still dropped by core, with panics caught, and the child counted; a
+    /// child waiting for its drain leaves its publication to the drain.
+    fn dropped(mut self: Pin<&mut Self>) {
+        if self.fut.is_some() {
+            drop(self.stop(None));
+        } else if let Some(parked) = self.as_mut().project().parked.take() {
+            let this = self.project();
+            Self::hand_to_drain(this.scope, this.task, this.info, *parked);
+        }
+    }
+}
+
+impl<F, T, E> Future for ChildTask<F, T, E>
 where
-    F: Future<Output = Result<T, E>> + Send + 'static,
+    F: Future<Output = Result<T, E>>,
     E: Send + 'static,
     T: Send + 'static,
 {
-    fn poll(self: Pin<&Self>, me: &Pin<Arc<dyn RawTask>>, cx: &mut Context<'_>) -> Poll<()> {
-        self.with_body(|body, child| body.poll(me, child, cx))
-    }
-    fn drop_task(self: Pin<&Self>, me: &Pin<Arc<dyn RawTask>>) {
-        self.with_body(|body, child| body.dropped(me, child));
-    }
-    fn wake_join(self: Pin<&Self>) {
-        self.join_waker.wake();
+    type Output = End<T, E>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<End<T, E>> {
+        self.poll_child(cx)
     }
 }

@@ -4,17 +4,15 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::ambient::mark_handed_cancellation;
-use super::cell::SharedChild;
-use super::inner::Inner;
-use super::table::{HandleSlot, TaskSlot};
+use super::body::{ChildInfo, End, dispose};
+use super::table::HandleSlot;
+use crate::erased::ErasedJoin;
 use crate::error::{JoinError, ScopeError};
-use crate::sync::{AtomicBool, AtomicWaker, Mutex, Ordering};
 use crate::token::Name;
-use crate::util::lock;
 
 pub(super) const RUNNING: u8 = 0;
 pub(super) const FINISHED: u8 = 1;
@@ -53,37 +51,6 @@ pub(super) fn child_state(state: u8) -> ChildState {
     }
 }
 
-pub(crate) struct Child<T, E> {
-    pub(crate) name: Option<Name>,
-    pub(crate) join_waker: AtomicWaker,
-    /// The value, or (supervised children) the error, for the handle to take.
-    pub(super) output: Mutex<Option<Result<T, E>>>,
-    /// The handle was dropped: a supervised child's error goes to the scope's group instead.
-    pub(super) detached: AtomicBool,
-    /// The scope, for a supervised child (L2): an error delivered to a handle that is then
-    /// dropped unread goes to the scope's group (F3).
-    pub(super) supervisor: Option<Weak<Inner<E>>>,
-}
-
-impl<T, E> Child<T, E> {
-    pub(super) fn new(name: Option<Name>, supervisor: Option<Weak<Inner<E>>>) -> Self {
-        Self {
-            name,
-            join_waker: AtomicWaker::new(),
-            output: Mutex::new(None),
-            detached: AtomicBool::new(false),
-            supervisor,
-        }
-    }
-
-    /// Stores the child's terminal state in its slot (which lets go of the task's side of it)
-    /// and wakes the handle.
-    pub(super) fn set_state(&self, task: TaskSlot, state: u8) {
-        task.complete(state, false);
-        self.join_waker.wake();
-    }
-}
-
 /// A typed handle to a child: await it for the child's value, read its state, cancel it.
 ///
 /// Dropping the handle does nothing to the child: the scope owns it. Awaiting the handle of a
@@ -104,48 +71,112 @@ impl<T, E> Child<T, E> {
 /// # Ok::<_, BoxError>(()) }).unwrap();
 /// ```
 pub struct JoinHandle<T, E> {
-    pub(crate) child: Pin<Arc<SharedChild<T, E>>>,
     /// The handle's side of the child's slot: its state and its cancellation. `None` for a
     /// refused spawn, which never ran (S4).
     slot: Option<HandleSlot>,
+    /// Where the child's end comes from: the runtime's join handle, then what it gave.
+    join: JoinState<T, E>,
+    /// The child's name (and supervisor), shared with its task.
+    info: Option<Arc<ChildInfo<E>>>,
+}
+
+// A handle never pins what it holds (the value is only moved out): it is `Unpin` whatever
+// `T` and `E` are, so it can be polled in place and awaited by reference.
+impl<T, E> Unpin for JoinHandle<T, E> {}
+
+/// The child's end as the handle holds it.
+enum JoinState<T, E> {
+    /// The runtime's join handle: it yields the child's [`End`] once the task returned it.
+    Waiting(ErasedJoin<End<T, E>>),
+    /// The end arrived (or never will): what it carried for this handle, if not taken yet.
+    Ended(Option<Result<T, E>>),
 }
 
 impl<T, E> fmt::Debug for JoinHandle<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle").field("name", &self.child.name).field("state", &self.state()).finish()
+        f.debug_struct("JoinHandle").field("name", &self.name()).field("state", &self.state()).finish()
     }
 }
 
 impl<T, E> Drop for JoinHandle<T, E> {
     fn drop(&mut self) {
-        self.child.detached.store(true, Ordering::Release);
-        // Drop an unread value now: the scope's registry may keep the child a while longer.
-        let output = lock(&self.child.output).take();
-        let Some(Err(unread)) = output else { return };
-        let Some(scope) = &self.child.supervisor else { return };
-        // Delivered to this handle, never read, and the scope still running: not lost (F3).
-        // Once the scope has taken its errors it is the handle's to drop, like any value.
-        if let Some(scope) = scope.upgrade()
-            && let Some(late) = scope.collect_unless_done(self.child.name.clone(), unread)
-        {
-            drop(late);
+        let Some(slot) = self.slot.take() else { return };
+        // The child ended while this handle was alive and left its end for it: dispose of
+        // what this handle never read, here (a value's destructor unwinds here, as any
+        // value's would). If the runtime is still storing the end, its drop does it instead.
+        if !slot.release() {
+            return;
+        }
+        let kept = match &mut self.join {
+            JoinState::Ended(kept) => kept.take(),
+            JoinState::Waiting(join) => match join.is_finished() {
+                true => match poll_now(join) {
+                    Poll::Ready(Some(mut end)) => end.kept.take(),
+                    _ => None,
+                },
+                false => None,
+            },
+        };
+        if let Some(kept) = kept {
+            // An error delivered to this handle and never read, while the scope still runs:
+            // not lost (F3). Once the scope has taken its errors it is this handle's to drop.
+            drop(dispose(kept, &self.info));
         }
     }
 }
 
+/// Polls a join once, with a waker that does nothing: for a join known to be finished.
+fn poll_now<O>(join: &mut ErasedJoin<O>) -> Poll<Option<O>> {
+    join.poll_join(&mut Context::from_waker(std::task::Waker::noop()))
+}
+
 impl<T, E> JoinHandle<T, E> {
-    /// The child's name, if it was spawned with one.
-    pub fn name(&self) -> Option<&str> {
-        self.child.name.as_deref()
+    /// The handle of a spawned child.
+    pub(super) fn new(slot: HandleSlot, join: ErasedJoin<End<T, E>>, info: Option<Arc<ChildInfo<E>>>) -> Self {
+        Self { slot: Some(slot), join: JoinState::Waiting(join), info }
     }
 
-    pub(super) fn new(child: Pin<Arc<SharedChild<T, E>>>, slot: Option<HandleSlot>) -> Self {
-        Self { child, slot }
+    /// The handle of a refused spawn (S4): closed, with nothing to wait for.
+    pub(super) fn refused(info: Option<Arc<ChildInfo<E>>>) -> Self {
+        Self { slot: None, join: JoinState::Ended(None), info }
+    }
+
+    /// The child's name, if it was spawned with one.
+    pub fn name(&self) -> Option<&str> {
+        ChildInfo::name(&self.info).map(|n| &**n)
+    }
+
+    pub(crate) fn owned_name(&self) -> Option<Name> {
+        ChildInfo::name(&self.info).cloned()
     }
 
     /// The state stored in the child's slot (`CLOSED` for a refused spawn).
     fn raw_state(&self) -> u8 {
         self.slot.as_ref().map_or(CLOSED, HandleSlot::state)
+    }
+
+    /// Waits until the child's end has arrived (the state is then terminal), without taking
+    /// what it carries. Registers `cx` with the runtime's join handle.
+    pub(crate) fn poll_ended(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let JoinState::Waiting(join) = &mut self.join else { return Poll::Ready(()) };
+        match join.poll_join(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(mut end)) => {
+                self.join = JoinState::Ended(end.kept.take());
+                Poll::Ready(())
+            }
+            // The runtime dropped the task (shutdown). Its end is published by core in the
+            // task's drop, or, for a child waiting for the scopes it opened, by the last of
+            // them to drain (C9): until then the state still says running.
+            Poll::Ready(None) if self.raw_state() == RUNNING => {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Poll::Ready(None) => {
+                self.join = JoinState::Ended(None);
+                Poll::Ready(())
+            }
+        }
     }
 
     /// The child's current state.
@@ -190,8 +221,23 @@ impl<T, E> JoinHandle<T, E> {
     /// assert_eq!(users.result()? + orders.result()?, 11);
     /// # Ok::<_, BoxError>(()) }).unwrap();
     /// ```
-    pub fn result(self) -> Result<T, JoinError<E>> {
+    pub fn result(mut self) -> Result<T, JoinError<E>> {
         let state = self.raw_state();
+        if state != RUNNING
+            && let JoinState::Waiting(join) = &mut self.join
+        {
+            // The state is terminal, so the task has returned its end or is returning it: on a
+            // multi-thread runtime a worker may still be storing it for a moment (no user code
+            // runs in that window).
+            while !join.is_finished() {
+                std::thread::yield_now();
+            }
+            let end = match poll_now(join) {
+                Poll::Ready(Some(mut end)) => end.kept.take(),
+                _ => None,
+            };
+            self.join = JoinState::Ended(end);
+        }
         self.outcome(state)
     }
 
@@ -251,18 +297,19 @@ impl<T, E> JoinHandle<T, E> {
         Join { handle: self }
     }
 
-    fn outcome(&self, state: u8) -> Result<T, JoinError<E>> {
-        let name = self.child.name.clone();
+    fn outcome(&mut self, state: u8) -> Result<T, JoinError<E>> {
+        let name = self.owned_name();
+        let kept = match &mut self.join {
+            JoinState::Ended(kept) => kept.take(),
+            JoinState::Waiting(_) => None,
+        };
         match state {
             RUNNING => Err(JoinError::Running { name }),
-            FINISHED => match lock(&self.child.output).take() {
+            FINISHED => match kept {
                 Some(Ok(v)) => Ok(v),
                 _ => panic!("JoinHandle: the child's value was already taken by an earlier await"),
             },
-            _ => {
-                let error = lock(&self.child.output).take().and_then(Result::err);
-                Err(ended_without_value(self.state(), name, error))
-            }
+            _ => Err(ended_without_value(child_state(state), name, kept.and_then(Result::err))),
         }
     }
 }
@@ -288,16 +335,13 @@ pub(crate) fn ended_without_value<E>(state: ChildState, name: Option<Name>, erro
 /// Cancel-safe: dropping the await leaves the child and its value untouched.
 impl<T, E> Future for JoinHandle<T, E> {
     type Output = Result<T, JoinError<E>>;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.raw_state();
-        if state == RUNNING {
-            self.child.join_waker.register(cx.waker());
-            state = self.raw_state();
-            if state == RUNNING {
-                return Poll::Pending;
-            }
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if this.poll_ended(cx).is_pending() {
+            return Poll::Pending;
         }
-        Poll::Ready(self.outcome(state))
+        let state = this.raw_state();
+        Poll::Ready(this.outcome(state))
     }
 }
 

@@ -10,7 +10,6 @@
 mod ambient;
 mod blocking;
 mod body;
-mod cell;
 mod child;
 mod driver;
 mod gauge;
@@ -22,7 +21,6 @@ mod table;
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
-use std::pin::Pin;
 use std::sync::Arc;
 
 pub(crate) use ambient::{Enter, ScopeCtx, mark_handed_cancellation, poll_tracked, with_ambient};
@@ -37,17 +35,18 @@ pub(crate) use inner::Inner;
 pub use outcome::Policy;
 pub(crate) use outcome::{Outcome, Payload};
 
+use crate::erased::ErasedJoin;
 use crate::error::TrySpawnError;
 use crate::limit::Permit;
-use crate::runtime::{Runtime, Task};
-use crate::sync::{Mutex, Ordering};
+use crate::runtime::Runtime;
+use crate::spawn::Spawn as _;
+use crate::sync::Ordering;
 use crate::token::{CancelReason, CancelToken, Name};
 use crate::trace::ChildSpan;
 use crate::util::lock;
 use ambient::Shield;
-use body::{Body, Extra, Slot};
-use cell::ChildCell;
-use handle::Child;
+use body::{ChildInfo, ChildTask};
+use body::{Extra, Slot};
 use inner::LIVE_UNIT;
 use table::{HandleSlot, TaskSlot};
 
@@ -263,11 +262,12 @@ impl<E: Send + 'static> Spawner<E> {
         Some(slots)
     }
 
-    /// A new child of this scope, with `body`; a supervised scope's children know it, so
-    /// that an error left unread in a dropped handle still reaches the group (F3).
-    fn new_child<T, B>(&self, name: Option<Name>, body: B) -> Pin<Arc<ChildCell<T, E, B>>> {
+    /// What a new child's task and handle share: its name, and for a child of a supervised
+    /// scope the scope, so that an error left unread in a dropped handle still reaches the
+    /// group (F3). `None` (no allocation) for an unnamed child of any other scope.
+    fn child_info(&self, name: Option<Name>) -> Option<Arc<ChildInfo<E>>> {
         let supervisor = (self.inner.policy == Policy::Supervise).then(|| Arc::downgrade(&self.inner));
-        ChildCell::new(Child::new(name, supervisor), body)
+        ChildInfo::new(name, supervisor)
     }
 
     /// The handle of a refused spawn (S4): `work` is dropped without being run.
@@ -275,7 +275,7 @@ impl<E: Send + 'static> Spawner<E> {
         drop(work);
         ChildSpan::new(&self.inner.span, name.as_ref(), Some(&self.inner.rt))
             .end(ChildState::Closed, || self.inner.token.reason().cloned());
-        JoinHandle::new(ChildCell::new(Child::new(name, None), ()), None)
+        JoinHandle::refused(ChildInfo::new(name, None))
     }
 
     pub(crate) fn spawn_child<F, T>(&self, fut: F, how: Spawn<E>) -> JoinHandle<T, E>
@@ -307,10 +307,10 @@ impl<E: Send + 'static> Spawner<E> {
             // Refused (S4): the future is dropped unpolled, and nothing keeps the scope alive.
             return self.refused(how.name, (fut, extra));
         };
-        let body = Body::new(fut, self.inner.clone(), extra, task, how.name.as_ref());
-        let child = self.new_child(how.name, Mutex::new(body));
-        self.inner.rt.spawn(Task::from_raw(child.clone()));
-        JoinHandle::new(child, Some(handle))
+        let info = self.child_info(how.name);
+        let child = ChildTask::new(fut, self.inner.clone(), extra, task, info.clone());
+        let join = self.inner.rt.spawn_child(child);
+        JoinHandle::new(handle, ErasedJoin::new(join), info)
     }
 }
 

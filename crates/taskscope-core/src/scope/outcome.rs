@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use super::body::drop_quietly;
 use super::gauge;
-use super::handle::{CANCELLED, Child, FAILED, FINISHED, PANICKED};
+use super::handle::{CANCELLED, FAILED, FINISHED, PANICKED};
 use super::inner::{Inner, LIVE_UNIT};
 use crate::error::{ChildError, ErrorGroup, ScopeError};
 use crate::sync::Ordering;
@@ -136,75 +136,59 @@ impl<E> Inner<E> {
 
     /// Drops a value nobody will read (one that arrived too late, F4, or whose handle is gone),
     /// catching a panic from its destructor: that panic is the child's.
-    pub(super) fn drop_late<V>(&self, name: &Option<Name>, v: V) -> u8 {
+    pub(super) fn drop_late<V>(&self, name: Option<&Name>, v: V) -> u8 {
         if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
-            self.panicked(name.clone(), p);
+            self.panicked(name.cloned(), p);
             PANICKED
         } else {
             CANCELLED
         }
     }
 
-    /// A child's future is gone: record its outcome (a value for its handle, an error for the
-    /// group, a panic to resume) and return the child's terminal state, which the caller then
-    /// [`publish`](Self::publish)es. A shielded child was not cancelled with its scope, so its
-    /// value is kept.
-    pub(crate) fn child_done<T>(&self, child: &Child<T, E>, outcome: Outcome<T, E>, shielded: bool) -> u8 {
+    /// A child's future is gone: record its outcome (an error for the group, a panic to
+    /// resume) and return the child's terminal state, which the caller then
+    /// [`publish`](Self::publish)es, with what the child leaves for its handle: its value, or a
+    /// supervised child's error (L2). Whether the handle is still there to take it is decided
+    /// at publication, by the slot's final update. A shielded child was not cancelled with its
+    /// scope, so its value is kept.
+    pub(crate) fn child_end<T>(
+        &self,
+        name: Option<&Name>,
+        outcome: Outcome<T, E>,
+        shielded: bool,
+    ) -> (u8, Option<Result<T, E>>) {
         match outcome {
             Outcome::Value(v) => {
                 let keep = (shielded || !self.token.is_cancelled())
                     && (self.policy != Policy::Race || !self.won.swap(true, Ordering::AcqRel));
                 if keep {
-                    // Nobody can read it if the handle is gone: drop it now rather than keep it
-                    // in the cell. Looked at again under the lock, which the handle's drop
-                    // takes after marking itself detached, so a value never outlives both.
-                    let unread = if child.detached.load(Ordering::Acquire) {
-                        Some(v)
-                    } else {
-                        let mut out = lock(&child.output);
-                        if child.detached.load(Ordering::Acquire) {
-                            Some(v)
-                        } else {
-                            *out = Some(Ok(v));
-                            None
-                        }
-                    };
-                    if let Some(v) = unread {
-                        // The child finished all the same: its state stays "finished".
-                        let _ = self.drop_late(&child.name, v);
-                    }
                     if self.policy == Policy::Race {
-                        self.cancel(CancelReason::RaceWon { name: child.name.clone() });
+                        self.cancel(CancelReason::RaceWon { name: name.cloned() });
                     }
-                    FINISHED
+                    (FINISHED, Some(Ok(v)))
                 } else {
                     // F4: a value returned after cancellation began (or after a race was won)
                     // is dropped.
-                    self.drop_late(&child.name, v)
+                    (self.drop_late(name, v), None)
                 }
             }
-            Outcome::Error(e) => {
-                match self.policy {
-                    Policy::FailFast => self.fail(child.name.clone(), e),
-                    Policy::Race => self.collect(child.name.clone(), e),
-                    Policy::Supervise => {
-                        let mut out = lock(&child.output);
-                        if child.detached.load(Ordering::Acquire) {
-                            drop(out);
-                            self.collect(child.name.clone(), e);
-                        } else {
-                            *out = Some(Err(e));
-                        }
-                    }
+            Outcome::Error(e) => match self.policy {
+                Policy::FailFast => {
+                    self.fail(name.cloned(), e);
+                    (FAILED, None)
                 }
-                FAILED
-            }
-            Outcome::Handled => FAILED,
+                Policy::Race => {
+                    self.collect(name.cloned(), e);
+                    (FAILED, None)
+                }
+                Policy::Supervise => (FAILED, Some(Err(e))),
+            },
+            Outcome::Handled => (FAILED, None),
             Outcome::Panic(p) => {
-                self.panicked(child.name.clone(), p);
-                PANICKED
+                self.panicked(name.cloned(), p);
+                (PANICKED, None)
             }
-            Outcome::Cancelled => CANCELLED,
+            Outcome::Cancelled => (CANCELLED, None),
         }
     }
 

@@ -379,7 +379,6 @@ impl HandleSlot {
     }
 
     /// Lets go of the slot; returns whether the child's end was kept for this handle.
-    #[cfg(test)]
     pub(crate) fn release(self) -> bool {
         let slot = self.0;
         std::mem::forget(self);
