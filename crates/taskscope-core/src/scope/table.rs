@@ -42,6 +42,15 @@
 //!    it full (and goes to the lock) or, after the reset, claims a fresh slot of it, which is
 //!    a correct claim (the reset's `next` store is `Release`, the claim's increment `Acquire`).
 //!
+//! # What a caller must guarantee
+//!
+//! A canceller's walk reads the claimed slots with plain loads: every claim that precedes a
+//! walk must happen-before it. The scope claims a slot while holding its `state` lock, in the
+//! critical section that admits the child, and an abort closes the scope under that lock
+//! before it walks; a claim that comes later is refused (or, for a shielded child, skipped
+//! by the walk anyway). With no such lock, the claim's store and the walk's load would be the
+//! store-buffering pattern, and a child claimed concurrently could miss the abort.
+//!
 //! # Lock order and wake-ups
 //!
 //! A canceller first publishes its reason (the scope's `aborted`, the handle's `CANCEL` bit
@@ -253,6 +262,37 @@ impl fmt::Debug for HandleSlot {
     }
 }
 
+/// Clears `LOCK` (and `WAKE_REQ`) of a slot whose lock this task holds, setting `WAKER`
+/// exactly if the cell holds a waker: one read-modify-write, so a canceller that locks next
+/// sees the waker (`WAKER` is set exactly while the cell holds one, outside `LOCK`).
+struct Unlock<'a> {
+    slot: &'a Slot,
+}
+
+impl Unlock<'_> {
+    /// Unlocks; returns the word before.
+    fn unlock(self) -> usize {
+        let this = std::mem::ManuallyDrop::new(self);
+        Self::release(this.slot)
+    }
+
+    fn release(slot: &Slot) -> usize {
+        // SAFETY: the holder of `LOCK` (this guard's owner) reads the cell (invariant 3).
+        #[allow(unsafe_code)]
+        let has = slot.waker.with_mut(|cell| unsafe { (*cell).is_some() });
+        let waker = if has { WAKER } else { 0 };
+        slot.word
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| Some((w & !(LOCK | WAKE_REQ | WAKER)) | waker))
+            .expect("the closure always returns Some")
+    }
+}
+
+impl Drop for Unlock<'_> {
+    fn drop(&mut self) {
+        Self::release(self.slot);
+    }
+}
+
 /// How a child's end met its handle, from [`TaskSlot::complete`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Completed {
@@ -294,18 +334,18 @@ impl TaskSlot {
                 Err(now) => w = now,
             }
         }
-        // SAFETY: this call took `LOCK` above (invariant 3).
+        // Unlocks even if the runtime's `Waker::clone` unwinds, so a panicking clone never
+        // leaves the slot locked.
+        let unlock = Unlock { slot };
+        // SAFETY: this call took `LOCK` above (invariant 3), and keeps it until `unlock` goes.
         #[allow(unsafe_code)]
-        slot.waker.with_mut(|cell| match unsafe { &mut *cell } {
-            Some(old) if old.will_wake(waker) => {}
-            cell => *cell = Some(waker.clone()),
+        let old = slot.waker.with_mut(|cell| match unsafe { &mut *cell } {
+            Some(old) if old.will_wake(waker) => None,
+            cell => cell.replace(waker.clone()),
         });
-        // One read-modify-write unlocks and sets `WAKER`, so a canceller that locks next sees
-        // the waker (`WAKER` is set exactly while the cell holds one, outside `LOCK`).
-        let prev = slot
-            .word
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| Some((w & !(LOCK | WAKE_REQ)) | WAKER))
-            .expect("the closure always returns Some");
+        let prev = unlock.unlock();
+        // The replaced waker is the runtime's code: dropped outside the lock.
+        drop(old);
         prev & WAKE_REQ != 0
     }
 
@@ -461,7 +501,10 @@ impl Table {
     /// Makes a segment with room current, unless another claim already did.
     fn grow(&self, seen: *mut Segment) {
         let mut segs = lock(&self.grow);
-        if self.cur.load(Ordering::Relaxed) != seen {
+        let cur = self.cur.load(Ordering::Relaxed);
+        // `seen` may have filled, been reset and been made current again meanwhile (ABA): grow
+        // only if the current segment really is full.
+        if cur != seen || NonNull::new(cur).is_some_and(|c| SegPtr(c).get().next.load(Ordering::Relaxed) < SLOTS) {
             return;
         }
         let n = segs.all.len();
@@ -691,6 +734,107 @@ mod tests {
         drop(table);
         drop(handle);
         task.complete(1, false);
+    }
+
+    /// A claim that saw the current segment full reaches `grow` only after that segment was
+    /// released, reset and made current again: it must not replace it (the ABA case), or the
+    /// fresh segment's free slots would be stranded until the table drops.
+    #[test]
+    fn a_stale_grow_keeps_a_reset_segment() {
+        let table = Table::new();
+        let done = |(t, h): (TaskSlot, HandleSlot)| {
+            drop(h);
+            t.complete(1, false);
+        };
+        for _ in 0..20 {
+            done(table.claim(false));
+            let seen = table.cur.load(Ordering::Acquire);
+            let next = |s: *mut Segment| SegPtr(NonNull::new(s).unwrap()).get().next.load(Ordering::Acquire);
+            let mut held = Vec::new();
+            while next(seen) < SLOTS {
+                held.push(table.claim(false));
+            }
+            held.into_iter().for_each(done);
+            // Other claims until a grow reuses `seen`.
+            let mut n = 0;
+            while !(table.cur.load(Ordering::Acquire) == seen && next(seen) < SLOTS) {
+                done(table.claim(false));
+                n += 1;
+                assert!(n < 10_000, "the segment was never reused");
+            }
+            // The stale claim resumes.
+            table.grow(seen);
+            assert_eq!(table.cur.load(Ordering::Acquire), seen, "a segment with free slots was replaced");
+        }
+        assert!(table.segments() <= 3, "{} segments with no live child", table.segments());
+    }
+
+    /// A runtime's `Waker::clone` that unwinds leaves the slot unlocked: later registrations
+    /// work, and the slot is released when both sides let go.
+    #[test]
+    fn a_panicking_waker_clone_leaves_the_slot_unlocked() {
+        fn raw() -> std::task::RawWaker {
+            static VT: std::task::RawWakerVTable =
+                std::task::RawWakerVTable::new(|_| panic!("clone"), |_| {}, |_| {}, |_| {});
+            std::task::RawWaker::new(std::ptr::null(), &VT)
+        }
+        // SAFETY: the vtable's functions ignore the data pointer; `clone` panics, which is
+        // what this test is about.
+        #[allow(unsafe_code)]
+        let bad = unsafe { Waker::from_raw(raw()) };
+        let table = Table::new();
+        let (task, handle) = table.claim(false);
+        let slot = task.0;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.register(&bad)));
+        assert!(r.is_err());
+        assert_eq!(slot.get().word.load(Ordering::Acquire) & (LOCK | WAKER), 0);
+        let (count, good) = counting();
+        assert!(!task.register(&good), "no canceller came");
+        assert!(handle.cancel());
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        task.complete(1, false);
+        drop(handle);
+        assert_eq!(table.segments(), 1);
+    }
+
+    /// Reuse under contention: resets race stale claims, the walk and handle drops on three
+    /// threads, and the table stays near the peak of live slots.
+    #[test]
+    fn reuse_under_contention_stays_bounded() {
+        let rounds = if cfg!(miri) { 10 } else { 20_000 };
+        let table = Arc::new(Table::new());
+        let threads: Vec<_> = (0..3)
+            .map(|t| {
+                let table = table.clone();
+                std::thread::spawn(move || {
+                    let (_count, waker) = counting();
+                    for i in 0..rounds {
+                        let batch: Vec<_> = (0..SLOTS / 2 + t).map(|_| table.claim(i % 3 == 0)).collect();
+                        for (task, _) in &batch {
+                            task.register(&waker);
+                        }
+                        if (i + t) % 2 == 0 {
+                            table.cancel_all(i % 4 == 0);
+                        }
+                        for (k, (task, handle)) in batch.into_iter().enumerate() {
+                            if k % 2 == 0 {
+                                handle.cancel();
+                                drop(handle);
+                                task.complete(1, true);
+                            } else {
+                                let kept = task.complete(2, true);
+                                assert_eq!(handle.release(), kept.kept);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // At most 3 × 10 slots live at once: a handful of segments, not one per round.
+        assert!(table.segments() <= 12, "{} segments", table.segments());
     }
 
     /// Claims, registrations, cancels, completions and handle drops from several threads at
