@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use futures_concurrency::future::FutureGroup;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use taskscope_core::{BoxError, Builder, CancelToken, LocalScope, Scope, ScopeError, local_scope};
+use taskscope::{Builder, Scope};
+use taskscope_core::{BoxError, CancelToken, LocalScope, ScopeError, local_scope};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 

@@ -7,7 +7,8 @@
 
 use std::future::pending;
 
-use taskscope_core::{BoxError, Builder, Scope};
+use taskscope::{Builder, Scope};
+use taskscope_core::{BoxError};
 
 use crate::backend::{Backend, Flavour};
 use crate::bench;

@@ -1,6 +1,8 @@
 //! [`Builder`]: configures and runs a scope; the owner's driver future.
 
 use std::convert::Infallible;
+use std::fmt;
+use std::marker::PhantomData;
 use std::future::{Future, IntoFuture};
 use std::num::NonZeroUsize;
 use std::panic::Location;
@@ -11,6 +13,7 @@ use crate::detect::{DetectRuntime, resolve_runtime};
 use crate::error::{Elapsed, ScopeError, ZeroLimit};
 use crate::runtime::Runtime;
 use crate::scope::{Driver, Inner, Policy, Scope, Spawner, with_ambient};
+use crate::spawn::{DynRuntime, Spawn};
 use crate::sync::Mutex;
 use crate::token::{CancelReason, CancelToken, Name};
 use crate::trace::{ScopeSpan, in_scope};
@@ -42,9 +45,14 @@ use crate::util::lock;
 /// assert_eq!(total, 6);
 /// # });
 /// ```
-#[derive(Debug, Default, Clone)]
+///
+/// `R` is how children are spawned: the default, `Arc<dyn Runtime>`, works with any runtime
+/// (each child is core's task inside a task of the runtime's); a runtime type that implements
+/// [`Spawn`] (the adapters' `TokioRuntime`, `SmolRuntime`, the facade's `Rt`) spawns each
+/// child straight into the runtime's own task, one allocation. [`Builder::new`] makes the
+/// default kind, [`Builder::typed`] any other.
 #[must_use = "a Builder does nothing until `run` is awaited"]
-pub struct Builder {
+pub struct Builder<R = DynRuntime> {
     runtime: Option<Arc<dyn Runtime>>,
     fallback: Option<DetectRuntime>,
     // The line that created the builder, named by the "no runtime" panic.
@@ -55,6 +63,56 @@ pub struct Builder {
     deadline: Option<Deadline>,
     policy: Policy,
     limit: Option<NonZeroUsize>,
+    spawn: PhantomData<fn() -> R>,
+}
+
+impl<R> Clone for Builder<R> {
+    fn clone(&self) -> Self {
+        Self {
+            runtime: self.runtime.clone(),
+            fallback: self.fallback,
+            caller: self.caller,
+            name: self.name.clone(),
+            parent: self.parent.clone(),
+            grace: self.grace,
+            deadline: self.deadline,
+            policy: self.policy,
+            limit: self.limit,
+            spawn: PhantomData,
+        }
+    }
+}
+
+impl<R> Default for Builder<R> {
+    fn default() -> Self {
+        Self {
+            runtime: None,
+            fallback: None,
+            caller: None,
+            name: None,
+            parent: None,
+            grace: Duration::ZERO,
+            deadline: None,
+            policy: Policy::default(),
+            limit: None,
+            spawn: PhantomData,
+        }
+    }
+}
+
+impl<R> fmt::Debug for Builder<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("runtime", &self.runtime)
+            .field("name", &self.name)
+            .field("parent", &self.parent)
+            .field("grace", &self.grace)
+            .field("deadline", &self.deadline)
+            .field("policy", &self.policy)
+            .field("limit", &self.limit)
+            .field("spawn", &std::any::type_name::<R>())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +129,28 @@ impl Builder {
     /// message names that line.
     #[track_caller]
     pub fn new() -> Self {
+        Self { caller: Some(Location::caller()), ..Self::default() }
+    }
+}
+
+impl<R: Spawn> Builder<R> {
+    /// A builder like [`Builder::new`] whose children spawn through `R` (see [`Spawn`]): the
+    /// scope's runtime, given or found, is converted with [`Spawn::from_runtime`] when the
+    /// scope starts.
+    ///
+    /// ```
+    /// use taskscope::smol::{SmolBackend, SmolRuntime};
+    /// use taskscope::{BlockOn, BoxError, Builder};
+    ///
+    /// let backend = SmolBackend::single_thread();
+    /// let n = backend.block_on(Builder::<SmolRuntime>::typed().runtime(backend.runtime()).run(async |s| {
+    ///     let h = s.spawn(async { Ok::<_, BoxError>(21) });
+    ///     Ok(h.await? * 2)
+    /// }));
+    /// assert_eq!(n.unwrap(), 42);
+    /// ```
+    #[track_caller]
+    pub fn typed() -> Self {
         Self { caller: Some(Location::caller()), ..Self::default() }
     }
 
@@ -247,11 +327,19 @@ impl Builder {
     /// ```
     pub async fn run<T, E, F>(self, body: F) -> Result<T, ScopeError<E>>
     where
-        F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
+        F: AsyncFnOnce(&Scope<E, R>) -> Result<T, E>,
         E: Send + 'static,
     {
         let (inner, deadline) = self.open::<E>(false);
-        let scope = Scope { spawner: Spawner { inner: inner.clone() } };
+        let rt = R::from_runtime(&inner.rt).unwrap_or_else(|| {
+            panic!(
+                "taskscope: this scope's runtime `{}` cannot spawn through `{}`: give the builder a runtime of \
+                 that kind, or use `Builder::new()`, which spawns on any runtime",
+                inner.rt.name(),
+                std::any::type_name::<R>()
+            )
+        });
+        let scope = Scope { spawner: Spawner { inner: inner.clone(), rt } };
         in_scope(inner.span.clone(), Driver::new(inner, body(&scope), deadline)).await
     }
 

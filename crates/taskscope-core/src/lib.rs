@@ -128,7 +128,7 @@ pub use runtime::{BlockOn, BlockingJob, BoxedSleep, Runtime, Task};
 pub use scope::{
     ChildBuilder, ChildState, Join, JoinHandle, Policy, Scope, Spawner, current_runtime, current_token, live_children,
 };
-pub use spawn::{DynJoin, RawJoin, Spawn};
+pub use spawn::{DynJoin, DynRuntime, RawJoin, Spawn};
 pub use start::{Ready, Start};
 pub use time::{Interval, Sleep, Tick, YieldNow, interval, now, sleep, sleep_until, yield_now};
 pub use token::{CancelReason, CancelToken, Cancelled, CancelledOwned, DropGuard, Name, RunUntilCancelled};

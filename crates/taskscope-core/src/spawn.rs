@@ -122,6 +122,43 @@ impl Spawn for Arc<dyn Runtime> {
     }
 }
 
+/// Any runtime, spawned on through the object-safe [`Runtime`] contract: the default runtime
+/// parameter of [`Builder`](crate::Builder), [`Scope`](crate::Scope),
+/// [`Spawner`](crate::Spawner) and [`ChildBuilder`](crate::ChildBuilder), so that code naming
+/// `Scope<E>` works with every runtime. A scope's children spawn as with `Arc<dyn Runtime>`'s
+/// [`Spawn`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use taskscope_core::{DynRuntime, Runtime, Spawn};
+///
+/// let rt: Arc<dyn Runtime> = Arc::new(taskscope_core::testing::ThreadRuntime);
+/// let any = DynRuntime::from_runtime(&rt).unwrap();
+/// assert_eq!(any.runtime().name(), rt.name());
+/// ```
+#[derive(Clone, Debug)]
+pub struct DynRuntime(Arc<dyn Runtime>);
+
+impl Spawn for DynRuntime {
+    type Join<O: Send + 'static> = DynJoin<O>;
+
+    fn spawn_child<F>(&self, fut: F) -> DynJoin<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.0.spawn_child(fut)
+    }
+
+    fn runtime(&self) -> Arc<dyn Runtime> {
+        self.0.clone()
+    }
+
+    fn from_runtime(rt: &Arc<dyn Runtime>) -> Option<Self> {
+        Some(Self(rt.clone()))
+    }
+}
+
 /// The join of a future spawned through [`Runtime::spawn`] (`Arc<dyn Runtime>`'s
 /// [`Spawn`]): the output is handed over in a cell that the runtime's [`Task`] also drives.
 /// Dropping it detaches.

@@ -7,7 +7,8 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
 use crate::error::JoinError;
-use crate::scope::{ChildState, Inner, JoinHandle, Spawn, Spawner, StartHook, ended_without_value};
+use crate::spawn::Spawn;
+use crate::scope::{ChildState, Inner, JoinHandle, SpawnOpts, Spawner, StartHook, ended_without_value};
 use crate::sync::{AtomicWaker, Mutex};
 use crate::token::Name;
 use crate::util::lock;
@@ -265,7 +266,7 @@ impl<V, T, E> Drop for Start<V, T, E> {
 
 /// Model checks of the start slot (`RUSTFLAGS="--cfg taskscope_loom" cargo test -p
 /// taskscope-core --release --lib loom`): a report from another thread against the child's end.
-impl<E: Send + 'static> Spawner<E> {
+impl<E: Send + 'static, R: Spawn> Spawner<E, R> {
     /// Starts a child and waits until it reports ready (L4, AnyIO's `task_group.start`): `f`
     /// gets a [`Ready`] reporter, and the call returns the value the child reports together
     /// with the child's handle, while the child runs on in the scope.
@@ -323,7 +324,7 @@ impl<E: Send + 'static> Spawner<E> {
     }
 
     /// Starts a child spawned as `how` says (its name, its shielding), with its start hook.
-    pub(crate) fn start_child<V, T, F, Fut>(&self, how: Spawn<E>, f: F) -> Start<V, T, E>
+    pub(crate) fn start_child<V, T, F, Fut>(&self, how: SpawnOpts<E>, f: F) -> Start<V, T, E>
     where
         F: FnOnce(Ready<V>) -> Fut,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
@@ -332,7 +333,7 @@ impl<E: Send + 'static> Spawner<E> {
     {
         let slot = StartSlot::new();
         let fut = f(Ready::new(slot.clone()));
-        let handle = self.spawn_child(fut, Spawn { hook: Some(slot.clone()), ..how });
+        let handle = self.spawn_child(fut, SpawnOpts { hook: Some(slot.clone()), ..how });
         if handle.state() == ChildState::Closed {
             // Refused (S4): a report made while its future was being made does not count.
             slot.refused();

@@ -190,6 +190,9 @@ use std::time::{Duration, Instant};
 
 pub use taskscope_core::*;
 
+mod rt;
+pub use rt::{ChildBuilder, Rt, RtJoin, Scope, Spawner};
+
 /// The tokio adapter ([`taskscope_tokio`]).
 #[cfg(feature = "tokio")]
 pub mod tokio {
@@ -291,7 +294,7 @@ fn runtime_here() -> Arc<dyn Runtime> {
 /// ```
 #[derive(Debug, Clone)]
 #[must_use = "a Builder does nothing until `run` is awaited"]
-pub struct Builder(taskscope_core::Builder);
+pub struct Builder(taskscope_core::Builder<Rt>);
 
 impl Default for Builder {
     #[track_caller]
@@ -300,7 +303,7 @@ impl Default for Builder {
     }
 }
 
-impl From<Builder> for taskscope_core::Builder {
+impl From<Builder> for taskscope_core::Builder<Rt> {
     fn from(b: Builder) -> Self {
         b.0
     }
@@ -311,7 +314,7 @@ impl Builder {
     /// names this line. See [`taskscope_core::Builder::new`].
     #[track_caller]
     pub fn new() -> Self {
-        Self(taskscope_core::Builder::new().fallback_runtime(detect))
+        Self(taskscope_core::Builder::<Rt>::typed().fallback_runtime(detect))
     }
 
     /// See [`taskscope_core::Builder::runtime`].

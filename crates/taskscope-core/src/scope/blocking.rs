@@ -13,15 +13,15 @@ use super::handle::{JoinHandle, child_state};
 use super::inner::Inner;
 use super::outcome::Outcome;
 use super::table::TaskSlot;
-use super::{Spawn, Spawner};
+use super::{SpawnOpts, Spawner};
 use crate::erased::ErasedJoin;
-use crate::spawn::RawJoin;
+use crate::spawn::{RawJoin, Spawn};
 use crate::sync::{AtomicBool, AtomicWaker, Mutex, Ordering};
 use crate::token::{CancelReason, CancelToken, Name};
 use crate::trace::ChildSpan;
 use crate::util::lock;
 
-impl<E: Send + 'static> Spawner<E> {
+impl<E: Send + 'static, R: Spawn> Spawner<E, R> {
     /// Runs blocking work in the scope (B1), on the runtime's blocking pool (tokio's
     /// `spawn_blocking`, smol's `blocking::unblock`), like Python's `asyncio.to_thread`.
     ///
@@ -63,7 +63,7 @@ impl<E: Send + 'static> Spawner<E> {
     }
 
     /// Runs blocking work as a child spawned as `how` says (its name, its shielding).
-    pub(super) fn spawn_blocking_child<F, T>(&self, how: Spawn<E>, f: F) -> JoinHandle<T, E>
+    pub(super) fn spawn_blocking_child<F, T>(&self, how: SpawnOpts<E>, f: F) -> JoinHandle<T, E>
     where
         F: FnOnce(&CancelToken) -> Result<T, E> + Send + 'static,
         T: Send + 'static,

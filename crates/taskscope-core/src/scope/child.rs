@@ -6,8 +6,9 @@
 use std::fmt;
 use std::future::Future;
 
-use super::{JoinHandle, Spawn, Spawner};
+use super::{JoinHandle, SpawnOpts, Spawner};
 use crate::error::TrySpawnError;
+use crate::spawn::{DynRuntime, Spawn};
 use crate::start::{Ready, Start};
 use crate::token::{CancelToken, Name};
 use crate::util::lock;
@@ -32,19 +33,19 @@ use crate::util::lock;
 /// # Ok::<_, taskscope::ScopeError<BoxError>>(()) }).unwrap();
 /// ```
 #[must_use = "a ChildBuilder spawns nothing until one of its spawn methods is called"]
-pub struct ChildBuilder<'a, E> {
-    spawner: &'a Spawner<E>,
+pub struct ChildBuilder<'a, E, R = DynRuntime> {
+    spawner: &'a Spawner<E, R>,
     name: Option<Name>,
     shielded: bool,
 }
 
-impl<E> fmt::Debug for ChildBuilder<'_, E> {
+impl<E, R> fmt::Debug for ChildBuilder<'_, E, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChildBuilder").field("name", &self.name).field("shielded", &self.shielded).finish()
     }
 }
 
-impl<E> Spawner<E> {
+impl<E, R> Spawner<E, R> {
     /// Options for the next child: a name, shielding, then the spawn mode (see
     /// [`ChildBuilder`]). With no option it spawns exactly as the short forms do.
     ///
@@ -61,12 +62,12 @@ impl<E> Spawner<E> {
     /// assert_eq!(n, 3);
     /// # Ok::<_, taskscope::ScopeError<BoxError>>(()) }).unwrap();
     /// ```
-    pub fn child(&self) -> ChildBuilder<'_, E> {
+    pub fn child(&self) -> ChildBuilder<'_, E, R> {
         ChildBuilder { spawner: self, name: None, shielded: false }
     }
 }
 
-impl<'a, E: Send + 'static> ChildBuilder<'a, E> {
+impl<'a, E: Send + 'static, R: Spawn> ChildBuilder<'a, E, R> {
     /// Names the child (O1): the name appears in its handle, in the scope's
     /// [`ErrorGroup`](crate::ErrorGroup) and in the cancel reason its failure gives its
     /// siblings.
@@ -127,8 +128,8 @@ impl<'a, E: Send + 'static> ChildBuilder<'a, E> {
         self
     }
 
-    fn how(self) -> (&'a Spawner<E>, Spawn<E>) {
-        (self.spawner, Spawn { name: self.name, shielded: self.shielded, permit: None, hook: None })
+    fn how(self) -> (&'a Spawner<E, R>, SpawnOpts<E>) {
+        (self.spawner, SpawnOpts { name: self.name, shielded: self.shielded, permit: None, hook: None })
     }
 
     /// Spawns the child: see [`Spawner::spawn`]. In a scope with a concurrency limit an

@@ -39,7 +39,7 @@ use crate::erased::ErasedJoin;
 use crate::error::TrySpawnError;
 use crate::limit::Permit;
 use crate::runtime::Runtime;
-use crate::spawn::Spawn as _;
+use crate::spawn::{DynRuntime, Spawn};
 use crate::sync::Ordering;
 use crate::token::{CancelReason, CancelToken, Name};
 use crate::trace::ChildSpan;
@@ -51,7 +51,7 @@ use inner::LIVE_UNIT;
 use table::{HandleSlot, TaskSlot};
 
 /// How a child is spawned: the options of the various spawn methods.
-pub(crate) struct Spawn<E> {
+pub(crate) struct SpawnOpts<E> {
     pub(crate) name: Option<Name>,
     pub(crate) shielded: bool,
     pub(crate) permit: Option<Permit>,
@@ -64,17 +64,19 @@ pub(crate) struct Spawn<E> {
 /// A `'static`, cloneable handle that spawns children into a scope: give one to a child so it
 /// can spawn siblings (S3). One that outlives its scope can still be called: the spawn is
 /// refused and the future dropped unpolled (S4).
-pub struct Spawner<E> {
+pub struct Spawner<E, R = DynRuntime> {
     pub(crate) inner: Arc<Inner<E>>,
+    /// The runtime children are spawned on, as the static spawn path sees it (see [`Spawn`]).
+    pub(crate) rt: R,
 }
 
-impl<E> Clone for Spawner<E> {
+impl<E, R: Clone> Clone for Spawner<E, R> {
     fn clone(&self) -> Self {
-        Self { inner: self.inner.clone() }
+        Self { inner: self.inner.clone(), rt: self.rt.clone() }
     }
 }
 
-impl<E> fmt::Debug for Spawner<E> {
+impl<E, R> fmt::Debug for Spawner<E, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Spawner")
             .field("runtime", &self.inner.rt.name())
@@ -84,7 +86,7 @@ impl<E> fmt::Debug for Spawner<E> {
     }
 }
 
-impl<E: Send + 'static> Spawner<E> {
+impl<E: Send + 'static, R: Spawn> Spawner<E, R> {
     /// Spawns a child. The scope waits for it; its error fails the scope (F1); its value is
     /// read through the returned handle.
     ///
@@ -278,7 +280,7 @@ impl<E: Send + 'static> Spawner<E> {
         JoinHandle::refused(ChildInfo::new(name, None))
     }
 
-    pub(crate) fn spawn_child<F, T>(&self, fut: F, how: Spawn<E>) -> JoinHandle<T, E>
+    pub(crate) fn spawn_child<F, T>(&self, fut: F, how: SpawnOpts<E>) -> JoinHandle<T, E>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
@@ -309,12 +311,12 @@ impl<E: Send + 'static> Spawner<E> {
         };
         let info = self.child_info(how.name);
         let child = ChildTask::new(fut, self.inner.clone(), extra, task, info.clone());
-        let join = self.inner.rt.spawn_child(child);
+        let join = self.rt.spawn_child(child);
         JoinHandle::new(handle, ErasedJoin::new(join), info)
     }
 }
 
-impl<E> Spawner<E> {
+impl<E, R> Spawner<E, R> {
     /// The scope's cancel token: children watch it to stop cooperatively.
     pub fn token(&self) -> &CancelToken {
         &self.inner.token
@@ -364,26 +366,26 @@ impl<E> Spawner<E> {
 /// }).await;
 /// # }
 /// ```
-pub struct Scope<E> {
-    pub(crate) spawner: Spawner<E>,
+pub struct Scope<E, R = DynRuntime> {
+    pub(crate) spawner: Spawner<E, R>,
 }
 
-impl<E> fmt::Debug for Scope<E> {
+impl<E, R> fmt::Debug for Scope<E, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Scope").field(&self.spawner).finish()
     }
 }
 
-impl<E> Deref for Scope<E> {
-    type Target = Spawner<E>;
-    fn deref(&self) -> &Spawner<E> {
+impl<E, R> Deref for Scope<E, R> {
+    type Target = Spawner<E, R>;
+    fn deref(&self) -> &Spawner<E, R> {
         &self.spawner
     }
 }
 
-impl<E> Scope<E> {
+impl<E, R: Clone> Scope<E, R> {
     /// A `'static`, cloneable spawner for this scope, to move into children (S3, S5).
-    pub fn spawner(&self) -> Spawner<E> {
+    pub fn spawner(&self) -> Spawner<E, R> {
         self.spawner.clone()
     }
 }
