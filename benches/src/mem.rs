@@ -8,7 +8,7 @@
 use std::future::pending;
 
 use taskscope::{Builder, Scope};
-use taskscope_core::{BoxError};
+use taskscope_core::BoxError;
 
 use crate::backend::{Backend, Flavour};
 use crate::bench;

@@ -2,8 +2,8 @@
 
 use std::convert::Infallible;
 use std::fmt;
-use std::marker::PhantomData;
 use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
 use std::num::NonZeroUsize;
 use std::panic::Location;
 use std::sync::Arc;

@@ -152,7 +152,7 @@ impl<O> fmt::Debug for ErasedJoin<O> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(taskscope_loom)))]
 mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -88,12 +88,12 @@
 //! assert_eq!(pages[9], 90);
 //! # Ok::<_, BoxError>(()) }).unwrap();
 //! ```
-// `unsafe` is allowed in three places only. `ChildCell::with_body` in `scope/cell.rs` and
-// `Node::with_body` in `local/node.rs` pin a child's future inside the allocation it shares
-// with its handle (one allocation per child instead of two); `tests/child_cell.rs` and
-// `tests/local_node.rs` stress them, also under Miri. The `erased` module stores any
-// runtime's join handle inline behind a table of functions; its unit tests run under Miri.
-// Every block carries its SAFETY proof.
+// `unsafe` is allowed in three modules only, each with its SAFETY proofs and premises written
+// down: `scope/table.rs` (a spawned child's 24-byte slot in a per-scope table: the state its
+// task and handle share), `erased.rs` (any runtime's join handle stored inline in a
+// `JoinHandle`), and `local/node.rs` (a local child's future pinned inside the allocation it
+// shares with its handle). Their unit tests and `tests/child_cell.rs`, `tests/local_node.rs`
+// run under Miri; `scope/table.rs`'s loom models check its wake-up protocol exhaustively.
 #![deny(unsafe_code)]
 
 mod builder;

@@ -53,7 +53,8 @@ pub struct Task {
     raw: Option<Pin<Arc<dyn RawTask>>>,
 }
 
-/// What a [`Task`] drives: a scope's child (see `scope::ChildCell`), or a boxed future.
+/// What a [`Task`] drives: a future spawned through [`Runtime::spawn`] (see `spawn.rs`), or a
+/// boxed future.
 pub(crate) trait RawTask: Send + Sync {
     /// Polls the child's future; never unwinds. `me` is the `Arc` this is called through.
     fn poll(self: Pin<&Self>, me: &Pin<Arc<dyn RawTask>>, cx: &mut Context<'_>) -> Poll<()>;

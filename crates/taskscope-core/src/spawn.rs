@@ -322,7 +322,7 @@ fn drop_payload(payload: Box<dyn Any + Send>) {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(taskscope_loom)))]
 mod tests {
     use std::collections::VecDeque;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

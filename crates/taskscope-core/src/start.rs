@@ -7,8 +7,8 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
 use crate::error::JoinError;
-use crate::spawn::Spawn;
 use crate::scope::{ChildState, Inner, JoinHandle, SpawnOpts, Spawner, StartHook, ended_without_value};
+use crate::spawn::Spawn;
 use crate::sync::{AtomicWaker, Mutex};
 use crate::token::Name;
 use crate::util::lock;

@@ -8,12 +8,12 @@
 //! the process-wide gauge's sharded static counters (a sum read without ordering claims).
 
 #[cfg(not(taskscope_loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 #[cfg(not(taskscope_loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
 
 #[cfg(taskscope_loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 #[cfg(taskscope_loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 
@@ -60,6 +60,16 @@ impl AtomicWaker {
     pub(crate) fn wake(&self) {
         self.inner.wake();
     }
+}
+
+/// Lets another thread run, in a wait that is bounded but needs another thread's progress:
+/// std's `yield_now`, or loom's (which lets the model schedule that thread) under
+/// `--cfg taskscope_loom`.
+pub(crate) fn spin_yield() {
+    #[cfg(not(taskscope_loom))]
+    std::thread::yield_now();
+    #[cfg(taskscope_loom)]
+    loom::thread::yield_now();
 }
 
 /// A cell whose exclusive access a protocol outside the type guarantees: std's `UnsafeCell`,

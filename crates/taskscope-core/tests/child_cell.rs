@@ -1,12 +1,11 @@
-//! Stress test for the spawned scope's `unsafe` block: a child's future is pinned inside its
-//! `ChildCell` (one allocation shared by the runtime's `Task`, the handle and the scope's
-//! registry). Every child here is `!Unpin` and checks, on every poll and in its destructor,
-//! that it never moved; children migrate between worker threads, handles are dropped on other
-//! threads while their children finish, a runtime shutdown drops pending children through
-//! `Task`'s destructor, children with side state (limited, shielded, started) are cancelled
-//! before and after they start, and refused spawns drop their futures unpolled. Also run under
-//! Miri (`cargo +nightly miri test -p taskscope-core --test
-//! child_cell`), with smaller counts.
+//! Stress test for the spawned scope's `unsafe` code: a child's future lives in the task its
+//! runtime stores it in, and the state its handle shares lives in the scope's slot table.
+//! Every child here is `!Unpin` and checks, on every poll and in its destructor, that it never
+//! moved; children migrate between worker threads, handles are dropped on other threads while
+//! their children finish, a runtime shutdown drops pending children through `Task`'s
+//! destructor, children with side state (limited, shielded, started) are cancelled before and
+//! after they start, and refused spawns drop their futures unpolled. Also run under Miri
+//! (`cargo +nightly miri test -p taskscope-core --test child_cell`), with smaller counts.
 
 use std::future::Future;
 use std::marker::PhantomPinned;

@@ -230,7 +230,7 @@ impl<T, E> JoinHandle<T, E> {
             // multi-thread runtime a worker may still be storing it for a moment (no user code
             // runs in that window).
             while !join.is_finished() {
-                std::thread::yield_now();
+                crate::sync::spin_yield();
             }
             let end = match poll_now(join) {
                 Poll::Ready(Some(mut end)) => end.kept.take(),

@@ -2,10 +2,9 @@
 //! the owner waits on, cancellation (token first, then abort), the owner dropping the scope,
 //! and the hold a nested scope keeps on what opened it.
 //!
-//! Locks and their order: `state` (errors, panic, closed/done flags) is taken alone, never
-//! while holding a child's body lock is required by it; a child's body lock
-//! (`ChildCell::with_body`) may be held while `state` is taken (a child spawning, failing or
-//! finishing takes it), never the other way round. The table's `grow` lock is taken under
+//! Locks and their order: `state` (errors, panic, closed/done flags) is taken alone, or under
+//! the lock a task spawned through `Runtime::spawn` is polled under (a child spawning, failing
+//! or finishing takes it), never the other way round. The table's `grow` lock is taken under
 //! `state` (a spawn claims its slot while admitted) and alone (the abort walk); it is a leaf.
 //! `enclosing` is a leaf lock.
 //!

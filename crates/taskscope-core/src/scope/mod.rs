@@ -1,11 +1,13 @@
 //! Scopes: children spawned into them, waited for, cancelled together.
 //!
 //! One concept per module: [`Scope`], [`Spawner`] and the per-child spawn options here;
-//! `inner` (the shared state: registry, cancellation, owner drop), `outcome` (what a child's
-//! end does, the final outcome), `driver` (the owner's future, grace and deadline timers),
-//! `cell` (the child cell and the spawned scope's one `unsafe` block), `body` (the wrapper
-//! around each child's future), `handle` (the child's state and its `JoinHandle`), `blocking` (blocking
-//! children), `ambient` (what a poll carries on its thread), `gauge` (the process-wide count).
+//! `inner` (the shared state: cancellation, owner drop), `table` (each child's 24-byte slot:
+//! the state its task and handle share, and the abort walk; `unsafe`), `outcome` (what a
+//! child's end does, the final outcome), `driver` (the owner's future, grace and deadline
+//! timers), `body` (`ChildTask`, core's wrapper around each child's future, which the runtime
+//! stores in its own task, and the `End` it returns), `handle` (the `JoinHandle`), `blocking`
+//! (blocking children), `ambient` (what a poll carries on its thread), `gauge` (the
+//! process-wide count).
 
 mod ambient;
 mod blocking;

@@ -66,8 +66,13 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::task::Waker;
 
-use crate::sync::{AtomicPtr, AtomicUsize, Mutex, Ordering, UnsafeCell};
+use crate::sync::{AtomicUsize, Mutex, Ordering, UnsafeCell};
+// A segment's bookkeeping (the current segment, its next index, its units) is reference
+// counting, like an `Arc`'s, and stays std's under loom, as `Arc` does (see `sync.rs`): the
+// models explore the slot words, where the wake-ups are decided; Miri and the threaded tests
+// below cover the bookkeeping.
 use crate::util::lock;
+use std::sync::atomic::{AtomicPtr, AtomicUsize as Count};
 
 /// Slots per segment: the allocation unit of a table (16 × 24 B plus two counters).
 pub(crate) const SLOTS: usize = 16;
@@ -100,17 +105,17 @@ struct Slot {
 struct Segment {
     slots: [Slot; SLOTS],
     /// The next index to claim; past `SLOTS` once full (claims that lost the race add more).
-    next: AtomicUsize,
+    next: Count,
     /// Units still held: see invariant 2.
-    refs: AtomicUsize,
+    refs: Count,
 }
 
 impl Segment {
     fn new() -> Self {
         Self {
             slots: std::array::from_fn(|_| Slot { word: AtomicUsize::new(0), waker: UnsafeCell::new(None) }),
-            next: AtomicUsize::new(0),
-            refs: AtomicUsize::new(SLOTS + 1),
+            next: Count::new(0),
+            refs: Count::new(SLOTS + 1),
         }
     }
 }
@@ -202,29 +207,38 @@ impl SlotPtr {
         self.get().waker.with_mut(|w| unsafe { (*w).take() })
     }
 
-    /// A canceller: sets `flags` (with `LOCK` and `WAKE_REQ`) if the task still holds the
-    /// slot, then wakes the task once. `false` if the task had already let go of the slot.
-    fn cancel(self, flags: usize) -> bool {
-        let slot = self.get();
-        let Ok(prev) = slot.word.fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
-            (w & TASK != 0).then_some(w | flags | LOCK | WAKE_REQ)
-        }) else {
-            return false;
-        };
+    /// A canceller: sets `flags` with `LOCK` and `WAKE_REQ` in one read-modify-write, then,
+    /// if it got the lock, takes the task's waker and unlocks. Returns the waker to wake (the
+    /// caller wakes it outside any lock) and whether the task still held the slot.
+    ///
+    /// The caller holds the slot (a handle) or the table's `grow` lock (the walk), so the
+    /// memory is valid; a slot found released (no holder bit) is only unlocked again, never
+    /// released a second time, and cannot be reset meanwhile (resets take `grow`).
+    fn cancel_take(self, flags: usize) -> (Option<Waker>, bool) {
+        let word = &self.get().word;
+        let prev = word.fetch_or(flags | LOCK | WAKE_REQ, Ordering::AcqRel);
         if prev & LOCK != 0 {
-            // The task (registering or ending) or another canceller holds the lock: it sees
-            // WAKE_REQ when it unlocks and wakes the task, or takes the waker itself.
-            return true;
+            // The task (registering or ending) or another canceller holds the lock: the task
+            // sees WAKE_REQ when it unlocks and wakes itself; a canceller takes the waker.
+            return (None, prev & TASK != 0);
         }
         let waker = if prev & WAKER != 0 { self.take_waker() } else { None };
-        let after = slot.word.fetch_and(!(LOCK | WAKER | WAKE_REQ), Ordering::AcqRel) & !(LOCK | WAKER | WAKE_REQ);
-        if after & HOLDERS == 0 {
-            self.release(after);
+        let now = word.fetch_and(!(LOCK | WAKER | WAKE_REQ), Ordering::AcqRel) & !(LOCK | WAKER | WAKE_REQ);
+        // Released by this unlock only if this lock made the canceller a holder of a held slot.
+        if prev & (TASK | HANDLE) != 0 && now & HOLDERS == 0 {
+            self.release(now);
         }
+        (waker, prev & TASK != 0)
+    }
+
+    /// [`cancel_take`](Self::cancel_take), waking the task at once. `false` if the task had
+    /// already let go of the slot.
+    fn cancel(self, flags: usize) -> bool {
+        let (waker, live) = self.cancel_take(flags);
         if let Some(waker) = waker {
             waker.wake();
         }
-        true
+        live
     }
 }
 
@@ -262,34 +276,42 @@ impl fmt::Debug for HandleSlot {
     }
 }
 
-/// Clears `LOCK` (and `WAKE_REQ`) of a slot whose lock this task holds, setting `WAKER`
-/// exactly if the cell holds a waker: one read-modify-write, so a canceller that locks next
-/// sees the waker (`WAKER` is set exactly while the cell holds one, outside `LOCK`).
+/// The task's hold on `LOCK` during a registration: unlocks when dropped (also if the
+/// runtime's `Waker::clone` unwinds), so a slot is never left locked.
 struct Unlock<'a> {
     slot: &'a Slot,
+    /// Whether `WAKER` was set when the task locked (only the lock holder changes it).
+    had_waker: bool,
 }
 
 impl Unlock<'_> {
-    /// Unlocks; returns the word before.
-    fn unlock(self) -> usize {
+    /// Unlocks in one read-modify-write that also makes `WAKER` say whether the cell holds
+    /// a waker, so a canceller that locks next sees the waker (`WAKER` is set exactly while
+    /// the cell holds one, outside `LOCK`). Returns whether a canceller came meanwhile.
+    fn unlock(self) -> bool {
         let this = std::mem::ManuallyDrop::new(self);
-        Self::release(this.slot)
+        Self::release(&this)
     }
 
-    fn release(slot: &Slot) -> usize {
+    fn release(&self) -> bool {
         // SAFETY: the holder of `LOCK` (this guard's owner) reads the cell (invariant 3).
         #[allow(unsafe_code)]
-        let has = slot.waker.with_mut(|cell| unsafe { (*cell).is_some() });
-        let waker = if has { WAKER } else { 0 };
-        slot.word
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| Some((w & !(LOCK | WAKE_REQ | WAKER)) | waker))
-            .expect("the closure always returns Some")
+        let has = self.slot.waker.with_mut(|cell| unsafe { (*cell).is_some() });
+        // `LOCK` is set (ours) and `WAKER` is `had_waker`: toggling flips exactly those bits.
+        let toggle = LOCK | if has != self.had_waker { WAKER } else { 0 };
+        let prev = self.slot.word.fetch_xor(toggle, Ordering::AcqRel);
+        if prev & WAKE_REQ == 0 {
+            return false;
+        }
+        // Only a lock holder reads WAKE_REQ: clearing it after the unlock affects nobody.
+        self.slot.word.fetch_and(!WAKE_REQ, Ordering::Relaxed);
+        true
     }
 }
 
 impl Drop for Unlock<'_> {
     fn drop(&mut self) {
-        Self::release(self.slot);
+        self.release();
     }
 }
 
@@ -311,7 +333,7 @@ impl TaskSlot {
     }
 
     /// Whether the child was claimed shielded (C8).
-    #[cfg(test)]
+    #[cfg(all(test, not(taskscope_loom)))]
     pub(crate) fn is_shielded(&self) -> bool {
         self.word() & SHIELDED != 0
     }
@@ -322,31 +344,26 @@ impl TaskSlot {
     /// call either way (see the module's "Lock order and wake-ups").
     pub(crate) fn register(&self, waker: &Waker) -> bool {
         let slot = self.0.get();
-        let mut w = slot.word.load(Ordering::Acquire);
-        loop {
-            if w & LOCK != 0 {
-                // A canceller holds the lock, so its reason is published (its read-modify-write
-                // came first and this load read it): wake the task to look at it again.
-                return true;
-            }
-            match slot.word.compare_exchange_weak(w, w | LOCK, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break,
-                Err(now) => w = now,
-            }
+        let prev = slot.word.fetch_or(LOCK, Ordering::AcqRel);
+        if prev & LOCK != 0 {
+            // A canceller holds the lock, so its reason is published (its read-modify-write
+            // came first and this one read it; setting a set bit changed nothing): wake the
+            // task to look at it again.
+            return true;
         }
         // Unlocks even if the runtime's `Waker::clone` unwinds, so a panicking clone never
         // leaves the slot locked.
-        let unlock = Unlock { slot };
+        let unlock = Unlock { slot, had_waker: prev & WAKER != 0 };
         // SAFETY: this call took `LOCK` above (invariant 3), and keeps it until `unlock` goes.
         #[allow(unsafe_code)]
         let old = slot.waker.with_mut(|cell| match unsafe { &mut *cell } {
             Some(old) if old.will_wake(waker) => None,
             cell => cell.replace(waker.clone()),
         });
-        let prev = unlock.unlock();
+        let woken = unlock.unlock();
         // The replaced waker is the runtime's code: dropped outside the lock.
         drop(old);
-        prev & WAKE_REQ != 0
+        woken
     }
 
     /// The child ended with `state` (non-zero, below 8): writes it, sets `KEPT` if `keep` and
@@ -361,33 +378,29 @@ impl TaskSlot {
     fn end(slot: SlotPtr, state: u8, keep: bool) -> Completed {
         assert!(state != 0 && state < 8, "taskscope: a terminal state is 1..=7");
         let word = &slot.get().word;
-        let mut w = word.load(Ordering::Acquire);
+        // A waker is taken under `LOCK`; a child that never waited has none, and nobody but
+        // this task stores one, so it skips the lock.
         let mut waker = None;
-        let mut locked = false;
-        while w & WAKER != 0 && w & LOCK == 0 {
-            match word.compare_exchange_weak(w, w | LOCK, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => {
-                    waker = slot.take_waker();
-                    locked = true;
-                    break;
-                }
-                Err(now) => w = now,
+        let mut toggle = TASK | ((state as usize) << STATE_SHIFT) | if keep { KEPT } else { 0 };
+        if word.load(Ordering::Acquire) & WAKER != 0 {
+            let prev = word.fetch_or(LOCK, Ordering::AcqRel);
+            if prev & LOCK == 0 {
+                // Ours: take the waker and unlock in the final update. (Under a canceller's
+                // lock the canceller takes it.)
+                waker = if prev & WAKER != 0 { slot.take_waker() } else { None };
+                toggle |= LOCK | (prev & WAKER);
             }
         }
-        let clear = if locked { TASK | LOCK | WAKER | WAKE_REQ } else { TASK };
-        let mut kept = false;
-        let prev = word
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
-                kept = keep && w & HANDLE != 0;
-                Some((w & !clear) | ((state as usize) << STATE_SHIFT) | if kept { KEPT } else { 0 })
-            })
-            .expect("the closure always returns Some");
-        let after = (prev & !clear) | ((state as usize) << STATE_SHIFT) | if kept { KEPT } else { 0 };
-        if after & HOLDERS == 0 {
-            slot.release(after);
+        // TASK, our LOCK and WAKER are set, the state bits and KEPT are clear: toggling them
+        // is one read-modify-write. `KEPT` set while the handle is already gone is read by
+        // nobody: what counts is `HANDLE` in the word this update replaced.
+        let prev = word.fetch_xor(toggle, Ordering::AcqRel);
+        let now = prev ^ toggle;
+        if now & HOLDERS == 0 {
+            slot.release(now);
         }
         drop(waker);
-        Completed { kept }
+        Completed { kept: keep && prev & HANDLE != 0 }
     }
 }
 
@@ -476,7 +489,7 @@ impl Table {
     }
 
     /// How many segments the table has allocated.
-    #[cfg(test)]
+    #[cfg(all(test, not(taskscope_loom)))]
     pub(crate) fn segments(&self) -> usize {
         lock(&self.grow).all.len()
     }
@@ -551,7 +564,8 @@ impl Table {
                     if w & TASK == 0 || (w & SHIELDED != 0 && !owner_gone) {
                         continue;
                     }
-                    if let Some(waker) = Self::take_for_walk(slot) {
+                    // The segment stays alive: the table's unit is still held (invariant 2).
+                    if let (Some(waker), _) = slot.cancel_take(0) {
                         wakers.push(waker);
                     }
                     reached += 1;
@@ -563,24 +577,6 @@ impl Table {
             waker.wake();
         }
         reached
-    }
-
-    /// The canceller's protocol for the walk, with the wake left to the caller.
-    fn take_for_walk(slot: SlotPtr) -> Option<Waker> {
-        let word = &slot.get().word;
-        let prev = word
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| (w & TASK != 0).then_some(w | LOCK | WAKE_REQ))
-            .ok()?;
-        if prev & LOCK != 0 {
-            return None;
-        }
-        let waker = if prev & WAKER != 0 { slot.take_waker() } else { None };
-        let after = word.fetch_and(!(LOCK | WAKER | WAKE_REQ), Ordering::AcqRel) & !(LOCK | WAKER | WAKE_REQ);
-        if after & HOLDERS == 0 {
-            // The segment stays alive: the table's unit is still held (invariant 2).
-            slot.release(after);
-        }
-        waker
     }
 }
 
