@@ -53,7 +53,9 @@ pub(super) fn child_state(state: u8) -> ChildState {
 
 /// A typed handle to a child: await it for the child's value, read its state, cancel it.
 ///
-/// Dropping the handle does nothing to the child: the scope owns it. Awaiting the handle of a
+/// Dropping the handle does nothing to the child: the scope owns it. A value it never read is
+/// dropped with it; a supervised child's unread error goes to the scope's group unless the
+/// scope has returned (F3). Awaiting the handle of a
 /// failed child gives [`JoinError::Failed`]; under the default policy the error itself is in
 /// the scope's [`ErrorGroup`](crate::ErrorGroup), so it is never reported twice (F3).
 ///
@@ -102,20 +104,26 @@ impl<T, E> Drop for JoinHandle<T, E> {
     fn drop(&mut self) {
         let Some(slot) = self.slot.take() else { return };
         // The child ended while this handle was alive and left its end for it: dispose of
-        // what this handle never read, here (a value's destructor unwinds here, as any
-        // value's would). If the runtime is still storing the end, its drop does it instead.
+        // what this handle never read, here, before the drop returns (a value's destructor
+        // unwinds here, as any value's would; an error reaches the group before a body that
+        // dropped the handle returns, F3).
         if !slot.release() {
             return;
         }
         let kept = match &mut self.join {
             JoinState::Ended(kept) => kept.take(),
-            JoinState::Waiting(join) => match join.is_finished() {
-                true => match poll_now(join) {
+            JoinState::Waiting(join) => {
+                // The state is terminal, so the child's task has returned its end or is
+                // returning it: a multi-thread runtime's worker may still be storing it for a
+                // moment (no user code runs in that window).
+                while !join.is_finished() {
+                    crate::sync::spin_yield();
+                }
+                match poll_now(join) {
                     Poll::Ready(Some(mut end)) => end.kept.take(),
                     _ => None,
-                },
-                false => None,
-            },
+                }
+            }
         };
         if let Some(kept) = kept {
             // An error delivered to this handle and never read, while the scope still runs:

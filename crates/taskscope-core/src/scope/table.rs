@@ -829,8 +829,10 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        // At most 3 × 10 slots live at once: a handful of segments, not one per round.
-        assert!(table.segments() <= 12, "{} segments", table.segments());
+        // At most 27 slots live at once, over 60,000 batches: the table reuses segments (a
+        // grow looks at four for one fully released, so a fragmented table holds some more
+        // than the peak), it does not grow with the number of batches.
+        assert!(table.segments() <= 64, "{} segments", table.segments());
     }
 
     /// Claims, registrations, cancels, completions and handle drops from several threads at
