@@ -140,7 +140,8 @@ impl<R: Spawn> Builder<R> {
     ///
     /// ```
     /// use taskscope::smol::{SmolBackend, SmolRuntime};
-    /// use taskscope::{BlockOn, BoxError, Builder};
+    /// use taskscope::{BlockOn, BoxError};
+    /// use taskscope_core::Builder;
     ///
     /// let backend = SmolBackend::single_thread();
     /// let n = backend.block_on(Builder::<SmolRuntime>::typed().runtime(backend.runtime()).run(async |s| {
