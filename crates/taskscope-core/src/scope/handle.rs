@@ -112,18 +112,7 @@ impl<T, E> Drop for JoinHandle<T, E> {
         }
         let kept = match &mut self.join {
             JoinState::Ended(kept) => kept.take(),
-            JoinState::Waiting(join) => {
-                // The state is terminal, so the child's task has returned its end or is
-                // returning it: a multi-thread runtime's worker may still be storing it for a
-                // moment (no user code runs in that window).
-                while !join.is_finished() {
-                    crate::sync::spin_yield();
-                }
-                match poll_now(join) {
-                    Poll::Ready(Some(mut end)) => end.kept.take(),
-                    _ => None,
-                }
-            }
+            JoinState::Waiting(join) => take_end(join),
         };
         if let Some(kept) = kept {
             // An error delivered to this handle and never read, while the scope still runs:
@@ -133,9 +122,17 @@ impl<T, E> Drop for JoinHandle<T, E> {
     }
 }
 
-/// Polls a join once, with a waker that does nothing: for a join known to be finished.
-fn poll_now<O>(join: &mut ErasedJoin<O>) -> Poll<Option<O>> {
-    join.poll_join(&mut Context::from_waker(std::task::Waker::noop()))
+/// What a child whose state is terminal left for its handle. Its task has returned its end or
+/// is returning it: a multi-thread runtime's worker may still be storing the end for a moment
+/// (no user code runs in that window), which this waits for.
+fn take_end<T, E>(join: &mut ErasedJoin<End<T, E>>) -> Option<Result<T, E>> {
+    while !join.is_finished() {
+        crate::sync::spin_yield();
+    }
+    match join.poll_join(&mut Context::from_waker(std::task::Waker::noop())) {
+        Poll::Ready(Some(mut end)) => end.kept.take(),
+        _ => None,
+    }
 }
 
 impl<T, E> JoinHandle<T, E> {
@@ -234,17 +231,7 @@ impl<T, E> JoinHandle<T, E> {
         if state != RUNNING
             && let JoinState::Waiting(join) = &mut self.join
         {
-            // The state is terminal, so the task has returned its end or is returning it: on a
-            // multi-thread runtime a worker may still be storing it for a moment (no user code
-            // runs in that window).
-            while !join.is_finished() {
-                crate::sync::spin_yield();
-            }
-            let end = match poll_now(join) {
-                Poll::Ready(Some(mut end)) => end.kept.take(),
-                _ => None,
-            };
-            self.join = JoinState::Ended(end);
+            self.join = JoinState::Ended(take_end(join));
         }
         self.outcome(state)
     }
