@@ -312,42 +312,50 @@ impl From<Builder> for taskscope_core::Builder<Rt> {
 impl Builder {
     /// A builder whose runtime is detected when the scope starts; the "no runtime" panic
     /// names this line. See [`taskscope_core::Builder::new`].
+    #[inline]
     #[track_caller]
     pub fn new() -> Self {
         Self(taskscope_core::Builder::<Rt>::typed().fallback_runtime(detect))
     }
 
     /// See [`taskscope_core::Builder::runtime`].
+    #[inline]
     pub fn runtime(self, rt: Arc<dyn Runtime>) -> Self {
         Self(self.0.runtime(rt))
     }
 
     /// See [`taskscope_core::Builder::name`].
+    #[inline]
     pub fn name(self, name: impl Into<Name>) -> Self {
         Self(self.0.name(name))
     }
 
     /// See [`taskscope_core::Builder::parent`].
+    #[inline]
     pub fn parent(self, token: &CancelToken) -> Self {
         Self(self.0.parent(token))
     }
 
     /// See [`taskscope_core::Builder::grace`].
+    #[inline]
     pub fn grace(self, grace: Duration) -> Self {
         Self(self.0.grace(grace))
     }
 
     /// See [`taskscope_core::Builder::deadline`].
+    #[inline]
     pub fn deadline(self, deadline: Instant) -> Self {
         Self(self.0.deadline(deadline))
     }
 
     /// See [`taskscope_core::Builder::timeout`].
+    #[inline]
     pub fn timeout(self, timeout: Duration) -> Self {
         Self(self.0.timeout(timeout))
     }
 
     /// See [`taskscope_core::Builder::policy`].
+    #[inline]
     pub fn policy(self, policy: Policy) -> Self {
         Self(self.0.policy(policy))
     }
@@ -356,6 +364,7 @@ impl Builder {
     ///
     /// # Errors
     /// [`ZeroLimit`] for `n == 0`.
+    #[inline]
     pub fn limit(self, n: usize) -> Result<Self, ZeroLimit> {
         self.0.limit(n).map(Self)
     }
@@ -395,6 +404,7 @@ impl Builder {
     /// # });
     /// # }
     /// ```
+    #[inline]
     pub fn run<T, E, F>(self, body: F) -> impl Future<Output = Result<T, ScopeError<E>>>
     where
         F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
@@ -407,6 +417,7 @@ impl Builder {
     ///
     /// # Panics
     /// If `futures` is empty, and as [`run`](Builder::run).
+    #[inline]
     pub fn race<I, F, T, E>(self, futures: I) -> impl Future<Output = Result<T, ScopeError<E>>>
     where
         I: IntoIterator<Item = F>,
@@ -423,6 +434,7 @@ impl Builder {
     ///
     /// # Panics
     /// At the call under [`Policy::Race`], and as [`run`](Builder::run).
+    #[inline]
     #[track_caller]
     pub fn all<I, F, T, E>(self, futures: I) -> impl Future<Output = Result<Vec<T>, ScopeError<E>>>
     where
@@ -435,12 +447,14 @@ impl Builder {
     }
 
     /// Runs `fut` under this builder's deadline. See [`taskscope_core::Builder::fail`].
+    #[inline]
     pub fn fail<F: IntoFuture>(self, fut: F) -> impl Future<Output = Result<F::Output, Elapsed>> {
         self.0.fail(fut)
     }
 
     /// Runs `fut` under this builder's deadline, `None` on expiry. See
     /// [`taskscope_core::Builder::move_on`].
+    #[inline]
     pub fn move_on<F: IntoFuture>(self, fut: F) -> impl Future<Output = Option<F::Output>> {
         self.0.move_on(fut)
     }
