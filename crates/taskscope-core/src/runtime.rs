@@ -56,21 +56,21 @@ pub struct Task {
 /// What a [`Task`] drives: a future spawned through [`Runtime::spawn`] (see `spawn.rs`), or a
 /// boxed future.
 pub(crate) trait RawTask: Send + Sync {
-    /// Polls the child's future; never unwinds. `me` is the `Arc` this is called through.
-    fn poll(self: Pin<&Self>, me: &Pin<Arc<dyn RawTask>>, cx: &mut Context<'_>) -> Poll<()>;
-    /// The runtime dropped the task: finish the child as dropped. Does nothing if it
-    /// already completed.
-    fn drop_task(self: Pin<&Self>, me: &Pin<Arc<dyn RawTask>>);
+    /// Polls the future; never unwinds.
+    fn poll(self: Pin<&Self>, cx: &mut Context<'_>) -> Poll<()>;
+    /// The runtime dropped the task: finish it as dropped. Does nothing if it already
+    /// completed.
+    fn drop_task(self: Pin<&Self>);
 }
 
 /// The future of [`Task::new`].
 struct Boxed(Mutex<Pin<Box<dyn Future<Output = ()> + Send + 'static>>>);
 
 impl RawTask for Boxed {
-    fn poll(self: Pin<&Self>, _: &Pin<Arc<dyn RawTask>>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&Self>, cx: &mut Context<'_>) -> Poll<()> {
         lock(&self.0).as_mut().poll(cx)
     }
-    fn drop_task(self: Pin<&Self>, _: &Pin<Arc<dyn RawTask>>) {}
+    fn drop_task(self: Pin<&Self>) {}
 }
 
 impl Task {
@@ -100,7 +100,7 @@ impl Future for Task {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let Some(raw) = &self.raw else { return Poll::Ready(()) };
-        let polled = raw.as_ref().poll(raw, cx);
+        let polled = raw.as_ref().poll(cx);
         if polled.is_ready() {
             self.raw = None;
         }
@@ -111,7 +111,7 @@ impl Future for Task {
 impl Drop for Task {
     fn drop(&mut self) {
         if let Some(raw) = &self.raw {
-            raw.as_ref().drop_task(raw);
+            raw.as_ref().drop_task();
         }
     }
 }

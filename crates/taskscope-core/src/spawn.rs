@@ -256,7 +256,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    fn poll(self: Pin<&Self>, _: &Pin<Arc<dyn RawTask>>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_ref();
         let mut fut = lock(&this.fut);
         let Some(f) = fut.as_mut() else { return Poll::Ready(()) };
@@ -280,7 +280,7 @@ where
         Poll::Ready(())
     }
 
-    fn drop_task(self: Pin<&Self>, _: &Pin<Arc<dyn RawTask>>) {
+    fn drop_task(self: Pin<&Self>) {
         let this = self.get_ref();
         this.drop_future();
         this.finish(Out::Dropped);

@@ -245,7 +245,7 @@ impl<F, T: Send + 'static, E: Send + 'static> ChildTask<F, T, E> {
         task.as_ref().expect("taskscope: a child's slot is held until its state is published")
     }
 
-    pub(super) fn must_stop(scope: &Inner<E>, task: &TaskSlot, shielded: bool) -> bool {
+    fn must_stop(scope: &Inner<E>, task: &TaskSlot, shielded: bool) -> bool {
         task.is_cancelled()
             || if shielded { scope.owner_gone.load(Ordering::SeqCst) } else { scope.aborted.load(Ordering::Acquire) }
     }
