@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::detect::{DetectRuntime, resolve_runtime};
 use crate::error::{Elapsed, ScopeError, ZeroLimit};
 use crate::runtime::Runtime;
-use crate::scope::{Driver, Inner, Policy, Scope, Spawner, with_ambient};
+use crate::scope::{Driver, Inner, Policy, Scope, Spawner, ambient_link};
 use crate::spawn::{DynRuntime, Spawn};
 use crate::sync::Mutex;
 use crate::token::{CancelReason, CancelToken, Name};
@@ -271,7 +271,7 @@ impl<R: Spawn> Builder<R> {
 
     /// Resolves the runtime, parent token and enclosing scope: called when the scope starts.
     fn open<E: Send + 'static>(self, transparent: bool) -> (Arc<Inner<E>>, Option<Instant>) {
-        let enclosing = with_ambient(|a| a.cloned());
+        let enclosing = ambient_link();
         let ambient_rt = enclosing.as_ref().map(|a| a.runtime().clone());
         let ambient_token = enclosing.as_ref().map(|a| a.token().clone());
         let rt =

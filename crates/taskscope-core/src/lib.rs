@@ -88,12 +88,14 @@
 //! assert_eq!(pages[9], 90);
 //! # Ok::<_, BoxError>(()) }).unwrap();
 //! ```
-// `unsafe` is allowed in three modules only, each with its SAFETY proofs and premises written
+// `unsafe` is allowed in four modules only, each with its SAFETY proofs and premises written
 // down: `scope/table.rs` (a spawned child's 24-byte slot in a per-scope table: the state its
 // task and handle share), `erased.rs` (any runtime's join handle stored inline in a
-// `JoinHandle`), and `local/node.rs` (a local child's future pinned inside the allocation it
-// shares with its handle). Their unit tests and `tests/child_cell.rs`, `tests/local_node.rs`
-// run under Miri; `scope/table.rs`'s loom models check its wake-up protocol exhaustively.
+// `JoinHandle`), `scope/lent.rs` (the ambient scope lent to a thread-local for one poll), and
+// `local/node.rs` (a local child's future pinned inside the allocation it shares with its
+// handle). Their unit tests and `tests/child_cell.rs`, `tests/local_node.rs` run under Miri;
+// `scope/table.rs`'s loom models check its wake-up protocol exhaustively (`scope/lent.rs` is
+// touched by one thread only: nothing for loom to model).
 #![deny(unsafe_code)]
 
 mod builder;

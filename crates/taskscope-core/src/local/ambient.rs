@@ -7,12 +7,11 @@
 //! Without a runtime there is no ambient scope, and a thread-local parent token lets nested
 //! local scopes link their tokens all the same.
 
-use std::any::Any;
 use std::cell::Cell;
 use std::sync::Arc;
 
 use crate::runtime::Runtime;
-use crate::scope::{Enter, ScopeCtx};
+use crate::scope::{ScopeCtx, enter};
 use crate::sync::{AtomicUsize, Mutex, Ordering};
 use crate::token::CancelToken;
 use crate::util::lock;
@@ -101,43 +100,31 @@ impl ScopeCtx for LocalCtx {
     fn release(&self) {
         self.holds.release();
     }
-    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-        self
-    }
 }
 
 /// What a poll runs inside: an ambient context (with a runtime) or a thread-local parent
 /// token (without).
 pub(crate) enum Around {
-    Ctx(Cell<Option<Arc<dyn ScopeCtx>>>),
+    Ctx(Arc<LocalCtx>),
     Token(Cell<Option<CancelToken>>),
 }
 
 impl Around {
     pub(crate) fn new(token: &CancelToken, rt: Option<&Arc<dyn Runtime>>, holds: &Arc<Holds>) -> Self {
         match rt {
-            Some(rt) => {
-                let ctx: Arc<dyn ScopeCtx> =
-                    Arc::new(LocalCtx { token: token.clone(), rt: rt.clone(), holds: holds.clone() });
-                Around::Ctx(Cell::new(Some(ctx)))
-            }
+            Some(rt) => Around::Ctx(Arc::new(LocalCtx { token: token.clone(), rt: rt.clone(), holds: holds.clone() })),
             None => Around::Token(Cell::new(Some(token.clone()))),
         }
     }
 
-    /// Runs `f` inside this context (swapped into the thread-locals and back: no refcounts).
+    /// Runs `f` inside this context (lent or swapped into the thread-locals and back: no
+    /// refcounts).
     pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> R {
         match self {
-            Around::Ctx(cell) => {
-                let mut slot = cell.take();
-                let r = {
-                    let _enter = Enter::new(&mut slot);
-                    let _parent = SwapParent::new(None);
-                    f()
-                };
-                cell.set(slot);
-                r
-            }
+            Around::Ctx(ctx) => enter(ctx, || {
+                let _parent = SwapParent::new(None);
+                f()
+            }),
             Around::Token(cell) => {
                 let parent = SwapParent::new(cell.take());
                 let r = f();

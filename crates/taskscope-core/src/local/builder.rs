@@ -14,7 +14,7 @@ use crate::detect::DetectRuntime;
 use crate::error::ScopeError;
 use crate::error::ZeroLimit;
 use crate::runtime::Runtime;
-use crate::scope::{Policy, with_ambient};
+use crate::scope::{Policy, ambient_link};
 use crate::token::{CancelReason, CancelToken, Name};
 use crate::trace::{ScopeSpan, in_scope};
 
@@ -158,7 +158,7 @@ impl LocalBuilder {
         F: AsyncFnOnce(&LocalScope<'env, E>) -> Result<T, E>,
         E: 'static,
     {
-        let enclosing = with_ambient(|a| a.cloned());
+        let enclosing = ambient_link();
         let rt = self
             .runtime
             .or_else(|| enclosing.as_ref().map(|a| a.runtime().clone()))

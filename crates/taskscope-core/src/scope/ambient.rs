@@ -3,12 +3,14 @@
 //! S1 hold), a shielded child's own context (C8), the drain a child's nested scopes hold
 //! (C9), and the flag that marks a cancellation core hands to the polled future (F2, F3). All
 //! three live in one thread-local, which a child's or body's poll reaches once ([`poll_in`]).
+//! The ambient scope is lent, not moved: the poll's owner keeps its `Arc` and the thread-local
+//! borrows it for the poll ([`Lent`], the one `unsafe` piece).
 
-use std::any::Any;
 use std::cell::Cell;
 use std::sync::Arc;
 
 use super::inner::Inner;
+use super::lent::{Ambient, Lent};
 use crate::runtime::Runtime;
 use crate::sync::{AtomicUsize, Mutex, Ordering, local_key};
 use crate::token::CancelToken;
@@ -23,15 +25,14 @@ pub(crate) trait ScopeCtx: Send + Sync {
     /// or — if dropped early — until its last child has been dropped (S1 across nesting).
     fn hold(&self);
     fn release(&self);
-    /// For [`Enter`]: the context back as its concrete type.
-    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
 /// Everything a poll carries on its thread, in one thread-local so that a child's poll reaches
 /// it once: the ambient scope, the polled child's drain, and the handed-cancellation flag.
 struct PollCtx {
-    /// The scope whose child or body is being polled (nested scopes link to it).
-    ambient: Cell<Option<Arc<dyn ScopeCtx>>>,
+    /// The scope whose child or body is being polled (nested scopes link to it), lent by that
+    /// poll.
+    ambient: Lent,
     /// Set while a child's future is polled on this thread: that child's [`Drain`], if a scope
     /// opened in it already made one. `None` outside a child's poll (and in a scope's body).
     drain: Cell<Option<Option<Arc<Drain>>>>,
@@ -43,121 +44,65 @@ struct PollCtx {
 
 local_key! {
     static POLL: PollCtx = const {
-        PollCtx { ambient: Cell::new(None), drain: Cell::new(None), handed: Cell::new(false) }
+        PollCtx { ambient: Lent::new(), drain: Cell::new(None), handed: Cell::new(false) }
     };
 }
 
-/// What can be made the ambient scope by [`Enter`] or [`poll_in`]: any scope context, or a
-/// child's typed reference to its own scope (moved in and taken back as its concrete type).
-pub(crate) trait AmbientSlot: Sized {
-    fn into_ctx(self) -> Arc<dyn ScopeCtx>;
-    fn from_ctx(ctx: Arc<dyn ScopeCtx>) -> Option<Self>;
-}
-
-impl AmbientSlot for Arc<dyn ScopeCtx> {
-    fn into_ctx(self) -> Arc<dyn ScopeCtx> {
-        self
-    }
-    fn from_ctx(ctx: Arc<dyn ScopeCtx>) -> Option<Self> {
-        Some(ctx)
+/// Runs `f` with `ctx` as the ambient scope (lent for the call, no refcount traffic): for code
+/// that runs inside a context without being a tracked poll (see [`poll_in`] for those).
+pub(crate) fn enter<R>(ctx: &(dyn Ambient + 'static), f: impl FnOnce() -> R) -> R {
+    let mut f = Some(f);
+    match POLL.try_with(|c| c.ambient.lend(Some(ctx), || f.take().map(|f| f()))) {
+        Ok(Some(r)) => r,
+        // Thread-locals are being destroyed: run without an ambient scope.
+        _ => (f.take().expect("taskscope: a call runs once"))(),
     }
 }
-
-impl<E: Send + 'static> AmbientSlot for Arc<Inner<E>> {
-    fn into_ctx(self) -> Arc<dyn ScopeCtx> {
-        self
-    }
-    fn from_ctx(ctx: Arc<dyn ScopeCtx>) -> Option<Self> {
-        ctx.into_any().downcast().ok()
-    }
-}
-
-/// Makes the scope in `slot` the ambient scope while alive: moves it into the thread-local (no
-/// refcount traffic) and takes it back on drop, even when unwinding. For code that runs inside
-/// a context without being a tracked poll (see [`poll_in`] for those).
-pub(crate) struct Enter<'a, S: AmbientSlot> {
-    slot: &'a mut Option<S>,
-    prev: Option<Arc<dyn ScopeCtx>>,
-    entered: bool,
-}
-
-impl<'a, S: AmbientSlot> Enter<'a, S> {
-    pub(crate) fn new(slot: &'a mut Option<S>) -> Self {
-        let mut mine = slot.take().map(S::into_ctx);
-        match POLL.try_with(|c| c.ambient.replace(mine.take())) {
-            Ok(prev) => Self { slot, prev, entered: true },
-            // Thread-locals are being destroyed: run without an ambient scope.
-            Err(_) => {
-                *slot = mine.and_then(S::from_ctx);
-                Self { slot, prev: None, entered: false }
-            }
-        }
-    }
-}
-
-impl<S: AmbientSlot> Drop for Enter<'_, S> {
-    fn drop(&mut self) {
-        if self.entered {
-            // The thread-local cannot be destroyed while this thread is inside a poll, so
-            // `mine` always comes back.
-            if let Ok(Some(mine)) = POLL.try_with(|c| c.ambient.replace(self.prev.take())) {
-                *self.slot = S::from_ctx(mine);
-            }
-        }
-    }
-}
-
-/// A caller's ambient slot, and the ambient scope it replaced for the poll.
-type Swapped<'a, S> = (&'a mut Option<S>, Option<Arc<dyn ScopeCtx>>);
 
 /// What [`poll_in`] put into the thread-local, and puts back when dropped (also when the poll
-/// unwinds): the previous values, and the caller's slots that get theirs back.
-struct Tracked<'p, 'a, S: AmbientSlot> {
+/// unwinds): the previous values, and the caller's drain slot that gets its drain back.
+struct Tracked<'p, 'a> {
     ctx: &'p PollCtx,
-    ambient: Option<Swapped<'a, S>>,
     drain: Option<&'a mut Option<Arc<Drain>>>,
     prev_drain: Option<Option<Arc<Drain>>>,
     prev_handed: bool,
     handed: &'a mut bool,
 }
 
-impl<S: AmbientSlot> Drop for Tracked<'_, '_, S> {
+impl Drop for Tracked<'_, '_> {
     fn drop(&mut self) {
         *self.handed = self.ctx.handed.replace(self.prev_handed);
         let back = self.ctx.drain.replace(self.prev_drain.take());
         if let Some(slot) = self.drain.take() {
             *slot = back.flatten();
         }
-        if let Some((slot, prev)) = self.ambient.take() {
-            *slot = self.ctx.ambient.replace(prev).and_then(S::from_ctx);
-        }
     }
 }
 
 /// Runs one poll of a child's or body's future with its own handed-cancellation flag, and,
-/// when given, with the scope in `ambient` as the ambient scope (moved in and back, as by
-/// [`Enter`]: no refcount traffic). The current drain is the child's `drain` slot, or none
-/// outside a child's poll. Returns the poll's result and whether core handed the future a
-/// cancellation during it (see [`mark_handed_cancellation`]). One access to the thread-local
-/// per poll. The previous values are restored afterwards, even when the poll unwinds, so
-/// polls nest (a body polled inside a child's poll).
-pub(crate) fn poll_in<S: AmbientSlot, R>(
-    ambient: Option<&mut Option<S>>,
+/// when given, with `ambient` as the ambient scope (lent for the poll: no refcount traffic).
+/// The current drain is the child's `drain` slot, or none outside a child's poll. Returns the
+/// poll's result and whether core handed the future a cancellation during it (see
+/// [`mark_handed_cancellation`]). One access to the thread-local per poll. The previous values
+/// are restored afterwards, even when the poll unwinds, so polls nest (a body polled inside a
+/// child's poll).
+pub(crate) fn poll_in<R>(
+    ambient: Option<&(dyn Ambient + 'static)>,
     mut drain: Option<&mut Option<Arc<Drain>>>,
     poll: impl FnOnce() -> R,
 ) -> (R, bool) {
     let mut poll = Some(poll);
     let mut handed = false;
     let tracked = POLL.try_with(|ctx| {
-        let ambient = ambient.map(|slot| {
-            let prev = ctx.ambient.replace(slot.take().map(S::into_ctx));
-            (slot, prev)
-        });
         // Outside a child's poll (a body's, a blocking job's) no drain is current.
         let prev_drain = ctx.drain.replace(drain.as_deref_mut().map(Option::take));
         let prev_handed = ctx.handed.replace(false);
-        let _tracked = Tracked { ctx, ambient, drain, prev_drain, prev_handed, handed: &mut handed };
-        (poll.take().expect("taskscope: a poll runs once"))()
+        let _tracked = Tracked { ctx, drain, prev_drain, prev_handed, handed: &mut handed };
+        let poll = poll.take().expect("taskscope: a poll runs once");
+        match ambient {
+            Some(ambient) => ctx.ambient.lend(Some(ambient), poll),
+            None => poll(),
+        }
     });
     match tracked {
         Ok(r) => (r, handed),
@@ -168,15 +113,24 @@ pub(crate) fn poll_in<S: AmbientSlot, R>(
 
 /// [`poll_in`] without an ambient scope of its own: the thread's ambient scope stays.
 pub(crate) fn poll_tracked<R>(drain: Option<&mut Option<Arc<Drain>>>, poll: impl FnOnce() -> R) -> (R, bool) {
-    poll_in::<Arc<dyn ScopeCtx>, R>(None, drain, poll)
+    poll_in(None, drain, poll)
 }
 
-/// Runs `f` with the ambient scope context of this thread, if any.
-pub(crate) fn with_ambient<R>(f: impl FnOnce(Option<&Arc<dyn ScopeCtx>>) -> R) -> R {
-    let cur = POLL.try_with(|c| c.ambient.take()).ok().flatten();
-    let r = f(cur.as_ref());
-    let _ = POLL.try_with(|c| c.ambient.set(cur));
-    r
+/// Runs `f` with the ambient scope of this thread, if any.
+fn with_ambient<R>(f: impl FnOnce(Option<&dyn ScopeCtx>) -> R) -> R {
+    let mut f = Some(f);
+    let mut run = |a: Option<&dyn ScopeCtx>| (f.take().expect("taskscope: a call runs once"))(a);
+    match POLL.try_with(|c| c.ambient.with(|a| run(a.map(Ambient::ctx)))) {
+        Ok(r) => r,
+        // Thread-locals are being destroyed: no ambient scope.
+        Err(_) => run(None),
+    }
+}
+
+/// The ambient scope of this thread, for a scope opened here to link to (its token's parent,
+/// its runtime, its S1 hold), if any.
+pub(crate) fn ambient_link() -> Option<Arc<dyn ScopeCtx>> {
+    POLL.try_with(|c| c.ambient.with(|a| a.map(Ambient::to_ctx))).ok().flatten()
 }
 
 /// Core is handing the future being polled a cancellation as a value. If that future then
@@ -317,9 +271,6 @@ impl<E: Send + 'static> ScopeCtx for Shield<E> {
     fn release(&self) {
         self.scope.release();
     }
-    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-        self
-    }
 }
 
 #[cfg(all(test, not(taskscope_loom)))]
@@ -344,20 +295,22 @@ mod tests {
         }
         fn hold(&self) {}
         fn release(&self) {}
-        fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-            self
-        }
     }
 
-    fn ctx() -> (Option<Arc<dyn ScopeCtx>>, *const ()) {
+    fn ctx() -> (Arc<dyn ScopeCtx>, *const ()) {
         let ctx: Arc<dyn ScopeCtx> = Arc::new(Ctx { token: CancelToken::new(), rt: crate::test_runtime() });
         let at = Arc::as_ptr(&ctx).cast::<()>();
-        (Some(ctx), at)
+        (ctx, at)
     }
 
     /// The ambient scope of this thread, as an address.
     fn ambient() -> Option<*const ()> {
-        with_ambient(|a| a.map(|a| Arc::as_ptr(a).cast::<()>()))
+        with_ambient(|a| a.map(|a| std::ptr::from_ref(a).cast::<()>()))
+    }
+
+    /// The scope a nested scope opened here would link to, as an address.
+    fn link() -> Option<*const ()> {
+        ambient_link().map(|a| Arc::as_ptr(&a).cast::<()>())
     }
 
     fn handed_flag() -> bool {
@@ -366,13 +319,14 @@ mod tests {
 
     #[test]
     fn a_poll_inside_a_poll_gives_the_outer_one_its_context_back() {
-        let (mut outer, outer_at) = ctx();
-        let (mut inner, inner_at) = ctx();
+        let (outer, outer_at) = ctx();
+        let (inner, inner_at) = ctx();
         let mut drain = None;
-        let ((), handed) = poll_in(Some(&mut outer), Some(&mut drain), || {
+        let ((), handed) = poll_in(Some(&outer), Some(&mut drain), || {
             assert_eq!(ambient(), Some(outer_at));
-            let ((), inner_handed) = poll_in(Some(&mut inner), None, || {
+            let ((), inner_handed) = poll_in(Some(&inner), None, || {
                 assert_eq!(ambient(), Some(inner_at));
+                assert_eq!(link(), Some(inner_at));
                 // A body's poll is no child's: no drain to hold.
                 assert!(Drain::hold_current().is_none());
                 mark_handed_cancellation();
@@ -386,24 +340,22 @@ mod tests {
         });
         assert!(!handed);
         assert!(drain.is_some(), "the drain made during the child's poll comes back to its slot");
-        assert_eq!(outer.as_ref().map(|a| Arc::as_ptr(a).cast::<()>()), Some(outer_at));
-        assert_eq!(inner.as_ref().map(|a| Arc::as_ptr(a).cast::<()>()), Some(inner_at));
         assert_eq!(ambient(), None);
+        assert_eq!(link(), None);
     }
 
     #[test]
     fn a_poll_that_unwinds_leaves_the_thread_as_it_found_it() {
-        let (mut scope, at) = ctx();
+        let (scope, _) = ctx();
         let mut drain = None;
         let unwound = catch_unwind(AssertUnwindSafe(|| {
-            poll_in(Some(&mut scope), Some(&mut drain), || {
+            poll_in(Some(&scope), Some(&mut drain), || {
                 mark_handed_cancellation();
                 let _ = Drain::hold_current();
                 panic!("the poll unwinds");
             })
         }));
         assert!(unwound.is_err());
-        assert_eq!(scope.as_ref().map(|a| Arc::as_ptr(a).cast::<()>()), Some(at));
         assert!(drain.is_some());
         assert_eq!(ambient(), None);
         assert!(!handed_flag());

@@ -14,6 +14,7 @@ use pin_project_lite::pin_project;
 use super::ambient::{Drain, ScopeCtx, poll_in};
 use super::handle::{CANCELLED, child_state};
 use super::inner::Inner;
+use super::lent::Ambient;
 use super::outcome::{Outcome, Payload};
 use super::table::TaskSlot;
 use crate::limit::{Acquire, Permit};
@@ -51,8 +52,9 @@ pin_project! {
     {
         #[pin]
         fut: Option<F>,
-        // The scope; `None` while it is the ambient scope of this child's poll, and once the
-        // child is done (a done child does not keep its scope alive).
+        // The scope (lent to the thread-local as the ambient scope while the child's future
+        // is polled); `None` once the child is done: a done child does not keep its scope
+        // alive.
         scope: Option<Arc<Inner<E>>>,
         // What only some children have, boxed to keep every child small.
         extra: Option<Box<Extra<E>>>,
@@ -174,9 +176,9 @@ impl<E> Extra<E> {
     }
 }
 
-/// A child's scope, outside its poll.
+/// A child's scope, until the child is done.
 fn scope_of<E>(scope: &Option<Arc<Inner<E>>>) -> &Inner<E> {
-    scope.as_deref().expect("taskscope: a child's scope is only lent out during its own poll")
+    scope.as_deref().expect("taskscope: a child holds its scope until it is done")
 }
 
 /// `outcome`, unless dropping what the child left behind panicked (`late`): a panic wins over
@@ -272,7 +274,7 @@ where
     fn finish(self: Pin<&mut Self>, outcome: Outcome<T, E>, cx: Option<&mut Context<'_>>) -> Poll<End<T, E>> {
         let this = self.project();
         debug_assert!(this.fut.is_none());
-        let scope = this.scope.take().expect("taskscope: a child's scope is only lent out during its own poll");
+        let scope = this.scope.take().expect("taskscope: a child holds its scope until it is done");
         let shielded = Extra::is_shielded(this.extra);
         let drain = this.extra.as_mut().and_then(|x| x.drain.take());
         // Before the state is published: the start call maps the state to its error (the
@@ -388,8 +390,8 @@ where
             let _entered = this.span.enter();
             let poll = || catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
             match this.extra.as_deref_mut() {
-                Some(Extra { shield: shield @ Some(_), .. }) => poll_in(Some(shield), Some(&mut drain), poll),
-                _ => poll_in(Some(this.scope), Some(&mut drain), poll),
+                Some(Extra { shield: Some(shield), .. }) => poll_in(Some(shield), Some(&mut drain), poll),
+                _ => poll_in(this.scope.as_ref().map(|s| s as &dyn Ambient), Some(&mut drain), poll),
             }
         };
         if drain.is_some() {

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use pin_project_lite::pin_project;
 
-use super::ambient::{ScopeCtx, mark_handed_cancellation, poll_in};
+use super::ambient::{mark_handed_cancellation, poll_in};
 use super::body::drop_caught;
 use super::inner::Inner;
 use super::outcome::finish;
@@ -23,7 +23,6 @@ pin_project! {
     /// children, and chooses the outcome. Dropping it before it finished cancels the scope (C3).
     pub(crate) struct Driver<B, T, E> {
         inner: Arc<Inner<E>>,
-        ambient: Option<Arc<dyn ScopeCtx>>,
         #[pin]
         body: Option<B>,
         value: Option<T>,
@@ -54,7 +53,6 @@ pin_project! {
 impl<B, T, E: Send + 'static> Driver<B, T, E> {
     pub(crate) fn new(inner: Arc<Inner<E>>, body: B, deadline: Option<Instant>) -> Self {
         Driver {
-            ambient: Some(inner.clone() as Arc<dyn ScopeCtx>),
             inner,
             body: Some(body),
             value: None,
@@ -71,6 +69,7 @@ impl<B, T, E: Send + 'static> Driver<B, T, E> {
 impl<B, T, E> Future for Driver<B, T, E>
 where
     B: Future<Output = Result<T, E>>,
+    E: Send + 'static,
 {
     type Output = Result<T, ScopeError<E>>;
 
@@ -129,7 +128,7 @@ where
                     }
                 } else {
                     let (polled, handed) =
-                        poll_in(Some(this.ambient), None, || catch_unwind(AssertUnwindSafe(|| body.poll(cx))));
+                        poll_in(Some(this.inner), None, || catch_unwind(AssertUnwindSafe(|| body.poll(cx))));
                     match polled {
                         Ok(Poll::Pending) => {}
                         Ok(Poll::Ready(result)) => {

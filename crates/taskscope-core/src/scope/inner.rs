@@ -15,7 +15,6 @@
 //! which closes the scope under `state` before it walks the table, either finds the slot or
 //! has refused the spawn.
 
-use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,9 +92,6 @@ impl<E: Send + 'static> ScopeCtx for Inner<E> {
     }
     fn release(&self) {
         self.live_done(LIVE_UNIT);
-    }
-    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-        self
     }
 }
 

@@ -6,8 +6,8 @@
 //! child's end does, the final outcome), `driver` (the owner's future, grace and deadline
 //! timers), `body` (`ChildTask`, core's wrapper around each child's future, which the runtime
 //! stores in its own task, and the `End` it returns), `handle` (the `JoinHandle`), `blocking`
-//! (blocking children), `ambient` (what a poll carries on its thread), `gauge` (the
-//! process-wide count).
+//! (blocking children), `ambient` (what a poll carries on its thread), `lent` (the ambient
+//! scope lent to the thread-local for a poll), `gauge` (the process-wide count).
 
 mod ambient;
 mod blocking;
@@ -17,6 +17,8 @@ mod driver;
 mod gauge;
 mod handle;
 mod inner;
+#[allow(unsafe_code)]
+mod lent;
 mod outcome;
 mod table;
 
@@ -25,7 +27,7 @@ use std::future::Future;
 use std::ops::Deref;
 use std::sync::Arc;
 
-pub(crate) use ambient::{Enter, ScopeCtx, mark_handed_cancellation, poll_tracked, with_ambient};
+pub(crate) use ambient::{ScopeCtx, ambient_link, enter, mark_handed_cancellation, poll_tracked};
 pub use ambient::{current_runtime, current_token};
 pub(crate) use body::{StartHook, drop_caught, drop_quietly, with_panic};
 pub use child::ChildBuilder;
