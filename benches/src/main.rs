@@ -21,7 +21,7 @@ use taskscope_bench::mem::{self, Variant};
 use taskscope_bench::report::{self, Config, Row};
 
 const USAGE: &str = "usage: taskscope-bench [--quick] [--json] [--backend tokio-mt|tokio-ct|smol-mt|smol-st]... \
-[--bench spawn_join|spawn_join_kept|teardown|cancel|empty_scope|deadline|local|memory]... [--n N]... [--reps N] [--alloc]";
+[--bench spawn_join|spawn_join_kept|teardown|cancel|empty_scope|deadline|local|memory]... [--n N]... [--reps N] [--side ours|BASELINE] [--alloc]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -71,6 +71,7 @@ fn parse(args: &[String]) -> Result<(Config, bool), String> {
                 let n = it.next().ok_or("--n needs a number")?;
                 sizes.push(n.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(|| format!("bad --n {n:?}"))?);
             }
+            "--side" => cfg.side = Some(it.next().ok_or("--side needs ours or a baseline's name")?.clone()),
             "--reps" => {
                 let n = it.next().ok_or("--reps needs a number")?;
                 cfg.reps = n.parse().ok().filter(|&r| r > 0).ok_or_else(|| format!("bad --reps {n:?}"))?;

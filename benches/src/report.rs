@@ -32,6 +32,9 @@ pub struct Config {
     pub mem_n: usize,
     /// Memory measurements (fresh processes) per side and flavour.
     pub mem_reps: usize,
+    /// Run only one side of each timing row: `ours`, or a baseline's name (for a profiler,
+    /// whose samples then all belong to that side). The other side's fields are NaN.
+    pub side: Option<String>,
 }
 
 impl Config {
@@ -45,6 +48,7 @@ impl Config {
             only: Vec::new(),
             mem_n: 100_000,
             mem_reps: 5,
+            side: None,
         }
     }
 
@@ -136,6 +140,31 @@ pub fn measure(bench: &Bench, be: &Backend, n: usize, reps: usize, per_sample: u
         .collect()
 }
 
+/// One side of a timing row, alone (see [`Config::side`]): `None` if the side is neither
+/// `ours` nor a baseline of this row.
+pub fn measure_side(bench: &Bench, be: &Backend, n: usize, reps: usize, per_sample: usize, side: &str) -> Option<Row> {
+    let flavour = be.flavour();
+    let (run, base) = if side == "ours" {
+        (bench.ours, None)
+    } else {
+        let b = bench.baselines.iter().find(|b| b.name == side && (b.applies)(flavour))?;
+        (b.run, Some(b.name))
+    };
+    sample(run, be, n, per_sample.min(n));
+    let samples: Vec<f64> = (0..reps).map(|_| sample(run, be, n, per_sample)).collect();
+    let median = stats::median(&samples);
+    let (ours_ns, base_ns) = if base.is_some() { (f64::NAN, median) } else { (median, f64::NAN) };
+    Some(Row {
+        bench: bench.name,
+        backend: flavour.name(),
+        n,
+        ours_ns,
+        base: base.unwrap_or("-"),
+        base_ns,
+        ratio: f64::NAN,
+    })
+}
+
 /// Runs every selected timing benchmark, calling `progress` before each (benchmark, flavour,
 /// n) and `row` with each finished row.
 pub fn run_timing(cfg: &Config, mut progress: impl FnMut(&str, Flavour, usize), mut row: impl FnMut(Row)) {
@@ -147,7 +176,12 @@ pub fn run_timing(cfg: &Config, mut progress: impl FnMut(&str, Flavour, usize), 
             let sizes = bench.fixed_n.map_or_else(|| cfg.sizes.clone(), |n| vec![n.min(largest)]);
             for n in sizes {
                 progress(bench.name, flavour, n);
-                measure(bench, &be, n, cfg.reps, cfg.per_sample).into_iter().for_each(&mut row);
+                match &cfg.side {
+                    None => measure(bench, &be, n, cfg.reps, cfg.per_sample).into_iter().for_each(&mut row),
+                    Some(side) => {
+                        measure_side(bench, &be, n, cfg.reps, cfg.per_sample, side).into_iter().for_each(&mut row)
+                    }
+                }
             }
         }
     }
@@ -262,5 +296,17 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!((rows[0].ours_ns, rows[0].base_ns, rows[0].ratio), (300.0, 150.0, 2.0));
         assert!(human(&rows).contains("B/child"));
+    }
+
+    #[test]
+    fn one_side_runs_alone_and_an_unknown_side_gives_no_row() {
+        let bench = BENCHES.iter().find(|b| b.name == "spawn_join").expect("spawn_join is a benchmark");
+        let be = Backend::new(Flavour::SmolSt);
+        let ours = measure_side(bench, &be, 10, 1, 1, "ours").expect("ours runs on every flavour");
+        assert!(ours.ours_ns > 0.0 && ours.base_ns.is_nan() && ours.ratio.is_nan());
+        let base = measure_side(bench, &be, 10, 1, 1, "vec-handles").expect("a baseline of spawn_join");
+        assert!(base.base_ns > 0.0 && base.ours_ns.is_nan() && base.base == "vec-handles");
+        // `joinset` is a tokio baseline only.
+        assert!(measure_side(bench, &be, 10, 1, 1, "joinset").is_none());
     }
 }
