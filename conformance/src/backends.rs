@@ -1,11 +1,20 @@
 //! The built-in backend flavours: tokio multi-thread and current-thread, smol multi-thread and
 //! single-thread (each an owned runtime, shut down when its harness drops), the deterministic
-//! simulation (P5), and smol's global executor as the facade uses it (a shared flavour, see
-//! [`shared_harness`]).
+//! simulation (P5), smol's global executor as the facade uses it (a shared flavour, see
+//! [`shared_harness`]), and tokio's and smol's multi-thread runtimes behind [`DynOnly`].
+//!
+//! On `tokio-mt`, `tokio-ct`, `smol-mt` and `smol-st` the cases' scopes spawn each child into
+//! the runtime's own task ([`Rt`](crate::support::Rt), the path `taskscope`'s users get); on
+//! `sim`, the `*-dyn` flavours and `smol-global` (whose harness counts the tasks spawned
+//! through its runtime, so that it sees a case's tasks end) through [`Runtime::spawn`], the
+//! path of every other adapter.
 //!
 //! Adding a backend to the built-in report is one line in [`ALL`] (plus its harness maker).
 
-use taskscope_core::BlockOn;
+use std::sync::Arc;
+use std::time::Instant;
+
+use taskscope_core::{BlockOn, BlockingJob, BoxedSleep, Runtime, Task};
 use taskscope_sim::Sim;
 use taskscope_smol::SmolBackend;
 use taskscope_tokio::TokioBackend;
@@ -35,6 +44,62 @@ pub fn smol_mt() -> Box<dyn Harness> {
 pub fn smol_st() -> Box<dyn Harness> {
     let b = SmolBackend::single_thread();
     harness(b.runtime(), b)
+}
+
+/// tokio, multi-thread runtime with 2 workers, behind [`DynOnly`]: every child is spawned
+/// through [`Runtime::spawn`](taskscope_core::Runtime::spawn), the path of any third-party
+/// adapter, instead of into tokio's own task.
+pub fn tokio_mt_dyn() -> Box<dyn Harness> {
+    let b = TokioBackend::multi_thread(2);
+    harness(DynOnly::wrap(b.runtime()), b)
+}
+
+/// async-executor driven by 2 threads, behind [`DynOnly`] (see [`tokio_mt_dyn`]).
+pub fn smol_mt_dyn() -> Box<dyn Harness> {
+    let b = SmolBackend::multi_thread(2);
+    harness(DynOnly::wrap(b.runtime()), b)
+}
+
+/// A runtime that forwards everything to another but hides its type
+/// ([`Runtime::as_any`](taskscope_core::Runtime::as_any) is `None`), so that scopes spawn on
+/// it through [`Runtime::spawn`](taskscope_core::Runtime::spawn) even when the runtime behind
+/// it is one the facade spawns on directly.
+///
+/// ```
+/// use taskscope_conformance::backends::DynOnly;
+/// use taskscope_conformance::support::Rt;
+/// use taskscope_core::Spawn;
+///
+/// let backend = taskscope_tokio::TokioBackend::current_thread();
+/// assert_eq!(Rt::from_runtime(&backend.runtime()).unwrap().kind(), "tokio");
+/// assert_eq!(Rt::from_runtime(&DynOnly::wrap(backend.runtime())).unwrap().kind(), "dyn");
+/// ```
+#[derive(Debug)]
+pub struct DynOnly(Arc<dyn Runtime>);
+
+impl DynOnly {
+    /// `rt`, with its type hidden.
+    pub fn wrap(rt: Arc<dyn Runtime>) -> Arc<dyn Runtime> {
+        Arc::new(DynOnly(rt))
+    }
+}
+
+impl Runtime for DynOnly {
+    fn spawn(&self, task: Task) {
+        self.0.spawn(task);
+    }
+    fn spawn_blocking(&self, job: BlockingJob) {
+        self.0.spawn_blocking(job);
+    }
+    fn sleep_until(&self, deadline: Instant) -> BoxedSleep {
+        self.0.sleep_until(deadline)
+    }
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
 }
 
 /// The deterministic simulation with seed 0: virtual time (reported beside the real time),
@@ -92,4 +157,6 @@ pub const ALL: &[Backend] = &[
     Backend::new("smol-st", smol_st),
     Backend::new("sim", sim),
     SMOL_GLOBAL,
+    Backend::new("tokio-mt-dyn", tokio_mt_dyn),
+    Backend::new("smol-mt-dyn", smol_mt_dyn),
 ];

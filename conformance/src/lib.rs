@@ -107,7 +107,10 @@
 //!
 //! `cargo run --release -p taskscope-conformance` runs every case on the built-in backends
 //! ([`backends::ALL`]: tokio and smol flavours, the deterministic simulation `sim`, whose
-//! cases run in virtual time, and smol's global executor) and prints a case × backend matrix
+//! cases run in virtual time, smol's global executor, and tokio's and smol's multi-thread
+//! runtimes behind [`backends::DynOnly`]; on the four tokio and smol flavours the scopes spawn
+//! each child into the runtime's own task, on the others through `Runtime::spawn`, see
+//! [`support::Rt`]) and prints a case × backend matrix
 //! (status and time: real time, and virtual time too on a backend with a virtual clock, see
 //! [`Harness::virtual_elapsed`]), a rule × backend summary with each column's total, the failures and the expected divergences, and exits non-zero on any failure;
 //! `-- --json` prints JSON lines instead, `--markdown` Markdown, `--backend` and `--filter`

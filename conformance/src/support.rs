@@ -9,14 +9,37 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use taskscope_core::{
-    BlockingJob, BoxError, BoxedSleep, Builder, CancelReason, CancelToken, ErrorGroup, Runtime, ScopeError, Task,
+    BlockingJob, BoxError, BoxedSleep, CancelReason, CancelToken, ErrorGroup, Runtime, ScopeError, Task,
 };
 
 use crate::Harness;
 
+/// What the cases' scopes spawn their children through. With the `backends` feature, the
+/// facade's runtime: on a tokio or smol runtime each child is spawned into the runtime's own
+/// task and joined through the runtime's join handle (the path `taskscope`'s users get), on any
+/// other runtime through [`Runtime::spawn`]. Without it (a third-party adapter's build), every
+/// runtime through [`Runtime::spawn`]. A harness decides which by the runtime it gives: a
+/// runtime that does not downcast to an adapter's type ([`Runtime::as_any`]) always takes
+/// the [`Runtime::spawn`] path (the `*-dyn` flavours wrap tokio's and smol's that way).
+#[cfg(feature = "backends")]
+pub type Rt = taskscope::Rt;
+/// What the cases' scopes spawn their children through: every runtime through
+/// [`Runtime::spawn`] (the build without the `backends` feature).
+#[cfg(not(feature = "backends"))]
+pub type Rt = taskscope_core::DynRuntime;
+
+/// The builder of the cases' scopes (see [`Rt`]).
+pub type Builder = taskscope_core::Builder<Rt>;
+/// The scope handle the cases' bodies get (see [`Rt`]).
+pub type Scope<E> = taskscope_core::Scope<E, Rt>;
+/// The `'static` spawner of the cases' scopes (see [`Rt`]).
+pub type Spawner<E> = taskscope_core::Spawner<E, Rt>;
+/// A child builder of the cases' scopes (see [`Rt`]).
+pub type ChildBuilder<'a, E> = taskscope_core::ChildBuilder<'a, E, Rt>;
+
 /// A scope builder on the harness's runtime.
 pub fn builder(h: &dyn Harness) -> Builder {
-    Builder::new().runtime(h.runtime())
+    Builder::typed().runtime(h.runtime())
 }
 
 /// Runs `fut` as the body of a scope on the harness's runtime, so that code that needs an

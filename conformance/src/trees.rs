@@ -23,10 +23,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use taskscope_core::{BoxError, Builder, CancelReason, CancelToken, Policy, Runtime, ScopeError, Spawner, Task};
+use taskscope_core::{BoxError, CancelReason, CancelToken, Policy, Runtime, ScopeError, Task};
 
 use crate::Harness;
-use crate::support::{Tracker, catch_panic};
+use crate::support::{Builder, Spawner, Tracker, catch_panic};
 
 /// A small seeded generator (splitmix64), so that a seed names one tree on every machine.
 #[derive(Clone, Debug)]
@@ -599,7 +599,7 @@ fn run_child(run: Arc<Run>, c: ChildSpec, token: CancelToken, spawner: Spawner<B
 }
 
 async fn run_scope(run: Arc<Run>, spec: ScopeSpec, parent: Option<&CancelToken>) -> Result<(), ScopeError<BoxError>> {
-    let mut b = Builder::new().runtime(run.rt.clone()).policy(spec.policy).grace(run.unit * spec.grace as u32);
+    let mut b = Builder::typed().runtime(run.rt.clone()).policy(spec.policy).grace(run.unit * spec.grace as u32);
     if let Some(d) = spec.deadline {
         b = b.timeout(run.unit * d as u32);
     }

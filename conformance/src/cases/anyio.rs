@@ -169,7 +169,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use taskscope_core::{BoxError, Builder, CancelReason, CancelToken, ChildState, JoinError, ScopeError, Task};
+use taskscope_core::{BoxError, CancelReason, CancelToken, ChildState, JoinError, ScopeError, Task};
 
 use crate::Harness;
 use crate::support::*;
@@ -228,7 +228,7 @@ pub fn p2_scope_runs_inside_a_plain_runtime_task(h: &dyn Harness) {
         let (o, guard, rt2) = (out.clone(), done.clone().drop_guard(), rt.clone());
         rt.spawn(Task::new(async move {
             let _done = guard; // fires when the task ends, even by a panic
-            let r = Builder::new()
+            let r = Builder::typed()
                 .runtime(rt2)
                 .run(async |s| {
                     let a = s.spawn(async { Ok::<_, BoxError>(20) });
@@ -310,7 +310,7 @@ pub fn c3_cancelling_the_owner_task_cancels_its_scope(h: &dyn Harness) {
             .run(async |s| {
                 let (t2, st) = (t.clone(), started.clone());
                 let owner = s.spawn(async move {
-                    Builder::new()
+                    Builder::typed()
                         .run(async |inner| {
                             inner.spawn(guarded_forever(t2.guard()));
                             st.open();
@@ -466,7 +466,7 @@ pub fn c6_a_nested_scope_cancelled_from_another_task(h: &dyn Harness) {
                 let (p, rd, res, seen2, rt) =
                     (published.clone(), ready.clone(), result.clone(), seen.clone(), rt.clone());
                 s.spawn(async move {
-                    let r = Builder::new()
+                    let r = Builder::typed()
                         .run(async |local| {
                             *p.lock().unwrap() = Some(local.token().clone());
                             rd.open();
@@ -507,7 +507,7 @@ pub fn c6_outer_cancel_stops_a_nested_scope_body(h: &dyn Harness) {
                 let (gate, done, outcome, rt) =
                     (nested_running.clone(), body_completed.clone(), nested_outcome.clone(), rt.clone());
                 s.spawn(async move {
-                    let r = Builder::new()
+                    let r = Builder::typed()
                         .run(async |_inner| {
                             gate.open();
                             sleep(&rt, LONG).await;
@@ -575,7 +575,7 @@ pub fn c6_cancel_reaches_a_nested_scope_already_waiting(h: &dyn Harness) {
             .run(async |s| {
                 let (cr, w, rt) = (cancel_received.clone(), waiting.clone(), rt.clone());
                 s.spawn(async move {
-                    Builder::new()
+                    Builder::typed()
                         .run(async |tg2| {
                             tg2.spawn(async move {
                                 let _finally = OnDrop(move || cr.store(true, Ordering::SeqCst));
@@ -729,7 +729,7 @@ pub fn c6_cancelling_a_nested_scope_leaves_the_outer_alone(h: &dyn Harness) {
             .run(async |s| {
                 let (p, rd) = (published.clone(), ready.clone());
                 s.spawn(async move {
-                    let _ = Builder::new()
+                    let _ = Builder::typed()
                         .run(async |child_scope| {
                             *p.lock().unwrap() = Some(child_scope.token().clone());
                             rd.open();
@@ -796,7 +796,7 @@ pub fn c5_an_error_during_teardown_does_not_turn_a_cancel_into_a_failure(h: &dyn
             .run(async |s| {
                 let (t2, gate) = (t.clone(), nested_running.clone());
                 s.spawn(async move {
-                    let _ = Builder::new()
+                    let _ = Builder::typed()
                         .run(async |tg2| {
                             tg2.spawn(guarded_forever(t2.guard()));
                             gate.open();
@@ -863,7 +863,7 @@ pub fn f6_a_nested_group_holds_only_real_errors(h: &dyn Harness) {
                     gate.wait().await;
                     Err::<(), _>(err("parent task failed"))
                 });
-                Builder::new()
+                Builder::typed()
                     .grace(LONG)
                     .run(async |tg2| {
                         let token = tg2.token().clone();
@@ -902,7 +902,7 @@ pub fn c6_outer_cancel_drops_a_nested_scope_body_and_children(h: &dyn Harness) {
             .run(async |s| {
                 let (t2, gate, ret) = (t.clone(), nested_running.clone(), returned.clone());
                 s.spawn(async move {
-                    let r = Builder::new()
+                    let r = Builder::typed()
                         .run(async |tg2| {
                             tg2.spawn(guarded_forever(t2.guard()));
                             let _body = t2.guard();
@@ -938,7 +938,7 @@ pub fn p2_a_child_sees_its_own_scope_as_ambient(h: &dyn Harness) {
         let mut outer_cancelled = None;
         let r = builder(h)
             .run(async |s| {
-                let r = Builder::new()
+                let r = Builder::typed()
                     .run(async |inner| {
                         inner.spawn(async {
                             let ambient = taskscope_core::current_token().expect("no ambient token in a child");
@@ -974,7 +974,7 @@ pub fn c5_a_nested_scope_cancelled_by_its_outer_scope_is_one_cancelled(h: &dyn H
             .grace(LONG)
             .run(async |s| {
                 let outer = s.spawner();
-                let r = Builder::new()
+                let r = Builder::typed()
                     .run(async |tg| {
                         let blocked = Gate::new();
                         let b = blocked.clone();
@@ -1120,7 +1120,7 @@ pub fn c8_shielded_cleanup_runs_after_cancel(h: &dyn Harness) {
                         let ambient = taskscope_core::current_token().expect("no ambient token in a shielded child");
                         l.push(format!("shielded: cancelled = {}", ambient.is_cancelled()));
                         let nested =
-                            Builder::new().run(async |inner| Ok::<_, BoxError>(inner.token().is_cancelled())).await;
+                            Builder::typed().run(async |inner| Ok::<_, BoxError>(inner.token().is_cancelled())).await;
                         l.push(format!("shielded nested scope: {:?}", nested.map_err(|e| e.to_string())));
                         yield_now().await;
                         l.push(format!("shielded after an await: cancelled = {}", ambient.is_cancelled()));
@@ -1164,7 +1164,7 @@ pub fn c6_a_nested_scope_opened_in_a_cancelled_scope_reports_the_outer_cancel(h:
         let r: Result<(), _> = builder(h)
             .run(async |outer| {
                 outer.cancel_with(CancelReason::Explicit("outer".into()));
-                let r = Builder::new()
+                let r = Builder::typed()
                     .run(async |inner| {
                         inner.cancel_with(CancelReason::Explicit("inner".into()));
                         forever().await;
@@ -1202,7 +1202,7 @@ pub fn c4_an_outer_cancel_during_a_nested_teardown_leaves_the_nested_reason(h: &
         let r: Result<(), _> = builder(h)
             .run(async |outer| {
                 let outer_token = outer.token().clone();
-                let r = Builder::new()
+                let r = Builder::typed()
                     .run(async |inner| {
                         inner.cancel_with(CancelReason::Explicit("inner".into()));
                         let t = outer_token.clone();
@@ -1240,7 +1240,7 @@ pub fn c8_code_after_a_self_cancelled_scope_in_a_shield_runs_despite_an_outer_ca
             .run(async |outer| {
                 let (outer_token, io, b) = (outer.token().clone(), inner_outcome.clone(), between.clone());
                 outer.spawn_shielded(async move {
-                    let r = Builder::new()
+                    let r = Builder::typed()
                         .run(async |inner| {
                             inner.cancel_with(CancelReason::Explicit("inner".into()));
                             let t = outer_token.clone();
@@ -1335,7 +1335,7 @@ pub fn t3_a_cancelled_outcome_carries_the_reason_and_its_message(h: &dyn Harness
         let mut nested = None;
         let r = builder(h)
             .run(async |_s| {
-                let r = Builder::new()
+                let r = Builder::typed()
                     .run(async |scope| {
                         scope.cancel_with(CancelReason::Explicit("test reason".into()));
                         yield_now().await;

@@ -328,7 +328,7 @@ pub fn c6_outer_cancel_reaches_grandchildren(h: &dyn Harness) {
             .run(async |s| {
                 let (t2, gate, ir) = (t.clone(), inner_waiting.clone(), inner_reason.clone());
                 s.spawn(async move {
-                    taskscope_core::Builder::new()
+                    Builder::typed()
                         .grace(Duration::from_secs(30))
                         .run(async |inner| {
                             let (g, token, ir) = (t2.guard(), inner.token().clone(), ir.clone());
@@ -366,7 +366,7 @@ pub fn c6_inner_failure_is_childs_error(h: &dyn Harness) {
         let r: Result<(), _> = builder(h)
             .run(async |s| {
                 s.spawn_named("worker", async {
-                    taskscope_core::Builder::new()
+                    Builder::typed()
                         .run(async |inner| {
                             inner.spawn(async { Err::<(), BoxError>(err("deep")) });
                             Ok(())

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use taskscope_core::{BoxError, Builder, CancelToken, Runtime, Task};
+use taskscope_core::{BoxError, CancelToken, Runtime, Task};
 
 use crate::support::*;
 use crate::{Case, Harness};
@@ -270,13 +270,13 @@ async fn leave_a_scope_running(h: &dyn Harness, t: &Tracker, tick: impl Fn() + C
         }
     };
     rt.spawn(Task::new(async move {
-        let scope = Builder::new().runtime(rt2.clone()).run(async |s| {
+        let scope = Builder::typed().runtime(rt2.clone()).run(async |s| {
             for _ in 0..4 {
                 s.spawn(child(t.guard(), rt2.clone()));
             }
             let (g, c) = (t.guard(), child.clone());
             s.spawn(async move {
-                Builder::new()
+                Builder::typed()
                     .run(async |inner| {
                         inner.spawn(c(g, inner.runtime().clone()));
                         Ok::<_, BoxError>(())
@@ -368,7 +368,7 @@ pub fn c3_a_spawn_during_shutdown_never_runs(h: &dyn Harness) {
     let rt2 = rt.clone();
     h.block_on(Box::pin(async move {
         rt.spawn(Task::new(async move {
-            let scope = Builder::new().runtime(rt2.clone()).run(async |s| {
+            let scope = Builder::typed().runtime(rt2.clone()).run(async |s| {
                 for _ in 0..CHILDREN {
                     let (rt, d, r, k, st, all) =
                         (rt2.clone(), destructors.clone(), ran.clone(), dropped.clone(), st.clone(), all.clone());

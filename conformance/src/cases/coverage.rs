@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use taskscope_core::{BoxError, Builder, CancelReason, CancelToken, ChildState, ErrorGroup, JoinError, ScopeError};
+use taskscope_core::{BoxError, CancelReason, CancelToken, ChildState, ErrorGroup, JoinError, ScopeError};
 
 use crate::Harness;
 use crate::support::*;
@@ -118,7 +118,7 @@ pub fn f3_a_nested_failure_is_reported_once(h: &dyn Harness) {
             .grace(LONG)
             .run(async |s| {
                 let outer = s.spawn_named("outer-child", async {
-                    Builder::new()
+                    Builder::typed()
                         .run(async |inner| {
                             inner.spawn_named("leaf", async { Err::<(), BoxError>(BoxError::new(Leaf)) });
                             Ok(())
@@ -217,7 +217,7 @@ pub fn f5_a_panic_in_a_nested_scope_reaches_the_outer_owner(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
         let caught = catch_panic(builder(h).run(async |s| {
             s.spawn(async {
-                Builder::new()
+                Builder::typed()
                     .run(async |inner| {
                         inner.spawn(async {
                             std::panic::panic_any(99_u64);
@@ -494,7 +494,7 @@ pub fn c3_dropping_the_scope_drops_grandchildren_promptly(h: &dyn Harness) {
                 for _ in 0..2 {
                     let (t2, st) = (t.clone(), started.clone());
                     s.spawn(async move {
-                        Builder::new()
+                        Builder::typed()
                             .run(async |inner| {
                                 for _ in 0..2 {
                                     let (g, st) = (t2.guard(), st.clone());

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use taskscope_core::{
-    BoxError, Builder, CancelReason, CancelToken, Elapsed, Runtime, ScopeError, current_token, fail_after, fail_at,
+    BoxError, CancelReason, CancelToken, Elapsed, Runtime, ScopeError, current_token, fail_after, fail_at,
     move_on_after, move_on_at,
 };
 
@@ -285,7 +285,7 @@ pub fn c7_outer_deadline_reaches_nested_scope(h: &dyn Harness) {
             .run(async |s| {
                 let (seen, nested_outcome) = (seen.clone(), nested_outcome.clone());
                 s.spawn(async move {
-                    let r = Builder::new()
+                    let r = Builder::typed()
                         .grace(Duration::from_secs(30))
                         .run(async |inner| {
                             let seen = seen.clone();
@@ -324,7 +324,7 @@ pub fn c7_move_on_tears_down_nested_scope_first(h: &dyn Harness) {
         inside_scope(h, async {
             let r = move_on_after(
                 Duration::from_millis(10),
-                Builder::new().run(async |inner| {
+                Builder::typed().run(async |inner| {
                     for _ in 0..3 {
                         inner.spawn(guarded_forever(t.guard()));
                     }
@@ -407,7 +407,7 @@ pub fn c7_seeds_nested_deadline_scenario(h: &dyn Harness) {
                     ok()
                 });
                 // A nested scope inside the deadline's scope.
-                Builder::new()
+                Builder::typed()
                     .run(async |inner| {
                         let (l, rt2) = (log.clone(), rt.clone());
                         inner.spawn_named("ingest", async move {
@@ -627,7 +627,7 @@ pub fn c8_shielded_own_deadline_applies(h: &dyn Harness) {
 /// C8: cleanup spawned shielded from a cancelled child's destructor runs to completion, and
 /// the scope waits for it.
 pub fn c8_shielded_cleanup_spawned_from_destructor(h: &dyn Harness) {
-    struct Flush(taskscope_core::Spawner<BoxError>, Log);
+    struct Flush(Spawner<BoxError>, Log);
     impl Drop for Flush {
         fn drop(&mut self) {
             let l = self.1.clone();
@@ -667,7 +667,7 @@ pub fn c8_nested_scope_in_shield_not_cancelled(h: &dyn Harness) {
                 let (gate, got) = (Gate::new(), got.clone());
                 let g = gate.clone();
                 s.spawn_shielded(async move {
-                    let r = Builder::new()
+                    let r = Builder::typed()
                         .run(async |inner| {
                             let h = inner.spawn(async move {
                                 g.wait().await;
@@ -809,7 +809,7 @@ pub fn t3_parent_reason_chain(h: &dyn Harness) {
                 let (seen, waiting) = (seen.clone(), Gate::new());
                 let w = waiting.clone();
                 s.spawn(async move {
-                    Builder::new()
+                    Builder::typed()
                         .grace(Duration::from_secs(30))
                         .run(async |inner| {
                             let (seen, w) = (seen.clone(), w.clone());
@@ -851,7 +851,7 @@ pub fn f2_nested_cancellation_is_not_a_member(h: &dyn Harness) {
                 let started = Gate::new();
                 let st = started.clone();
                 s.spawn_named("worker", async move {
-                    Builder::new()
+                    Builder::typed()
                         .grace(Duration::from_secs(30))
                         .run(async |inner| {
                             let token = inner.token().clone();
@@ -902,7 +902,7 @@ pub fn c7_an_output_returned_as_the_deadline_passes_is_the_output(h: &dyn Harnes
     h.block_on(Box::pin(async move {
         let skewed = Skewed::new(h);
         let rt: Arc<dyn Runtime> = skewed.clone();
-        let (failed, moved) = Builder::new()
+        let (failed, moved) = Builder::typed()
             .runtime(rt)
             .run(async |_s| {
                 let failed = fail_after(Duration::from_secs(60), async {
@@ -932,7 +932,7 @@ pub fn c7_a_scope_whose_body_returns_as_its_deadline_passes_gives_its_value(h: &
     h.block_on(Box::pin(async move {
         let skewed = Skewed::new(h);
         let rt: Arc<dyn Runtime> = skewed.clone();
-        let r = Builder::new()
+        let r = Builder::typed()
             .runtime(rt)
             .timeout(Duration::from_secs(60))
             .run(async |_s| {

@@ -378,7 +378,7 @@ pub fn f6_nested_scopes_nest_groups(h: &dyn Harness) {
         let r: Result<(), _> = builder(h)
             .run(async |s| {
                 s.spawn_named("outer-child", async {
-                    taskscope_core::Builder::new()
+                    Builder::typed()
                         .run(async |inner| {
                             inner.spawn_named("inner-child", async { Err::<(), BoxError>(BoxError::new(Leaf)) });
                             Ok(())

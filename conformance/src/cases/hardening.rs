@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use taskscope_core::{
-    BoxError, Builder, CancelToken, ChildState, JoinError, Policy, Ready, Scope, ScopeError, TrySpawnError, fail_after,
+    BoxError, CancelToken, ChildState, JoinError, Policy, Ready, ScopeError, TrySpawnError, fail_after,
 };
 
 use crate::Harness;
@@ -261,7 +261,7 @@ pub fn c7_a_nested_cancellation_passed_on_through_fail_after_is_elapsed(h: &dyn 
                 s.spawn_named("nested", async move {
                     fail_after(
                         Duration::from_secs(60),
-                        Builder::new().run(async |inner| {
+                        Builder::typed().run(async |inner| {
                             inner.spawn(std::future::pending::<Result<(), BoxError>>());
                             ok()
                         }),
@@ -494,7 +494,7 @@ pub fn c7_elapsed_with_a_typed_error_passed_on_by_a_nested_scope(h: &dyn Harness
             .run(async |s: &Scope<AppError>| {
                 let t = nested_dropped.clone();
                 s.spawn_named("nested", async move {
-                    Builder::new()
+                    Builder::typed()
                         .run(async |inner: &Scope<AppError>| {
                             inner.spawn(async move {
                                 let _guard = t.guard();
@@ -614,10 +614,10 @@ pub fn c9_a_cancelled_handle_reports_after_the_childs_scopes_drained(h: &dyn Har
                 let running = Gate::new();
                 let (d, go) = (deepest.clone(), running.clone());
                 let child = s.spawn(async move {
-                    Builder::new()
+                    Builder::typed()
                         .run(async |outer: &Scope<BoxError>| {
                             outer.spawn(async move {
-                                Builder::new()
+                                Builder::typed()
                                     .run(async |inner: &Scope<BoxError>| {
                                         inner.spawn(guarded_forever(d.guard()));
                                         go.open();
@@ -706,7 +706,7 @@ pub fn l3_racing_no_futures_is_refused_at_the_call(h: &dyn Harness) {
     let rt = h.runtime();
     let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
         let futures: Vec<std::future::Ready<Result<(), BoxError>>> = Vec::new();
-        let _never_polled = Builder::new().runtime(rt).race(futures);
+        let _never_polled = Builder::typed().runtime(rt).race(futures);
     }));
     let payload = refused.expect_err("racing no futures was accepted");
     let msg = taskscope_core::panic_message(&*payload);
@@ -952,7 +952,7 @@ pub fn c8_a_shielded_childs_ambient_token_is_its_own(h: &dyn Harness) {
             .run(async |s| {
                 let handle = s.spawn_shielded(async {
                     taskscope_core::current_token().expect("a child has a token").cancel();
-                    let nested: Result<(), _> = Builder::new().run(async |_| ok()).await;
+                    let nested: Result<(), _> = Builder::typed().run(async |_| ok()).await;
                     Ok::<_, BoxError>(nested.is_err_and(|e| e.is_cancelled()))
                 });
                 assert!(handle.await?, "a scope opened after the child's own token fired is cancelled");

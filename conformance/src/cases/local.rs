@@ -687,7 +687,7 @@ pub fn c6_local_nested_spawned_scope_is_linked(h: &dyn Harness) {
             .run(async |s| {
                 let g = t.guard();
                 s.spawn(async move {
-                    taskscope_core::Builder::new()
+                    Builder::typed()
                         .run(async |inner| {
                             inner.spawn(parked(g));
                             Ok::<_, BoxError>(())
@@ -1199,7 +1199,7 @@ pub fn o2_local_spans_form_the_task_tree(h: &dyn Harness) {
                         ok()
                     });
                     let nest = s.spawn_named("nest", async {
-                        taskscope_core::Builder::new()
+                        Builder::typed()
                             .name("inner")
                             .run(async |s| {
                                 s.spawn_named("leaf", async { ok() });
@@ -1329,7 +1329,7 @@ pub fn p3_local_only_woken_children_are_polled(h: &dyn Harness) {
 /// scope's... owner task (the harness's `block_on`), with a spawned child alongside feeding it.
 pub fn p3_local_runs_inside_a_spawned_scope_body(h: &dyn Harness) {
     h.block_on(Box::pin(async move {
-        let r = taskscope_core::Builder::new()
+        let r = Builder::typed()
             .runtime(h.runtime())
             .run(async |outer| {
                 let gate = Gate::new();

@@ -212,7 +212,7 @@ pub fn l1_try_spawn_reports_full(h: &dyn Harness) {
 
 /// L1: a limit of zero is refused with a clear error.
 pub fn l1_zero_limit_is_refused(_h: &dyn Harness) {
-    let e = taskscope_core::Builder::new().limit(0).unwrap_err();
+    let e = Builder::typed().limit(0).unwrap_err();
     assert_eq!(e, ZeroLimit, "value of `e`");
     assert!(e.to_string().contains("use a limit of at least 1"), "{e}");
 }

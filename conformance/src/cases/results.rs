@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use taskscope_core::{CancelReason, CancelToken, Policy, Scope, ScopeError, current_token};
+use taskscope_core::{CancelReason, CancelToken, Policy, ScopeError, current_token};
 
 use crate::Harness;
 use crate::support::*;

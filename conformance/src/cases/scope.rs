@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use taskscope_core::{BoxError, ChildState, JoinError, Spawner};
+use taskscope_core::{BoxError, ChildState, JoinError};
 
 use crate::Harness;
 use crate::support::*;
@@ -119,7 +119,7 @@ pub fn s3_child_spawns_siblings_and_nested_scopes(h: &dyn Harness) {
                 let sp = s.spawner();
                 let outer = s.spawn(async move {
                     let sibling = sp.spawn(async { Ok::<_, BoxError>(2) });
-                    let nested = taskscope_core::Builder::new()
+                    let nested = Builder::typed()
                         .run(async |inner| {
                             let a = inner.spawn(async { Ok::<_, BoxError>(3) });
                             Ok(a.await?)
@@ -205,7 +205,7 @@ pub fn s6_five_thousand_nested_scopes(h: &dyn Harness) {
             if depth == 0 {
                 return Ok(0);
             }
-            let d = taskscope_core::Builder::new()
+            let d = Builder::typed()
                 .run(async |s| {
                     let g = t.guard();
                     let t2 = t.clone();
@@ -245,7 +245,7 @@ pub fn s1_nested_scope_in_body_drained_before_outer_returns(h: &dyn Harness) {
         let r: Result<(), _> = builder(h)
             .timeout(std::time::Duration::from_millis(10))
             .run(async |_outer| {
-                taskscope_core::Builder::new()
+                Builder::typed()
                     .run(async |inner| {
                         let g = t.guard();
                         inner.spawn(async move {
@@ -274,7 +274,7 @@ pub fn s1_nested_scope_in_child_drained_before_outer_returns(h: &dyn Harness) {
             .run(async |s| {
                 let (t2, gate) = (t.clone(), nested_running.clone());
                 s.spawn(async move {
-                    taskscope_core::Builder::new()
+                    Builder::typed()
                         .run(async |inner| {
                             for _ in 0..4 {
                                 let g = t2.guard();

@@ -197,7 +197,7 @@ pub fn o2_spans_form_the_task_tree_with_outcomes(h: &dyn Harness) {
                         ok()
                     });
                     let nest = s.spawn_named("nest", async {
-                        taskscope_core::Builder::new()
+                        Builder::typed()
                             .name("inner")
                             .run(async |s| {
                                 s.spawn_named("leaf", async { ok() });

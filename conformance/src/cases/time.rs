@@ -11,7 +11,7 @@ use taskscope_core::{
 };
 
 use crate::Harness;
-use crate::support::{Gate, OnDrop, assert_prompt, builder, err, expect_failed, inside_scope, messages};
+use crate::support::{Builder, Gate, OnDrop, assert_prompt, builder, err, expect_failed, inside_scope, messages};
 
 /// P4: `sleep(d)` completes no earlier than `d` after it was called, on the scope's clock, in
 /// the body and in a child.
@@ -140,7 +140,7 @@ pub fn p4_time_runs_on_the_enclosing_scopes_runtime(h: &dyn Harness) {
         let rt: Arc<dyn Runtime> = counting.clone();
         let sleeps = || counting.sleeps.load(Ordering::SeqCst);
         let nows = || counting.nows.load(Ordering::SeqCst);
-        taskscope_core::Builder::new()
+        Builder::typed()
             .runtime(rt)
             .run(async |s| {
                 let (s0, n0) = (sleeps(), nows());
@@ -158,7 +158,7 @@ pub fn p4_time_runs_on_the_enclosing_scopes_runtime(h: &dyn Harness) {
                 .unwrap();
                 assert!(sleeps() > s1, "a child's sleep did not use the scope's runtime");
                 let s2 = sleeps();
-                taskscope_core::Builder::new()
+                Builder::typed()
                     .run(async |_inner| {
                         let mut every = interval(Duration::from_millis(2));
                         every.tick().await;

@@ -224,7 +224,7 @@ pub fn p2_nested_scope_detects_runtime(h: &dyn Harness) {
                 let outer_token = s.token().clone();
                 let child = s.spawn(async move {
                     let rt = taskscope_core::current_runtime().expect("no ambient runtime inside a child");
-                    let linked = taskscope_core::Builder::new()
+                    let linked = Builder::typed()
                         .run(async |inner| {
                             outer_token.cancel();
                             Ok::<_, BoxError>(inner.token().is_cancelled())

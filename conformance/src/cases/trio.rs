@@ -74,7 +74,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use taskscope_core::{BoxError, Builder, CancelReason, CancelToken, ChildState, ScopeError};
+use taskscope_core::{BoxError, CancelReason, CancelToken, ChildState, ScopeError};
 
 use crate::Harness;
 use crate::support::*;
@@ -330,7 +330,7 @@ pub fn c6_cancel_reaches_every_leaf_of_a_tree(h: &dyn Harness) {
                 for w in ["w1", "w2"] {
                     let (rec, st, all) = (record.clone(), started.clone(), all_started.clone());
                     s.spawn(async move {
-                        Builder::new()
+                        Builder::typed()
                             .run(async |nursery| {
                                 for l in ["l1", "l2"] {
                                     let (rec, st, all) = (rec.clone(), st.clone(), all.clone());
@@ -372,7 +372,7 @@ pub fn t3_an_own_reason_survives_a_later_outer_cancel(h: &dyn Harness) {
             .grace(LONG)
             .run(async |s| {
                 let outer = s.spawner();
-                let r = Builder::new()
+                let r = Builder::typed()
                     .grace(LONG)
                     .run(async |inner| {
                         let (token, seen) = (inner.token().clone(), seen.clone());
@@ -411,7 +411,7 @@ pub fn t3_an_outer_reason_reaches_a_nested_scope_as_parent(h: &dyn Harness) {
             .grace(LONG)
             .run(async |s| {
                 let outer = s.spawner();
-                let r = Builder::new()
+                let r = Builder::typed()
                     .grace(LONG)
                     .run(async |inner| {
                         outer.cancel_with(CancelReason::Explicit("outer".into()));

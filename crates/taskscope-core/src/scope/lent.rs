@@ -24,9 +24,11 @@
 //! callback can drop or move the value: its owner is shared-borrowed by that `lend` call,
 //! further up this thread's stack.
 //!
-//! The cell is only touched from one thread, so there is nothing for loom to model; the unit
-//! tests below run under Miri (stacked and tree borrows), nesting, unwinding and reading the
-//! lent value in every position.
+//! The cell is only touched from one thread, so there is nothing for loom to model. The unit
+//! tests below (nesting, unwinding, reading the lent value in every position) and
+//! `tests/lent_ambient.rs` (the ambient scope read from every real position that lends it: a
+//! body, a child, a nested scope, a shielded child, a local scope, and children polled inline
+//! inside their spawner's poll) run under Miri with stacked and with tree borrows in CI.
 
 use std::cell::Cell;
 use std::ptr::NonNull;
