@@ -47,7 +47,7 @@ pub fn smol_st() -> Box<dyn Harness> {
 }
 
 /// tokio, multi-thread runtime with 2 workers, behind [`DynOnly`]: every child is spawned
-/// through [`Runtime::spawn`](taskscope_core::Runtime::spawn), the path of any third-party
+/// through [`Runtime::spawn`], the path of any third-party
 /// adapter, instead of into tokio's own task.
 pub fn tokio_mt_dyn() -> Box<dyn Harness> {
     let b = TokioBackend::multi_thread(2);
@@ -61,8 +61,8 @@ pub fn smol_mt_dyn() -> Box<dyn Harness> {
 }
 
 /// A runtime that forwards everything to another but hides its type
-/// ([`Runtime::as_any`](taskscope_core::Runtime::as_any) is `None`), so that scopes spawn on
-/// it through [`Runtime::spawn`](taskscope_core::Runtime::spawn) even when the runtime behind
+/// ([`Runtime::as_any`] is `None`), so that scopes spawn on
+/// it through [`Runtime::spawn`] even when the runtime behind
 /// it is one the facade spawns on directly.
 ///
 /// ```
