@@ -3,7 +3,9 @@
 //! hands to the scope when the future is gone; its span (O2), entered while its future is
 //! polled or dropped.
 
+use std::any::Any;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
@@ -64,10 +66,10 @@ pin_project! {
         // The child's name and supervisor, shared with its handle; `None` for an unnamed
         // child of an unsupervised scope.
         info: Option<Arc<ChildInfo<E>>>,
-        // The child's end while it waits for the scopes it opened to drain (C9).
-        parked: Option<Box<Parked<T, E>>>,
         // Zero-sized without the `tracing` feature.
         span: ChildSpan,
+        // The child's value type, which its end carries (the parked end is type-erased).
+        value: PhantomData<fn() -> T>,
     }
 
     impl<F, T, E> PinnedDrop for ChildTask<F, T, E>
@@ -164,11 +166,15 @@ pub(super) struct Extra<E> {
     pub(super) hook: Option<Arc<dyn StartHook<E>>>,
     /// The scopes this child opened, for its handle to wait for (C9).
     pub(super) drain: Option<Arc<Drain>>,
+    /// The child's end (a [`Parked`]) while it waits for those scopes to drain: type-erased
+    /// so that `Extra` does not depend on the child's value type, and only read back on
+    /// that rare path.
+    pub(super) parked: Option<Box<dyn Any + Send>>,
 }
 
 impl<E> Extra<E> {
     pub(super) fn empty() -> Box<Self> {
-        Box::new(Self { shield: None, slot: Slot::Unlimited, hook: None, drain: None })
+        Box::new(Self { shield: None, slot: Slot::Unlimited, hook: None, drain: None, parked: None })
     }
 
     pub(super) fn is_shielded(extra: &Option<Box<Self>>) -> bool {
@@ -240,7 +246,17 @@ impl<F, T: Send + 'static, E: Send + 'static> ChildTask<F, T, E> {
         info: Option<Arc<ChildInfo<E>>>,
     ) -> Self {
         let span = ChildSpan::new(&scope.span, ChildInfo::name(&info), Some(&scope.rt));
-        Self { fut: Some(fut), scope: Some(scope), extra, task: Some(task), info, parked: None, span }
+        Self { fut: Some(fut), scope: Some(scope), extra, task: Some(task), info, span, value: PhantomData }
+    }
+
+    /// The child's end, if it is parked waiting for its drain (C9).
+    fn parked(extra: &mut Option<Box<Extra<E>>>) -> Option<&mut Parked<T, E>> {
+        extra.as_mut()?.parked.as_mut()?.downcast_mut()
+    }
+
+    fn take_parked(extra: &mut Option<Box<Extra<E>>>) -> Option<Parked<T, E>> {
+        let parked = extra.as_mut()?.parked.take()?;
+        Some(*parked.downcast().expect("taskscope: a child parks its own end"))
     }
 
     fn task(task: &Option<TaskSlot>) -> &TaskSlot {
@@ -292,7 +308,7 @@ where
             (None, _) => Poll::Ready(Self::publish(this.scope, this.task, this.info, state, kept)),
             (Some(drain), Some(cx)) => {
                 if drain.poll_drained(cx).is_pending() {
-                    *this.parked = Some(Box::new(Parked { drain, state, kept }));
+                    this.extra.get_or_insert_with(Extra::empty).parked = Some(Box::new(Parked { drain, state, kept }));
                     return Poll::Pending;
                 }
                 Poll::Ready(Self::publish(this.scope, this.task, this.info, state, kept))
@@ -352,11 +368,11 @@ where
         F: Future<Output = Result<T, E>>,
     {
         let mut this = self.as_mut().project();
-        if let Some(parked) = this.parked.as_mut() {
+        if let Some(parked) = Self::parked(this.extra) {
             if parked.drain.poll_drained(cx).is_pending() {
                 return Poll::Pending;
             }
-            let Parked { state, kept, .. } = *this.parked.take().expect("checked above");
+            let Parked { state, kept, .. } = Self::take_parked(this.extra).expect("checked above");
             return Poll::Ready(Self::publish(this.scope, this.task, this.info, state, kept));
         }
         if this.fut.is_none() {
@@ -480,9 +496,9 @@ impl<F, T: Send + 'static, E: Send + 'static> ChildTask<F, T, E> {
     fn dropped(mut self: Pin<&mut Self>) {
         if self.fut.is_some() {
             drop(self.stop(None));
-        } else if let Some(parked) = self.as_mut().project().parked.take() {
+        } else if let Some(parked) = Self::take_parked(self.as_mut().project().extra) {
             let this = self.project();
-            Self::hand_to_drain(this.scope, this.task, this.info, *parked);
+            Self::hand_to_drain(this.scope, this.task, this.info, parked);
         }
     }
 }

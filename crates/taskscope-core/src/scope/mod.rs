@@ -307,7 +307,7 @@ impl<E: Send + 'static, R: Spawn> Spawner<E, R> {
         };
         let extra = match (shield, slot, how.hook) {
             (None, Slot::Unlimited, None) => None,
-            (shield, slot, hook) => Some(Box::new(Extra { shield, slot, hook, drain: None })),
+            (shield, slot, hook) => Some(Box::new(Extra { shield, slot, hook, drain: None, parked: None })),
         };
         let Some((task, handle)) = self.admit(how.shielded) else {
             // Refused (S4): the future is dropped unpolled, and nothing keeps the scope alive.
