@@ -86,6 +86,7 @@ impl Drop for Tracked<'_, '_> {
 /// [`mark_handed_cancellation`]). One access to the thread-local per poll. The previous values
 /// are restored afterwards, even when the poll unwinds, so polls nest (a body polled inside a
 /// child's poll).
+#[inline]
 pub(crate) fn poll_in<R>(
     ambient: Option<&(dyn Ambient + 'static)>,
     mut drain: Option<&mut Option<Arc<Drain>>>,
@@ -112,6 +113,7 @@ pub(crate) fn poll_in<R>(
 }
 
 /// [`poll_in`] without an ambient scope of its own: the thread's ambient scope stays.
+#[inline]
 pub(crate) fn poll_tracked<R>(drain: Option<&mut Option<Arc<Drain>>>, poll: impl FnOnce() -> R) -> (R, bool) {
     poll_in(None, drain, poll)
 }
