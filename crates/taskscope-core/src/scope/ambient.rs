@@ -275,32 +275,41 @@ impl<E: Send + 'static> ScopeCtx for Shield<E> {
     }
 }
 
+/// A scope context with nothing behind it, for the unit tests of what a poll carries (here and
+/// in `lent.rs`): what the thread-local holds is all they look at.
+#[cfg(all(test, not(taskscope_loom)))]
+pub(super) struct TestCtx {
+    pub(super) token: CancelToken,
+    rt: Arc<dyn Runtime>,
+}
+
+#[cfg(all(test, not(taskscope_loom)))]
+impl TestCtx {
+    pub(super) fn new() -> Arc<Self> {
+        Arc::new(Self { token: CancelToken::new(), rt: crate::test_runtime() })
+    }
+}
+
+#[cfg(all(test, not(taskscope_loom)))]
+impl ScopeCtx for TestCtx {
+    fn token(&self) -> &CancelToken {
+        &self.token
+    }
+    fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.rt
+    }
+    fn hold(&self) {}
+    fn release(&self) {}
+}
+
 #[cfg(all(test, not(taskscope_loom)))]
 mod tests {
     use std::panic::{AssertUnwindSafe, catch_unwind};
 
     use super::*;
 
-    /// A scope context with nothing behind it: what the thread-local holds is all these tests
-    /// look at.
-    struct Ctx {
-        token: CancelToken,
-        rt: Arc<dyn Runtime>,
-    }
-
-    impl ScopeCtx for Ctx {
-        fn token(&self) -> &CancelToken {
-            &self.token
-        }
-        fn runtime(&self) -> &Arc<dyn Runtime> {
-            &self.rt
-        }
-        fn hold(&self) {}
-        fn release(&self) {}
-    }
-
     fn ctx() -> (Arc<dyn ScopeCtx>, *const ()) {
-        let ctx: Arc<dyn ScopeCtx> = Arc::new(Ctx { token: CancelToken::new(), rt: crate::test_runtime() });
+        let ctx: Arc<dyn ScopeCtx> = TestCtx::new();
         let at = Arc::as_ptr(&ctx).cast::<()>();
         (ctx, at)
     }

@@ -109,28 +109,8 @@ mod tests {
     use std::panic::{AssertUnwindSafe, catch_unwind};
 
     use super::*;
-    use crate::runtime::Runtime;
+    use crate::scope::ambient::TestCtx;
     use crate::token::CancelToken;
-
-    struct Ctx {
-        token: CancelToken,
-        rt: Arc<dyn Runtime>,
-    }
-
-    impl ScopeCtx for Ctx {
-        fn token(&self) -> &CancelToken {
-            &self.token
-        }
-        fn runtime(&self) -> &Arc<dyn Runtime> {
-            &self.rt
-        }
-        fn hold(&self) {}
-        fn release(&self) {}
-    }
-
-    fn ctx() -> Arc<Ctx> {
-        Arc::new(Ctx { token: CancelToken::new(), rt: crate::test_runtime() })
-    }
 
     /// The token of the lent value, or `None`.
     fn lent_token(cell: &Lent) -> Option<CancelToken> {
@@ -140,7 +120,7 @@ mod tests {
     #[test]
     fn a_lent_value_is_seen_only_while_its_call_runs() {
         let cell = Lent::new();
-        let scope = ctx();
+        let scope = TestCtx::new();
         assert!(lent_token(&cell).is_none());
         cell.lend(Some(&scope), || {
             scope.token.cancel();
@@ -152,7 +132,7 @@ mod tests {
     #[test]
     fn nested_calls_give_the_outer_value_back() {
         let cell = Lent::new();
-        let (outer, inner) = (ctx(), ctx());
+        let (outer, inner) = (TestCtx::new(), TestCtx::new());
         outer.token.cancel();
         cell.lend(Some(&outer), || {
             cell.lend(Some(&inner), || assert!(lent_token(&cell).is_some_and(|t| !t.is_cancelled())));
@@ -166,7 +146,7 @@ mod tests {
     #[test]
     fn an_unwinding_call_gives_the_previous_value_back() {
         let cell = Lent::new();
-        let (outer, inner) = (ctx(), ctx());
+        let (outer, inner) = (TestCtx::new(), TestCtx::new());
         outer.token.cancel();
         cell.lend(Some(&outer), || {
             let unwound = catch_unwind(AssertUnwindSafe(|| cell.lend(Some(&inner), || panic!("the call unwinds"))));
@@ -180,7 +160,7 @@ mod tests {
     fn an_owned_link_outlives_the_call_that_lent_it() {
         let cell = Lent::new();
         let link = {
-            let scope = ctx();
+            let scope = TestCtx::new();
             let dynamic: Arc<dyn ScopeCtx> = scope.clone();
             let link = cell.lend(Some(&dynamic), || cell.with(|v| v.map(Ambient::to_ctx)));
             drop((scope, dynamic));
