@@ -626,7 +626,9 @@ struct Abandonable {
 
 /// The runtime a case sees under [`run_case_with_timeout`]: the harness's own, whose timers
 /// are listed in the case's progress while they are pending (a hang then says how long its
-/// timers have waited); everything else goes straight through.
+/// timers have waited); everything else goes straight through, the adapter's type included
+/// ([`Runtime::as_any`]), so that scopes spawn on the harness's runtime the way they would
+/// without the wrapper.
 #[derive(Debug)]
 struct Watched {
     inner: Arc<dyn Runtime>,
@@ -653,6 +655,9 @@ impl Runtime for Watched {
     }
     fn name(&self) -> &'static str {
         self.inner.name()
+    }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        self.inner.as_any()
     }
 }
 
