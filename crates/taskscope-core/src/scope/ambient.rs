@@ -118,21 +118,16 @@ pub(crate) fn poll_tracked<R>(drain: Option<&mut Option<Arc<Drain>>>, poll: impl
     poll_in(None, drain, poll)
 }
 
-/// Runs `f` with the ambient scope of this thread, if any.
-fn with_ambient<R>(f: impl FnOnce(Option<&dyn ScopeCtx>) -> R) -> R {
-    let mut f = Some(f);
-    let mut run = |a: Option<&dyn ScopeCtx>| (f.take().expect("taskscope: a call runs once"))(a);
-    match POLL.try_with(|c| c.ambient.with(|a| run(a.map(Ambient::ctx)))) {
-        Ok(r) => r,
-        // Thread-locals are being destroyed: no ambient scope.
-        Err(_) => run(None),
-    }
+/// `f` of the ambient scope of this thread, if there is one (none while thread-locals are
+/// being destroyed).
+fn from_ambient<T>(f: impl FnOnce(&dyn Ambient) -> T) -> Option<T> {
+    POLL.try_with(|c| c.ambient.with(|a| a.map(f))).ok().flatten()
 }
 
 /// The ambient scope of this thread, for a scope opened here to link to (its token's parent,
 /// its runtime, its S1 hold), if any.
 pub(crate) fn ambient_link() -> Option<Arc<dyn ScopeCtx>> {
-    POLL.try_with(|c| c.ambient.with(|a| a.map(Ambient::to_ctx))).ok().flatten()
+    from_ambient(|a| a.to_ctx())
 }
 
 /// Core is handing the future being polled a cancellation as a value. If that future then
@@ -241,13 +236,13 @@ impl Drain {
 /// assert!(taskscope_core::current_token().is_none()); // not inside a scope
 /// ```
 pub fn current_token() -> Option<CancelToken> {
-    with_ambient(|a| a.map(|s| s.token().clone()))
+    from_ambient(|a| a.ctx().token().clone())
 }
 
 /// The runtime of the innermost scope whose child or body is running on this thread, if any.
 /// Nested scopes use it when no runtime is given explicitly.
 pub fn current_runtime() -> Option<Arc<dyn Runtime>> {
-    with_ambient(|a| a.map(|s| s.runtime().clone()))
+    from_ambient(|a| a.ctx().runtime().clone())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -316,7 +311,7 @@ mod tests {
 
     /// The ambient scope of this thread, as an address.
     fn ambient() -> Option<*const ()> {
-        with_ambient(|a| a.map(|a| std::ptr::from_ref(a).cast::<()>()))
+        from_ambient(|a| std::ptr::from_ref(a.ctx()).cast::<()>())
     }
 
     /// The scope a nested scope opened here would link to, as an address.
